@@ -1,0 +1,91 @@
+"""What a review produces: findings anchored to ``path:line``, and their stable fingerprints."""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+SEVERITIES = ("error", "warning", "info")
+SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
+SOURCES = ("model", "builtin")
+
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_code(text: str) -> str:
+    """Code text with white space folded, so re-indenting a line keeps its fingerprint."""
+    return _SPACE.sub(" ", text).strip()
+
+
+def make_fingerprint(path: str, category: str, code: str, source: str) -> str:
+    """A stable id for a finding that survives line shifts.
+
+    It hashes the file, the category and the anchored line's text, not the line number and
+    not the model's wording: after a push that moves code, or a re-review that words the
+    message differently, the same problem keeps the same fingerprint, so the PR bot does not
+    post it again. Two findings of one category on one line of code are treated as one.
+    """
+    material = "\x1f".join([source, path, category.strip().lower(), normalize_code(code)])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int
+    end_line: int
+    severity: str  # one of SEVERITIES
+    category: str
+    message: str
+    suggestion: str | None = None
+    source: str = "model"  # one of SOURCES
+    code: str = ""  # text of line ``line`` in the new file, as anchored
+    fingerprint: str = ""
+
+    def with_fingerprint(self) -> Finding:
+        if self.fingerprint:
+            return self
+        return replace(
+            self, fingerprint=make_fingerprint(self.path, self.category, self.code, self.source)
+        )
+
+    @property
+    def rank(self) -> int:
+        return SEVERITY_RANK.get(self.severity, 0)
+
+    def sort_key(self) -> tuple[str, int, int, int, str]:
+        return (self.path, self.line, self.end_line, -self.rank, self.message)
+
+    def to_json(self) -> dict[str, Any]:
+        """The finding as DESIGN.md §4 spells it."""
+        return {
+            "path": self.path,
+            "line": self.line,
+            "end_line": self.end_line,
+            "severity": self.severity,
+            "category": self.category,
+            "message": self.message,
+            "suggestion": self.suggestion,
+            "source": self.source,
+            "fingerprint": self.with_fingerprint().fingerprint,
+        }
+
+
+def at_or_above(findings: list[Finding], threshold: str) -> list[Finding]:
+    """Findings whose severity is at or above ``threshold`` (``never`` selects none)."""
+    if threshold == "never":
+        return []
+    floor = SEVERITY_RANK[threshold]
+    return [f for f in findings if f.rank >= floor]
+
+
+def deduplicate(findings: list[Finding]) -> list[Finding]:
+    """One finding per fingerprint (the most severe wins), sorted by file and line."""
+    best: dict[str, Finding] = {}
+    for finding in findings:
+        finding = finding.with_fingerprint()
+        kept = best.get(finding.fingerprint)
+        if kept is None or finding.rank > kept.rank:
+            best[finding.fingerprint] = finding
+    return sorted(best.values(), key=Finding.sort_key)

@@ -1,0 +1,226 @@
+"""Settings: flags > environment > ``[tool.aider-review]`` / ``.aider-review.toml`` > defaults.
+
+A ``.env`` file at the repository root is read too, below the real environment (a variable
+already set in the environment wins). Keys in files may be written ``fail-on`` or ``fail_on``.
+An unknown key or a value of the wrong type is a ``ConfigError`` (exit 2) naming the file.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from aider_hooks.errors import ConfigError
+
+FORMATS = ("text", "json", "sarif", "github", "markdown")
+FAIL_ON = ("error", "warning", "info", "never")
+DEFAULT_MODEL = "gpt-4o-mini"
+# Placeholder sent as the API key to a local server configured by base URL alone: the SDK
+# insists on a key and servers such as Ollama or llama.cpp ignore it.
+NO_KEY = "no-key-configured"
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = DEFAULT_MODEL
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never printed
+    format: str = "text"
+    output: str | None = None
+    fail_on: str = "error"
+    concurrency: int = 4
+    cache: bool = True
+    cache_path: str | None = None
+    offline: bool = False
+    dry_run: bool = False
+    strict: bool = False
+    quiet: bool = False
+    verbose: bool = False
+    # What to review.
+    include: tuple[str, ...] = ()  # globs; empty means everything not excluded
+    exclude: tuple[str, ...] = ()  # globs, added to the built-in lock/generated/vendored list
+    context_lines: int = 3  # extra lines from the staged file around each hunk
+    max_hunk_lines: int = 200  # larger hunks are split into parts
+    batch_tokens: int = 2500  # small hunks of one file share a request up to this estimate
+    max_file_bytes: int = 1_000_000  # an added file larger than this is a built-in finding
+    builtin_checks: bool = True
+    redact: bool = True
+    # The model and the network.
+    json_mode: bool = True  # send response_format=json_object; off for servers that reject it
+    temperature: float = 0.0
+    max_tokens: int = 2048
+    timeout: float = 60.0  # seconds per request
+    max_attempts: int = 4  # per request, first try included
+    deadline: float = 300.0  # seconds for all model work in one run
+    backoff_base: float = 1.0  # first retry wait in seconds (tests make it small)
+    backoff_max: float = 30.0
+    # Cost estimate for the PR summary: USD per million tokens, keyed by model name.
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def model_configured(self) -> bool:
+        """True when an API key or a base URL is set; otherwise only built-in checks run."""
+        return bool(self.api_key or self.base_url)
+
+    @property
+    def effective_api_key(self) -> str:
+        return self.api_key or NO_KEY
+
+
+# Environment variables, and the setting each one feeds.
+ENVIRONMENT = {
+    "OPENAI_API_KEY": "api_key",
+    "OPENAI_BASE_URL": "base_url",
+    "AIDER_REVIEW_MODEL": "model",
+    "AIDER_REVIEW_CACHE": "cache_path",
+}
+
+# Keys a config file may not set: secrets belong in the environment, not in a committed file.
+_FILE_FORBIDDEN = {"api_key"}
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def load_settings(
+    repo_root: Path | None,
+    flags: Mapping[str, Any] | None = None,
+    *,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge every layer into one ``Settings``. ``flags`` holds only options the user gave."""
+    environ = dict(os.environ if environ is None else environ)
+    if repo_root is not None:
+        for key, value in read_dotenv(repo_root / ".env").items():
+            environ.setdefault(key, value)
+
+    values: dict[str, Any] = {}
+    for path in _config_files(repo_root, config_file):
+        values.update(read_config_file(path))
+    for var, name in ENVIRONMENT.items():
+        if environ.get(var):
+            values[name] = environ[var]
+    values.update({k: v for k, v in (flags or {}).items() if v is not None})
+    return _build(values, origin="settings")
+
+
+def _config_files(repo_root: Path | None, explicit: Path | None) -> list[Path]:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file not found: {explicit}")
+        return [explicit]
+    if repo_root is None:
+        return []
+    return [p for p in (repo_root / "pyproject.toml", repo_root / ".aider-review.toml") if p.is_file()]
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The aider-review table of a TOML file, keys normalized to field names and type-checked."""
+    import tomllib  # only when a config file exists: it is not free to import
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read TOML: {err}") from None
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("aider-review", {})
+    else:
+        table = data.get("tool", {}).get("aider-review", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.aider-review] must be a table")
+    values: dict[str, Any] = {}
+    for raw_key, value in table.items():
+        name = raw_key.replace("-", "_")
+        if name not in _FIELDS or name in _FILE_FORBIDDEN:
+            hint = " (put secrets in the environment)" if name in _FILE_FORBIDDEN else ""
+            raise ConfigError(f"{path}: unknown key {raw_key!r} in [tool.aider-review]{hint}")
+        values[name] = value
+    _build(values, origin=str(path))  # type-check now, so the error names this file
+    return values
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values  # lazily: importing python-dotenv costs ~40 ms
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _build(values: Mapping[str, Any], *, origin: str) -> Settings:
+    converted = {name: _convert(name, value, origin) for name, value in values.items()}
+    settings = replace(Settings(), **converted)
+    _validate(settings, origin)
+    return settings
+
+
+def _convert(name: str, value: Any, origin: str) -> Any:
+    default = getattr(Settings(), name)
+    kind = type(default)
+    if name in ("base_url", "api_key", "output", "cache_path"):
+        kind = str
+    if name == "prices":
+        return _convert_prices(value, origin)
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return value.lower() in ("1", "true", "yes", "on")
+            raise ValueError
+        if kind is tuple:
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError
+        if kind is int:
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if kind is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except (TypeError, ValueError):
+        pass
+    expected = {bool: "true or false", tuple: "a list of strings", int: "an integer",
+                float: "a number", str: "a string"}.get(kind, kind.__name__)
+    raise ConfigError(f"{origin}: {name.replace('_', '-')} must be {expected}, got {value!r}")
+
+
+def _convert_prices(value: Any, origin: str) -> dict[str, tuple[float, float]]:
+    """``prices = {"gpt-4o-mini" = [0.15, 0.60]}``: USD per million prompt, completion tokens."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{origin}: prices must be a table of model = [input, output]")
+    prices: dict[str, tuple[float, float]] = {}
+    for model, pair in value.items():
+        if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                or not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in pair)):
+            raise ConfigError(f"{origin}: prices.{model} must be [input, output] USD per 1M tokens")
+        prices[str(model)] = (float(pair[0]), float(pair[1]))
+    return prices
+
+
+def _validate(settings: Settings, origin: str) -> None:
+    checks = [
+        (settings.format in FORMATS, f"format must be one of {', '.join(FORMATS)}"),
+        (settings.fail_on in FAIL_ON, f"fail-on must be one of {', '.join(FAIL_ON)}"),
+        (1 <= settings.concurrency <= 64, "concurrency must be between 1 and 64"),
+        (settings.max_attempts >= 1, "max-attempts must be at least 1"),
+        (settings.timeout > 0, "timeout must be positive"),
+        (settings.deadline > 0, "deadline must be positive"),
+        (settings.max_hunk_lines >= 10, "max-hunk-lines must be at least 10"),
+        (settings.context_lines >= 0, "context-lines must not be negative"),
+        (settings.batch_tokens >= 100, "batch-tokens must be at least 100"),
+        (bool(settings.model.strip()), "model must not be empty"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{origin}: {message}")
