@@ -1,0 +1,286 @@
+"""Where the diff comes from: the index, a revision range, a file or standard input.
+
+``load_diff`` returns the diff as text together with ``read_new_file``, which reads the new
+side of a changed file (for context lines and built-in checks):
+
+- staged: the STAGED blob (``git cat-file``), never the work tree, so unstaged edits are
+  never reviewed;
+- range: the blob at the right-hand revision;
+- file / stdin: the work-tree file, when the current directory is inside a repository and the
+  file is a regular file inside it; otherwise nothing (``None``). ``hunks.parse_diff`` only
+  uses a file for context when its lines match the diff, so a work tree that has moved on
+  since the diff was made simply gives no context.
+
+Decoding never fails: see ``decode_diff_bytes``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from aider_hooks import git
+from aider_hooks.errors import InputError
+
+SourceKind = Literal["staged", "range", "file", "stdin"]
+ReadNewFile = Callable[[str], bytes | None]
+
+# A line that only a unified diff (git, GNU diff, hg, svn) would contain.
+_DIFF_MARKER = re.compile(r"^(?:diff |--- |\+\+\+ |@@ -|Binary files |GIT binary patch)", re.MULTILINE)
+_HUNK_HEADER = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
+_COLOURED_DIFF = re.compile(rb"^(?:\x1b\[[0-9;]*m)+(?:diff |@@ |--- |\+\+\+ )", re.MULTILINE)
+_ANSI_SGR = re.compile(rb"\x1b\[[0-9;]*m")
+
+
+@dataclass(frozen=True)
+class DiffSource:
+    """``kind`` is staged (the default), range (``spec`` = ``A...B``), file (``spec`` = path)
+    or stdin."""
+
+    kind: SourceKind = "staged"
+    spec: str | None = None
+
+
+def _read_nothing(path: str) -> bytes | None:
+    return None
+
+
+@dataclass(frozen=True)
+class LoadedDiff:
+    text: str
+    root: Path | None  # the repository, when there is one
+    read_new_file: ReadNewFile = field(compare=False)
+    label: str  # for messages: "staged changes", "range main...HEAD", "diff file x.patch"
+    # The PATH arguments made relative to ``root`` (what ``parse_diff(paths=...)`` needs when
+    # the user ran aider-review from a subdirectory).
+    paths: tuple[str, ...] = ()
+
+    def close(self) -> None:
+        """Stop the ``git cat-file`` process behind ``read_new_file``, if any."""
+        close = getattr(self.read_new_file, "close", None)
+        if callable(close):
+            close()
+
+
+def load_diff(
+    source: DiffSource,
+    *,
+    cwd: Path | str,
+    paths: Sequence[str] = (),
+    stdin: BinaryIO | None = None,
+) -> LoadedDiff:
+    """Read the diff ``source`` names. ``stdin`` replaces ``sys.stdin.buffer`` (tests)."""
+    cwd = Path(cwd)
+    if source.kind == "staged":
+        root = git.find_repo_root(cwd)
+        rel = repo_relative_paths(paths, cwd=cwd, root=root)
+        text = decode_diff_bytes(git.staged_diff(root, rel))
+        return LoadedDiff(text, root, git.BlobReader(root), "staged changes", rel)
+    if source.kind == "range":
+        if not source.spec:
+            raise InputError("--range needs a revision range, e.g. --range main...HEAD")
+        root = git.find_repo_root(cwd)
+        rel = repo_relative_paths(paths, cwd=cwd, root=root)
+        right = git.resolve_commit(root, git.parse_rev_range(source.spec).right)
+        text = decode_diff_bytes(git.range_diff(root, source.spec, rel))
+        return LoadedDiff(text, root, git.BlobReader(root, right), f"range {source.spec}", rel)
+    if source.kind == "file":
+        if not source.spec:
+            raise InputError("--diff needs a file name, or - for standard input")
+        return _loaded_from_bytes(_read_diff_file(cwd / source.spec, source.spec),
+                                  cwd, paths, f"diff file {source.spec}")
+    if source.kind == "stdin":
+        return _loaded_from_bytes(_read_stdin(stdin), cwd, paths, "standard input")
+    raise InputError(f"unknown diff source {source.kind!r}")
+
+
+def _loaded_from_bytes(data: bytes, cwd: Path, paths: Sequence[str], label: str) -> LoadedDiff:
+    text = decode_diff_bytes(data)
+    if text.strip() and not _DIFF_MARKER.search(text):
+        raise InputError(
+            f"input is not a unified diff ({label}): expected lines such as 'diff --git', "
+            "'---', '+++' and '@@'; make one with `git diff > FILE`"
+        )
+    root = _optional_repo_root(cwd)
+    rel = repo_relative_paths(paths, cwd=cwd, root=root)
+    reader: ReadNewFile = WorkTreeReader(root) if root is not None else _read_nothing
+    return LoadedDiff(text, root, reader, label, rel)
+
+
+def _optional_repo_root(cwd: Path) -> Path | None:
+    """A saved diff needs no repository; we only use one, when present, for context lines."""
+    try:
+        return git.find_repo_root(cwd)
+    except InputError:
+        return None
+
+
+def _read_diff_file(path: Path, spec: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"diff file not found: {spec}") from None
+    except IsADirectoryError:
+        raise InputError(f"{spec} is a directory, not a diff file") from None
+    except OSError as err:
+        raise InputError(f"cannot read diff file {spec}: {err.strerror or err}") from None
+
+
+def _read_stdin(stdin: BinaryIO | None) -> bytes:
+    if stdin is None:
+        if sys.stdin is None:
+            raise InputError("--diff - reads standard input, but there is none: pipe a diff in")
+        if sys.stdin.isatty():
+            raise InputError(
+                "--diff - reads a diff from standard input, which is a terminal: pipe one in, "
+                "e.g. git diff | aider-review --diff -"
+            )
+        stdin = sys.stdin.buffer
+    try:
+        return stdin.read()
+    except OSError as err:
+        raise InputError(f"cannot read standard input: {err.strerror or err}") from None
+
+
+def repo_relative_paths(paths: Sequence[str], *, cwd: Path, root: Path | None) -> tuple[str, ...]:
+    """PATH arguments (relative to ``cwd``) as forward-slash paths relative to ``root``."""
+    if root is None:
+        return tuple(_clean_relative(p) for p in paths)
+    real_root = os.path.realpath(root)
+    result = []
+    for path in paths:
+        absolute = os.path.realpath(os.path.join(cwd, path))
+        relative = os.path.relpath(absolute, real_root)
+        if relative == os.curdir:
+            continue  # the whole repository: no restriction from this argument
+        if relative.startswith(os.pardir + os.sep) or relative == os.pardir:
+            raise InputError(f"{path} is outside the repository {root}")
+        result.append(relative.replace(os.sep, "/"))
+    return tuple(result)
+
+
+def _clean_relative(path: str) -> str:
+    cleaned = path.replace("\\", "/")
+    while cleaned.startswith("./"):
+        cleaned = cleaned[2:]
+    return cleaned
+
+
+class WorkTreeReader:
+    """Reads new-side files from the work tree, for diffs that come from a file or stdin.
+
+    Only regular files inside the repository are read: a diff is untrusted input, and a path
+    such as ``b/../../home/me/.ssh/id_rsa`` or a symlink out of the tree must not pull a
+    file into a prompt.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(os.path.realpath(root))
+
+    def __call__(self, path: str) -> bytes | None:
+        if not git.is_safe_repo_path(path):
+            return None
+        real = Path(os.path.realpath(self.root / path))
+        if self.root not in real.parents or not real.is_file():
+            return None
+        try:
+            return real.read_bytes()
+        except OSError:
+            return None
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+
+def decode_diff_bytes(data: bytes) -> str:
+    """Diff bytes as text, whatever their encoding; never raises.
+
+    - Each line is decoded on its own: UTF-8 first, else cp1252, else latin-1 (which cannot
+      fail). A diff can mix encodings, one per file; one bad file must not garble the rest.
+    - A byte-order mark at the start is honoured (PowerShell writes ``git diff > x`` as
+      UTF-16) and dropped. NUL bytes are removed.
+    - A coloured diff (``git diff --color``) has its colour codes removed.
+    - Line endings: a CRLF diff (e.g. a patch saved on Windows) has the "\\r" removed from its
+      framing lines (headers, ``@@`` lines, markers) so they parse. Content lines (``+``,
+      ``-``, context) keep their "\\r": it belongs to the reviewed file's CRLF line ending,
+      and ``hunks.parse_diff`` strips it from ``DiffLine.text`` (noting it on the hunk).
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = data.decode("utf-16", errors="replace").encode("utf-8")
+    elif data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\x1b[" in data and _COLOURED_DIFF.search(data):
+        data = _ANSI_SGR.sub(b"", data)
+    lines = decode_lines(data)
+    if any("\r" in line for line in lines):
+        lines = _strip_cr_from_framing(lines)
+    return "\n".join(lines)
+
+
+def decode_lines(data: bytes) -> list[str]:
+    """``data`` split on "\\n" only (never on form feeds or U+2028, as ``splitlines`` would),
+    each line decoded as in ``decode_diff_bytes``, NUL bytes removed. Like ``str.split``, a
+    final newline gives a last ``""``, so ``"\\n".join`` of the result is the whole text."""
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"")
+    try:
+        return data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return [decode_line(raw) for raw in data.split(b"\n")]
+
+
+def decode_line(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def decode_file_lines(data: bytes) -> list[str]:
+    """A file's lines, decoded like diff lines, without line endings ("\\n" or "\\r\\n")."""
+    lines = decode_lines(data)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _strip_cr_from_framing(lines: list[str]) -> list[str]:
+    """Drop a trailing "\\r" from every line that is not hunk content.
+
+    Which lines are content is known only by counting, as a parser does: after
+    ``@@ -a,b +c,d @@`` come exactly b old and d new lines.
+    """
+    result: list[str] = []
+    old_left = new_left = 0
+    for line in lines:
+        if old_left > 0 or new_left > 0:
+            first = line[:1]
+            if first in (" ", "", "\r"):
+                old_left, new_left = max(old_left - 1, 0), max(new_left - 1, 0)
+                result.append(line)
+                continue
+            if first == "-" and old_left > 0:
+                old_left -= 1
+                result.append(line)
+                continue
+            if first == "+" and new_left > 0:
+                new_left -= 1
+                result.append(line)
+                continue
+            if first != "\\":
+                old_left = new_left = 0  # malformed hunk: let the parser report it
+        framing = line[:-1] if line.endswith("\r") else line
+        header = _HUNK_HEADER.match(framing)
+        if header:
+            old_left = int(header.group(1) or 1)
+            new_left = int(header.group(2) or 1)
+        result.append(framing)
+    return result

@@ -1,0 +1,430 @@
+"""hunks.py: real git diffs of every shape, filters, splitting, context and bad input."""
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from aider_hooks import git as g
+from aider_hooks.diff_source import DiffSource, decode_diff_bytes, load_diff
+from aider_hooks.errors import InputError
+from aider_hooks.hunk import Hunk
+from aider_hooks.hunks import HunkSet, default_exclusion, parse_diff, path_matches, unquote_git_path
+from aider_hooks.settings import Settings
+from tests.conftest import git
+from tests.git_shapes import (
+    APP_ENCLOSING,
+    QUOTED_PATH,
+    SHAPES,
+    UNSTAGED,
+    StagedShape,
+    commit_base,
+    stage_all_shapes,
+    stage_first_commit,
+    stage_shape,
+)
+
+SETTINGS = Settings()
+
+
+def _review_staged(repo: Path, settings: Settings = SETTINGS, paths: tuple[str, ...] = ()) -> HunkSet:
+    loaded = load_diff(DiffSource("staged"), cwd=repo, paths=paths)
+    try:
+        return parse_diff(loaded.text, settings=settings, read_new_file=loaded.read_new_file,
+                          paths=loaded.paths)
+    finally:
+        loaded.close()
+
+
+def _everything_shown(hunk: Hunk) -> str:
+    parts = [ln.text for ln in hunk.lines]
+    parts += [text for _, text in hunk.context_before + hunk.context_after]
+    return "\n".join(parts + [hunk.enclosing or "", hunk.section_header])
+
+
+def _check_shape(hunk_set: HunkSet, shape: StagedShape) -> None:
+    files = [f for f in hunk_set.files if f.path == shape.path]
+    assert len(files) == 1, f"{shape.name}: {[f.path for f in hunk_set.files]}"
+    changed = files[0]
+    assert changed.status == shape.status
+    assert changed.old_path == shape.old_path
+    if not shape.reviewable:
+        assert changed.skipped_reason is not None and changed.hunks == []
+        assert all(h.path != shape.path for h in hunk_set.hunks)
+        return
+    assert changed.skipped_reason is None
+    added = [pair for hunk in changed.hunks for pair in hunk.added]
+    assert added == list(shape.added)
+    for hunk in changed.hunks:
+        assert hunk.path == shape.path and hunk.old_path == shape.old_path
+        assert hunk.is_new_file == (shape.status == "added")
+        assert UNSTAGED not in _everything_shown(hunk)
+        assert all("\r" not in ln.text for ln in hunk.lines)
+
+
+@pytest.mark.parametrize("shape", [s.name for s in SHAPES])
+def test_each_staged_shape_alone(git_repo: Path, shape: str) -> None:
+    staged = stage_shape(git_repo, shape)
+    _check_shape(_review_staged(git_repo), staged)
+
+
+def test_all_shapes_staged_together(git_repo: Path) -> None:
+    shapes = stage_all_shapes(git_repo)
+    hunk_set = _review_staged(git_repo)
+    for shape in shapes.values():
+        _check_shape(hunk_set, shape)
+    assert {f.path for f in hunk_set.files} == {s.path for s in shapes.values()}
+    reasons = {f.path: f.skipped_reason for f in hunk_set.skipped_files}
+    assert reasons == {
+        "obsolete.txt": "deleted file",
+        "assets/logo.png": "binary file",
+        "scripts/run.sh": "no content change",
+        "latest": "symlink",
+        "package-lock.json": "lock file",
+    }
+    # The deletion's, the symlink's and the lock file's hunks are counted, not reviewed.
+    assert hunk_set.skipped_hunks == 3
+    assert next(f for f in hunk_set.files if f.path == "assets/logo.png").is_binary
+
+
+def test_first_commit_without_head(git_repo: Path) -> None:
+    staged = stage_first_commit(git_repo)
+    hunk_set = _review_staged(git_repo)
+    _check_shape(hunk_set, staged)
+    hunk = hunk_set.hunks[0]
+    assert (hunk.old_start, hunk.old_length, hunk.new_start, hunk.new_length) == (0, 0, 1, 2)
+
+
+def test_context_comes_from_the_staged_blob(git_repo: Path) -> None:
+    shapes = stage_all_shapes(git_repo)
+    staged = shapes["modified_file"].staged_text
+    assert staged is not None
+    staged_lines = staged.split("\n")
+    hunks = [h for h in _review_staged(git_repo).hunks if h.path == "src/app.py"]
+    assert len(hunks) == 2
+    for hunk in hunks:
+        assert len(hunk.context_before) == 3 and len(hunk.context_after) == 3
+        for number, text in hunk.context_before + hunk.context_after:
+            assert staged_lines[number - 1] == text
+        assert hunk.context_before[-1][0] == hunk.first_line - 1
+        assert hunk.context_after[0][0] == hunk.last_line + 1
+    assert [h.enclosing for h in hunks] == [APP_ENCLOSING[7], APP_ENCLOSING[19]]
+
+
+def test_context_lines_setting(git_repo: Path) -> None:
+    stage_shape(git_repo, "rename_with_edit")
+    none = _review_staged(git_repo, replace(SETTINGS, context_lines=0)).hunks[0]
+    assert none.context_before == () and none.context_after == ()
+    many = _review_staged(git_repo, replace(SETTINGS, context_lines=10)).hunks[0]
+    assert [n for n, _ in many.context_before] == list(range(1, 7))  # clipped at line 1
+    assert [n for n, _ in many.context_after] == list(range(14, 21))  # clipped at the end
+
+
+def test_a_file_that_does_not_match_the_diff_gives_no_context() -> None:
+    diff = ("--- a/app.py\n+++ b/app.py\n@@ -4,3 +4,4 @@ class Cart:\n"
+            "     def count(self):\n-        return 0\n+        n = 1\n+        return n\n \n")
+    moved_on = b"".join(b"line %d\n" % n for n in range(1, 30))
+    hunk = parse_diff(diff, settings=SETTINGS, read_new_file=lambda _: moved_on).hunks[0]
+    assert hunk.context_before == () and hunk.context_after == ()
+    # Without the file, the enclosing def comes from the hunk itself.
+    assert hunk.enclosing == "def count(self):"
+
+
+def test_enclosing_falls_back_to_git_section_header() -> None:
+    diff = ("--- a/app.py\n+++ b/app.py\n@@ -10,3 +10,3 @@ def total(price, qty):\n"
+            "     a = 1\n-    b = 2\n+    b = 3\n     c = 4\n")
+    assert parse_diff(diff, settings=SETTINGS).hunks[0].enclosing == "def total(price, qty):"
+    not_python = diff.replace("app.py", "app.js")
+    assert parse_diff(not_python, settings=SETTINGS).hunks[0].enclosing is None
+
+
+def test_enclosing_understands_nesting_strings_and_brackets() -> None:
+    source = (
+        "class Outer:\n"  # 1
+        "    def method(self,\n"  # 2
+        "x=1):\n"  # 3: a continuation line, not a dedent
+        '        doc = """\n'  # 4
+        "def not_a_def():\n"  # 5: inside a string
+        '"""\n'  # 6
+        "        value = [\n"  # 7
+        "1]\n"  # 8
+        "        return value\n"  # 9
+        "\n"  # 10
+        "    async def other(self):\n"  # 11
+        "        pass\n"  # 12
+        "def top():\n"  # 13
+        "    pass\n"  # 14
+    )
+    lines = source.split("\n")
+
+    def hunk_at(number: int) -> Hunk:
+        old = lines[number - 1]
+        diff = (f"--- a/m.py\n+++ b/m.py\n@@ -{number},1 +{number},1 @@\n"
+                f"-{old}\n+{old}\n")
+        return parse_diff(diff, settings=SETTINGS,
+                          read_new_file=lambda _: source.encode()).hunks[0]
+
+    assert hunk_at(9).enclosing == "def method(self,"
+    assert hunk_at(12).enclosing == "async def other(self):"
+    assert hunk_at(11).enclosing == "class Outer:"
+    assert hunk_at(14).enclosing == "def top():"
+    assert hunk_at(13).enclosing is None
+
+
+# --- paths ------------------------------------------------------------------------------
+
+
+def test_git_octal_quoted_paths_are_decoded() -> None:
+    assert unquote_git_path('"caf\\303\\251.txt"') == "café.txt"
+    assert unquote_git_path('"odd \\"quoted\\"\\tname.txt"') == 'odd "quoted"\tname.txt'
+    assert unquote_git_path("plain name.txt") == "plain name.txt"
+    diff = ('diff --git "a/caf\\303\\251.txt" "b/caf\\303\\251.txt"\n'
+            "index 1111111..2222222 100644\n"
+            '--- "a/caf\\303\\251.txt"\n+++ "b/caf\\303\\251.txt"\n'
+            "@@ -1 +1 @@\n-a\n+b\n")
+    hunk_set = parse_diff(diff, settings=SETTINGS)
+    assert hunk_set.files[0].path == "café.txt" and hunk_set.hunks[0].path == "café.txt"
+
+
+def test_a_quoted_name_from_real_git(git_repo: Path) -> None:
+    stage_shape(git_repo, "quoted_name")
+    hunk_set = _review_staged(git_repo)
+    assert [f.path for f in hunk_set.files] == [QUOTED_PATH]
+    with g.BlobReader(git_repo) as reader:
+        assert reader(QUOTED_PATH) == b"hello\n"
+
+
+def test_renamed_file_with_spaces_keeps_both_names() -> None:
+    diff = ("diff --git a/old name.txt b/new name.txt\nsimilarity index 90%\n"
+            "rename from old name.txt\nrename to new name.txt\n"
+            "--- a/old name.txt\t\n+++ b/new name.txt\t\n@@ -1 +1 @@\n-a\n+b\n")
+    changed = parse_diff(diff, settings=SETTINGS).files[0]
+    assert (changed.path, changed.old_path, changed.status) == ("new name.txt", "old name.txt", "renamed")
+
+
+def test_pure_rename_copy_and_mode_change_have_nothing_to_review() -> None:
+    diff = ("diff --git a/a.py b/b.py\nsimilarity index 100%\nrename from a.py\nrename to b.py\n"
+            "diff --git a/c.py b/d.py\nsimilarity index 80%\ncopy from c.py\ncopy to d.py\n"
+            "--- a/c.py\n+++ b/d.py\n@@ -1 +1 @@\n-x\n+y\n"
+            "diff --git a/run.sh b/run.sh\nold mode 100644\nnew mode 100755\n")
+    files = parse_diff(diff, settings=SETTINGS).files
+    assert [(f.path, f.old_path, f.status, f.skipped_reason) for f in files] == [
+        ("b.py", "a.py", "renamed", "no content change"),
+        ("d.py", "c.py", "added", None),
+        ("run.sh", None, "modified", "no content change"),
+    ]
+
+
+def test_binary_patches_never_reach_the_hunks() -> None:
+    diff = ("diff --git a/img.png b/img.png\nindex 1111111..2222222 100644\n"
+            "GIT binary patch\nliteral 5\nMcmZ?wbhEH\n\nliteral 0\nKcmV+b0RR6000031\n\n"
+            "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"
+            "Binary files /dev/null and b/new.bin differ\n")
+    hunk_set = parse_diff(diff, settings=SETTINGS)
+    binaries = {f.path: f.status for f in hunk_set.files if f.is_binary}
+    assert binaries == {"img.png": "modified", "new.bin": "added"}
+    assert [h.path for h in hunk_set.hunks] == ["x.py"]
+
+
+def test_a_plain_gnu_diff_with_timestamps() -> None:
+    diff = ("--- old/app.py\t2024-01-01 10:00:00.000000000 +0100\n"
+            "+++ new/app.py\t2024-01-02 10:00:00.000000000 +0100\n"
+            "@@ -1,2 +1,2 @@\n a\n-b\n+c\n")
+    hunk = parse_diff(diff, settings=SETTINGS).hunks[0]
+    assert hunk.path == "new/app.py" and hunk.added == [(2, "c")]
+
+
+def test_no_newline_at_end_of_file_is_not_a_line() -> None:
+    diff = "--- a/x.txt\n+++ b/x.txt\n@@ -1 +1 @@\n-old\n\\ No newline at end of file\n+new\n\\ No newline at end of file\n"
+    hunk = parse_diff(diff, settings=SETTINGS).hunks[0]
+    assert [(ln.kind, ln.text) for ln in hunk.lines] == [("-", "old"), ("+", "new")]
+    assert hunk.extra["no_newline_at_end"] == "true"
+
+
+# --- filters ----------------------------------------------------------------------------
+
+
+def _one_line_diff(path: str) -> str:
+    return f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-a\n+b\n"
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("package-lock.json", "lock file"), ("web/yarn.lock", "lock file"),
+    ("pnpm-lock.yaml", "lock file"), ("poetry.lock", "lock file"), ("Cargo.lock", "lock file"),
+    ("uv.lock", "lock file"), ("Pipfile.lock", "lock file"), ("composer.lock", "lock file"),
+    ("Gemfile.lock", "lock file"), ("go.sum", "lock file"), ("flake.lock", "lock file"),
+    ("static/app.min.js", "generated file"), ("static/app.min.css", "generated file"),
+    ("static/app.js.map", "generated file"), ("api/user_pb2.py", "generated file"),
+    ("api/user.pb.go", "generated file"), ("src/generated/client.py", "generated file"),
+    ("vendor/lib.go", "vendored code"), ("a/third_party/x.c", "vendored code"),
+    ("web/node_modules/left-pad/index.js", "vendored code"),
+    ("src/app.py", None), ("src/vendors.py", None), ("generated.py", None),
+])
+def test_default_exclusions(path: str, reason: str | None) -> None:
+    assert default_exclusion(path) == reason
+    changed = parse_diff(_one_line_diff(path), settings=SETTINGS)
+    assert changed.files[0].skipped_reason == reason
+    assert changed.skipped_hunks == (1 if reason else 0)
+
+
+def test_include_and_exclude_globs() -> None:
+    paths = ["src/app.py", "src/sub/deep.py", "docs/guide.md", "tests/test_app.py", "setup.cfg"]
+    diff = "".join(_one_line_diff(p) for p in paths)
+
+    def reviewed(include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> list[str]:
+        settings = replace(SETTINGS, include=include, exclude=exclude)
+        return [h.path for h in parse_diff(diff, settings=settings).hunks]
+
+    assert reviewed() == paths
+    assert reviewed(include=("*.py",)) == ["src/app.py", "src/sub/deep.py", "tests/test_app.py"]
+    assert reviewed(include=("src/*.py",)) == ["src/app.py", "src/sub/deep.py"]
+    assert reviewed(include=("src/",)) == ["src/app.py", "src/sub/deep.py"]
+    assert reviewed(exclude=("tests/", "*.md")) == ["src/app.py", "src/sub/deep.py", "setup.cfg"]
+    assert reviewed(exclude=("deep.py",)) == [p for p in paths if p != "src/sub/deep.py"]
+    assert reviewed(exclude=("sub",)) == [p for p in paths if p != "src/sub/deep.py"]
+    assert reviewed(include=("*.py",), exclude=("test_*",)) == ["src/app.py", "src/sub/deep.py"]
+    reasons = {f.path: f.skipped_reason
+               for f in parse_diff(diff, settings=replace(SETTINGS, include=("*.py",),
+                                                          exclude=("test_*",))).files}
+    assert reasons["docs/guide.md"] == "not in settings include"
+    assert reasons["tests/test_app.py"] == "excluded by settings"
+
+
+def test_path_matches() -> None:
+    assert path_matches("a/b/c.py", "*.py") and path_matches("a/b/c.py", "c.py")
+    assert path_matches("a/b/c.py", "/a/") and path_matches("a/b/c.py", "./a/b/*")
+    assert not path_matches("a/b/c.py", "c.py/") and not path_matches("a/b/c.py", "")
+    assert not path_matches("a/b/c.py", "*.PY")  # case-sensitive on every platform
+
+
+def test_paths_argument_keeps_only_those_files() -> None:
+    diff = "".join(_one_line_diff(p) for p in ("a.py", "src/b.py", "src/c.py", "d.py"))
+    diff += ("diff --git a/old.py b/moved.py\nsimilarity index 90%\nrename from old.py\n"
+             "rename to moved.py\n--- a/old.py\n+++ b/moved.py\n@@ -1 +1 @@\n-a\n+b\n")
+    result = parse_diff(diff, settings=SETTINGS, paths=["a.py", "./src/", "old.py"])
+    assert [f.path for f in result.files] == ["a.py", "src/b.py", "src/c.py", "moved.py"]
+    assert result.skipped_hunks == 0  # left out entirely, not skipped
+
+
+# --- splitting --------------------------------------------------------------------------
+
+
+def _big_change() -> tuple[str, str]:
+    old = "".join(f"line {n}\n" for n in range(1, 601))
+    new_lines = []
+    for n in range(1, 601):
+        if n % 3 == 0:
+            new_lines.append(f"changed {n}\n")
+        elif n % 7 == 0:
+            continue
+        else:
+            new_lines.append(f"line {n}\n")
+        if n % 50 == 0:
+            new_lines += ["\n", f"inserted after {n}\n"]
+    return old, "".join(new_lines)
+
+
+def test_long_hunks_are_split_into_valid_parts(git_repo: Path) -> None:
+    commit_base(git_repo, ())
+    old, new = _big_change()
+    (git_repo / "big.txt").write_text(old)
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "old")
+    (git_repo / "big.txt").write_text(new)
+    git(git_repo, "add", "-A")
+
+    whole = _review_staged(git_repo, replace(SETTINGS, max_hunk_lines=100_000)).hunks
+    assert len(whole) == 1 and whole[0].part == 0
+    parts = _review_staged(git_repo, replace(SETTINGS, max_hunk_lines=100)).hunks
+    assert len(parts) > 5
+    assert [h.part for h in parts] == list(range(1, len(parts) + 1))
+    assert all(len(h.lines) <= 100 for h in parts)
+    assert all(h.extra["parts"] == str(len(parts)) for h in parts)
+    assert [ln for h in parts for ln in h.lines] == list(whole[0].lines)
+    new_lines = new.split("\n")
+    for hunk in parts:
+        assert hunk.new_length == len(hunk.new_side)
+        assert hunk.old_length == sum(1 for ln in hunk.lines if ln.kind != "+")
+        for number, text in hunk.new_side:
+            assert new_lines[number - 1] == text
+        for number, text in hunk.context_before + hunk.context_after:
+            assert new_lines[number - 1] == text
+
+    # The parts, put back together as a patch, apply to the old file with git itself.
+    patch = "--- a/big.txt\n+++ b/big.txt\n" + "".join(h.diff_text() for h in parts)
+    git(git_repo, "checkout", "-q", "HEAD", "--", "big.txt")
+    result = subprocess.run(["git", "apply", "--unidiff-zero", "-"], cwd=git_repo,
+                            input=patch.encode(), capture_output=True, check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    assert (git_repo / "big.txt").read_text() == new
+
+
+def test_a_removal_only_part_names_the_line_before_it() -> None:
+    removed = "".join(f"-gone {n}\n" for n in range(1, 31))
+    diff = f"--- a/x.txt\n+++ b/x.txt\n@@ -1,32 +1,2 @@\n keep\n{removed} end\n"
+    parts = parse_diff(diff, settings=replace(SETTINGS, max_hunk_lines=10)).hunks
+    assert len(parts) == 4
+    assert (parts[1].new_start, parts[1].new_length) == (1, 0)
+    assert (parts[1].old_start, parts[1].old_length) == (11, 10)
+    assert (parts[-1].new_start, parts[-1].new_length) == (2, 1)
+
+
+# --- bad input, and speed ---------------------------------------------------------------
+
+
+def test_a_truncated_diff_is_a_one_line_error_without_its_content() -> None:
+    diff = "--- a/x.py\n+++ b/x.py\n@@ -1,5 +1,6 @@\n a\n+API_KEY = 'sk-live-abcdef123456'\n"
+    with pytest.raises(InputError) as err:
+        parse_diff(diff, settings=SETTINGS)
+    message = str(err.value)
+    assert "truncated or corrupt" in message and "\n" not in message
+    assert "sk-live" not in message
+
+
+def test_a_corrupt_hunk_line_is_reported_without_its_content() -> None:
+    diff = "--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,2 @@\n a\n*password=hunter2\n b\n"
+    with pytest.raises(InputError) as err:
+        parse_diff(diff, settings=SETTINGS)
+    assert "hunter2" not in str(err.value)
+
+
+def test_text_that_is_not_a_diff_is_refused() -> None:
+    with pytest.raises(InputError, match="not a unified diff"):
+        parse_diff("just some words\n", settings=SETTINGS)
+    assert parse_diff("", settings=SETTINGS) == HunkSet(files=[], hunks=[], skipped_hunks=0)
+
+
+def test_unmerged_paths_of_a_conflicted_merge_are_not_an_error() -> None:
+    assert parse_diff("* Unmerged path f.py\n", settings=SETTINGS).hunks == []
+    with_staged = "* Unmerged path f.py\n" + _one_line_diff("g.py")
+    assert [h.path for h in parse_diff(with_staged, settings=SETTINGS).hunks] == ["g.py"]
+
+
+def test_a_hundred_thousand_line_diff_parses_quickly() -> None:
+    n = 100_000
+    body = "".join(f"+value_{i} = {i}\n" for i in range(n))
+    data = f"diff --git a/big.py b/big.py\nnew file mode 100644\n--- /dev/null\n+++ b/big.py\n@@ -0,0 +1,{n} @@\n{body}"
+    blob = "".join(f"value_{i} = {i}\n" for i in range(n)).encode()
+    start = time.perf_counter()
+    hunk_set = parse_diff(decode_diff_bytes(data.encode()), settings=SETTINGS,
+                          read_new_file=lambda _: blob)
+    elapsed = time.perf_counter() - start
+    assert sum(len(h.added) for h in hunk_set.hunks) == n
+    assert hunk_set.hunks[1].context_before[-1] == (200, "value_199 = 199")
+    assert elapsed < 3.0, f"{elapsed:.2f}s"
+
+
+def test_a_five_thousand_file_diff_parses_quickly() -> None:
+    diff = "".join(
+        f"diff --git a/pkg/m{i}.py b/pkg/m{i}.py\nindex 1111111..2222222 100644\n"
+        f"--- a/pkg/m{i}.py\n+++ b/pkg/m{i}.py\n@@ -1,3 +1,4 @@\n a\n b\n+c\n d\n"
+        for i in range(5000)
+    )
+    start = time.perf_counter()
+    hunk_set = parse_diff(diff, settings=SETTINGS, read_new_file=lambda _: b"a\nb\nc\nd\n")
+    elapsed = time.perf_counter() - start
+    assert len(hunk_set.files) == 5000 and len(hunk_set.hunks) == 5000
+    assert elapsed < 3.0, f"{elapsed:.2f}s"
