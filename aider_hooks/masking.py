@@ -1,0 +1,33 @@
+"""Keep credentials out of every message, log and error we produce.
+
+SDK and HTTP errors can echo request headers or keys; anything we print or log that may hold
+text from outside goes through ``mask_secrets`` first.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+# Variables whose values are credentials of ours.
+CREDENTIAL_VARIABLES = ("OPENAI_API_KEY", "GITHUB_TOKEN", "GH_TOKEN", "INPUT_API-KEY",
+                        "INPUT_GITHUB-TOKEN", "AZURE_OPENAI_API_KEY")
+
+# Token shapes that must never be printed even when we do not know their value.
+_TOKEN_SHAPES = re.compile(
+    r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"
+    r"|gh[pousr]_[A-Za-z0-9]{20,}"
+    r"|github_pat_[A-Za-z0-9_]{20,}"
+    r"|xox[abprs]-[A-Za-z0-9\-]{10,})"
+)
+_BEARER = re.compile(r"(?i)(bearer|token)\s+[A-Za-z0-9_\-\.=]{12,}")
+
+
+def mask_secrets(text: str, extra: Iterable[str | None] = ()) -> str:
+    """``text`` with known credentials and token-shaped strings replaced by ``***``."""
+    known = [os.environ.get(name) for name in CREDENTIAL_VARIABLES]
+    for value in [*known, *extra]:
+        if value and len(value) >= 6:
+            text = text.replace(value, "***")
+    text = _TOKEN_SHAPES.sub("***", text)
+    return _BEARER.sub(lambda m: f"{m.group(1)} ***", text)

@@ -1,0 +1,682 @@
+"""A real OpenAI-compatible Chat Completions server on 127.0.0.1, programmable from tests.
+
+Every test and benchmark talks to the model through this server and the real openai SDK::
+
+    with FakeModelServer() as server:
+        settings = Settings(base_url=server.base_url, api_key="sk-test")
+        server.script = [{"status": 429, "retry_after": 0.05}]   # next request: one 429
+        ...
+        assert server.requests[0]["model"] == "gpt-4o-mini"
+
+What it speaks: ``POST /v1/chat/completions`` (JSON, or SSE when the body has
+``"stream": true``) and ``GET /v1/models``. Answers come from ``server.reviewer``, a callable
+``(request_body) -> str``. The default reviewer is rule-based and reads the review prompt
+format of ARCHITECTURE.md (``### File: PATH`` then ``f"{new_lineno:>6} {kind} {text}"``):
+on every ADDED line containing
+
+- ``BUG``   -> severity "error",   category "bug",      message "Bug marker found";
+- ``eval(`` -> severity "warning", category "security", message "eval on input",
+  suggestion = the line with ``eval(`` replaced by ``ast.literal_eval(``;
+- ``TODO``  -> severity "info",    category "docs",     message "TODO left in the code".
+
+Its answer is ``json.dumps({"findings": [...]})``. A request is an *explain* request when its
+system message contains the word "explain" (case-insensitive, whole word); the default reviewer
+then answers plain text starting "This change ...". Knobs of the default reviewer:
+``line_offset`` (added to every reported line), ``hallucinate`` (one extra finding whose code
+is not in the diff), ``wrap`` ("none" | "fence" | "prose").
+
+Faults. ``server.script`` is a list consumed one entry per chat request, before anything else;
+when it is empty, ``server.fault_rates`` (e.g. ``{"429": 0.3, "500": 0.1, "slow": 0.05}``)
+draws random faults from ``server.rng`` (seeded, so storms are reproducible). An entry is a
+status code (``429``, ``"503"``) or a kind name, or a dict with parameters:
+
+- ``{"status": 429, "retry_after": 0.05, "retry_after_ms": 50, "message": ..., "code": ...}``
+  (``retry_after`` may also be a string, e.g. an HTTP date; it is sent verbatim). A 401 echoes
+  the bearer token it received in its message, like some proxies do: the worst case for leaks;
+- ``{"kind": "slow", "seconds": 1.0}``: sleep, then answer normally;
+- ``"reset"``: close the socket without any response;
+- ``{"kind": "stream_cut", "after": 2, "abrupt": False}``: SSE that stops after ``after``
+  content chunks without a finish_reason or ``[DONE]``; with ``abrupt`` the socket is closed
+  mid-body (the HTTP layer sees a broken body). On a non-streaming request: half a body;
+- ``"invalid_json"``: a normal completion whose content is prose, not JSON;
+- ``"garbage"``: HTTP 200 whose body is an HTML page, not a chat completion (a broken proxy);
+- ``{"kind": "huge", "size": 1_000_000}``: the normal answer followed by ``size`` characters;
+- ``"fenced"``: the normal answer inside a ```json fence.
+
+Other knobs: ``latency`` (seconds slept per chat request), ``answer_json_mode_400`` (reject any
+request with ``response_format`` with a 400 naming it, like some local servers),
+``api_key`` (when set, other bearer tokens get a 401), ``stream_chunk_delay``.
+
+Observations: ``requests`` (every chat request received, see ``RecordedRequest``),
+``in_flight`` and ``peak_in_flight`` (concurrent chat requests), ``errors`` (bugs in the
+server or in a test's reviewer; a test may assert it stays empty).
+
+Token counts are deterministic: ``fake_token_count(text)`` per message content (prompt) and
+for the answer (completion).
+
+Standalone, for benchmarks: ``python -m tests.fake_model_server --port 0 --latency 0.2``
+prints the base URL on the first line of stdout and serves until killed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Reviewer = Callable[[dict[str, Any]], str]
+FaultEntry = int | str | dict[str, Any]
+
+DEFAULT_MODEL_ID = "fake-model"
+_STATUS_TEXT = {
+    400: ("invalid_request_error", None, "Invalid request."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided: {token}."),
+    403: ("permission_denied", None, "You are not allowed to use this model."),
+    404: ("invalid_request_error", "model_not_found",
+          "The model `{model}` does not exist or you do not have access to it."),
+    408: ("timeout", None, "Request timed out."),
+    409: ("conflict", None, "Conflict, please retry."),
+    422: ("invalid_request_error", None, "Unprocessable entity."),
+    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again."),
+    500: ("server_error", None, "The server had an error while processing your request."),
+    502: ("server_error", None, "Bad gateway."),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+_FAULT_KINDS = ("status", "slow", "reset", "stream_cut", "invalid_json", "garbage", "huge",
+                "fenced")
+
+_FILE_LINE = re.compile(r"^### File: (.*)$")
+_DIFF_LINE = re.compile(r"^\s*(\d+) ([+ ]) (.*)$")
+_EXPLAIN_WORD = re.compile(r"\bexplain\b", re.IGNORECASE)
+
+
+def fake_token_count(text: str) -> int:
+    """The server's token count for ``text``: one per 4 characters, at least one."""
+    return max(1, len(text) // 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# The default, rule-based reviewer
+
+
+def is_explain_request(body: dict[str, Any]) -> bool:
+    """True when a system message contains the word "explain" (whole word, any case)."""
+    return any(m.get("role") == "system" and _EXPLAIN_WORD.search(_content(m))
+               for m in _messages(body))
+
+
+def diff_lines(body: dict[str, Any]) -> Iterator[tuple[str, int, str, str]]:
+    """``(path, new_lineno, kind, text)`` for each added or context line in the user messages."""
+    for message in _messages(body):
+        if message.get("role") != "user":
+            continue
+        path: str | None = None
+        for line in _content(message).splitlines():
+            file_match = _FILE_LINE.match(line)
+            if file_match:
+                path = file_match.group(1)
+                continue
+            line_match = _DIFF_LINE.match(line)
+            if path is not None and line_match:
+                yield path, int(line_match.group(1)), line_match.group(2), line_match.group(3)
+
+
+def rule_findings(body: dict[str, Any], *, line_offset: int = 0,
+                  hallucinate: bool = False) -> list[dict[str, Any]]:
+    """The findings the default reviewer reports for a request body."""
+    findings: list[dict[str, Any]] = []
+    seen: set[tuple[str, int, str]] = set()
+    first_path: str | None = None
+    for path, lineno, kind, text in diff_lines(body):
+        first_path = first_path or path
+        if kind != "+":
+            continue
+        for finding in _line_findings(path, lineno + line_offset, text):
+            key = (path, finding["line"], finding["message"])
+            if key not in seen:  # a repair request repeats the diff: report it once
+                seen.add(key)
+                findings.append(finding)
+    if hallucinate:
+        findings.append(_finding(first_path or "unknown.py", 1 + line_offset,
+                                 "this line is not in the diff at all()", "warning", "bug",
+                                 "Hallucinated finding"))
+    return findings
+
+
+def _line_findings(path: str, line: int, text: str) -> list[dict[str, Any]]:
+    found = []
+    if "BUG" in text:
+        found.append(_finding(path, line, text, "error", "bug", "Bug marker found"))
+    if "eval(" in text:
+        found.append(_finding(path, line, text, "warning", "security", "eval on input",
+                              suggestion=text.replace("eval(", "ast.literal_eval(")))
+    if "TODO" in text:
+        found.append(_finding(path, line, text, "info", "docs", "TODO left in the code"))
+    return found
+
+
+def _finding(path: str, line: int, code: str, severity: str, category: str, message: str,
+             suggestion: str | None = None) -> dict[str, Any]:
+    return {"path": path, "line": line, "end_line": line, "code": code, "severity": severity,
+            "category": category, "message": message, "suggestion": suggestion}
+
+
+def explain_answer(body: dict[str, Any]) -> str:
+    """Plain text, one sentence per file, always starting "This change"."""
+    added: dict[str, int] = {}
+    for path, _lineno, kind, _text in diff_lines(body):
+        added[path] = added.get(path, 0) + (kind == "+")
+    if not added:
+        return "This change contains no lines I can explain."
+    parts = [f"{path}: {count} added line(s)" for path, count in added.items()]
+    return "This change touches " + "; ".join(parts) + ". There is no obvious risk."
+
+
+def wrap_answer(text: str, wrap: str) -> str:
+    if wrap == "fence":
+        return f"```json\n{text}\n```"
+    if wrap == "prose":
+        return f"Sure! Here is my review of the change:\n\n{text}\n\nLet me know if you need more."
+    return text
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+def _content(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):  # content parts
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests as the tests see them
+
+
+class RecordedRequest(dict[str, Any]):
+    """One chat request received: the JSON body (``req["messages"]``) plus ``.headers``
+    (lower-case names), ``.path`` and ``.method``. ``req["headers"]``, ``req["body"]`` and
+    ``req["path"]`` work too, since no chat request body has those keys."""
+
+    def __init__(self, body: dict[str, Any], headers: dict[str, str], path: str,
+                 method: str) -> None:
+        super().__init__(body)
+        self.headers = headers
+        self.path = path
+        self.method = method
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __missing__(self, key: str) -> Any:
+        extras = {"headers": self.headers, "body": self.body, "path": self.path,
+                  "method": self.method}
+        if key in extras:
+            return extras[key]
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            return super().get(key)
+        try:
+            return self.__missing__(key)
+        except KeyError:
+            return default
+
+
+def normalize_fault(entry: FaultEntry) -> dict[str, Any]:
+    """A fault entry as a dict with a ``kind`` (and ``status`` for status faults)."""
+    if isinstance(entry, bool):
+        raise ValueError(f"not a fault: {entry!r}")
+    if isinstance(entry, int):
+        return {"kind": "status", "status": entry}
+    if isinstance(entry, str):
+        return {"kind": "status", "status": int(entry)} if entry.isdigit() else {"kind": entry}
+    fault = dict(entry)
+    kind = str(fault.get("kind", "status"))
+    if kind.isdigit():
+        fault["status"] = int(kind)
+        kind = "status"
+    fault["kind"] = kind
+    if kind == "status" and not isinstance(fault.get("status"), int):
+        raise ValueError(f"status fault without an integer status: {entry!r}")
+    if kind not in _FAULT_KINDS:
+        raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(_FAULT_KINDS)}")
+    return fault
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+
+class FakeModelServer:
+    """See the module docstring. Attributes may be changed while the server runs."""
+
+    def __init__(self, *, latency: float = 0.0, seed: int = 0, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.reviewer: Reviewer = self.default_reviewer
+        self.line_offset = 0
+        self.hallucinate = False
+        self.wrap = "none"
+        self.script: list[FaultEntry] = []
+        self.fault_rates: dict[str, float] = {}
+        self.rng = random.Random(seed)
+        self.latency = latency
+        self.answer_json_mode_400 = False
+        self.api_key: str | None = None
+        self.stream_chunk_delay = 0.0
+        self.requests: list[RecordedRequest] = []
+        self.errors: list[str] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._httpd = _HTTPServer((host, port), _Handler, self)
+        self.host = host
+        self.port: int = self._httpd.server_address[1]
+        self.base_url = f"http://{self.host}:{self.port}/v1"
+        self._thread: threading.Thread | None = None
+
+    # Life cycle ------------------------------------------------------------------------------
+
+    def start(self) -> FakeModelServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="fake-model-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and drop every open connection; returns within a fraction of a second."""
+        self._stopping.set()  # wakes handlers sleeping for latency or "slow"
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:  # idle keep-alive connections block a handler thread
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._httpd.server_close()
+
+    def __enter__(self) -> FakeModelServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # Programmable behaviour --------------------------------------------------------------------
+
+    def default_reviewer(self, body: dict[str, Any]) -> str:
+        if is_explain_request(body):
+            return explain_answer(body)
+        findings = rule_findings(body, line_offset=self.line_offset, hallucinate=self.hallucinate)
+        return wrap_answer(json.dumps({"findings": findings}), self.wrap)
+
+    def next_fault(self) -> dict[str, Any] | None:
+        """The scripted fault for this request, else a random one from ``fault_rates``."""
+        with self._lock:
+            if self.script:
+                return normalize_fault(self.script.pop(0))
+            roll = self.rng.random()
+            threshold = 0.0
+            for kind, rate in self.fault_rates.items():
+                threshold += rate
+                if roll < threshold:
+                    return normalize_fault(kind)
+        return None
+
+    # Bookkeeping used by the handler -------------------------------------------------------
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def _track(self, conn: socket.socket, open_: bool) -> None:
+        with self._lock:
+            if open_:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128  # benchmarks open many connections at once
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 owner: FakeModelServer) -> None:
+        self.owner = owner
+        super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return  # the client went away (timeout, test over): nothing to report
+        self.owner.errors.append(f"{type(error).__name__}: {error}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like a real endpoint; the SDK pools connections
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms stalls
+    server: _HTTPServer
+
+    @property
+    def owner(self) -> FakeModelServer:
+        return self.server.owner
+
+    def setup(self) -> None:
+        super().setup()
+        self.owner._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.owner._track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: tests read outcomes, not access logs
+
+    # Routing ---------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") in ("/v1/models", "/models"):
+            data = [{"id": DEFAULT_MODEL_ID, "object": "model", "created": 0, "owned_by": "fake"}]
+            self._send_json(200, {"object": "list", "data": data})
+        else:
+            self._send_error(404, message=f"Unknown path {self.path}")
+
+    def do_POST(self) -> None:
+        raw = self._read_body()
+        if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+            self._send_error(404, message=f"Unknown path {self.path}")
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.owner._record(RecordedRequest(body if isinstance(body, dict) else {"_raw": raw.decode(
+            "utf-8", "replace")}, headers, self.path, "POST"))
+        if not isinstance(body, dict):
+            self._send_error(400, message="We could not parse the JSON body of your request.")
+            return
+        self.owner._enter()
+        try:
+            self._chat(body)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as error:  # a bug in a test's reviewer: visible, not a hang
+            self.owner.errors.append(f"{type(error).__name__}: {error}")
+            self._send_error(500, message=f"fake server error: {type(error).__name__}: {error}")
+        finally:
+            self.owner._leave()
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    # Chat completions ------------------------------------------------------------------------
+
+    def _chat(self, body: dict[str, Any]) -> None:
+        owner = self.owner
+        owner._sleep(owner.latency)
+        if not self._authorized():
+            return
+        fault = owner.next_fault()
+        if fault is not None and self._apply_fault(fault, body):
+            return
+        if owner.answer_json_mode_400 and body.get("response_format") is not None:
+            self._send_error(400, message="'response_format' is not supported by this server",
+                             param="response_format")
+            return
+        content = owner.reviewer(body)
+        if fault is not None:
+            content = self._faulty_content(fault, content)
+        self._answer(body, content)
+
+    def _authorized(self) -> bool:
+        expected = self.owner.api_key
+        if expected is None or self._bearer() == expected:
+            return True
+        self._send_error(401)
+        return False
+
+    def _bearer(self) -> str:
+        value = self.headers.get("Authorization", "")
+        return value[7:] if value.lower().startswith("bearer ") else value
+
+    def _apply_fault(self, fault: dict[str, Any], body: dict[str, Any]) -> bool:
+        """Act on a fault that replaces the answer; False when the answer is still sent."""
+        kind = fault["kind"]
+        if kind == "status":
+            self._send_error(int(fault["status"]), fault=fault, model=str(body.get("model")))
+            return True
+        if kind == "slow":
+            self.owner._sleep(float(fault.get("seconds", 1.0)))
+            return False
+        if kind == "reset":
+            self._reset()
+            return True
+        if kind == "garbage":
+            page = b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+            self._send_raw(200, page, "text/html")
+            return True
+        if kind == "stream_cut":
+            self._stream_cut(body, fault)
+            return True
+        return False
+
+    @staticmethod
+    def _faulty_content(fault: dict[str, Any], content: str) -> str:
+        kind = fault["kind"]
+        if kind == "invalid_json":
+            return "I looked at the change and it seems fine to me, nothing to report."
+        if kind == "huge":
+            size = int(fault.get("size", 1_000_000))
+            return content + "\n" + ("lorem ipsum dolor sit amet " * (size // 27 + 1))[:size]
+        if kind == "fenced":
+            return wrap_answer(content, "fence")
+        return content
+
+    # Answers ---------------------------------------------------------------------------------
+
+    def _answer(self, body: dict[str, Any], content: str) -> None:
+        if body.get("stream"):
+            options = body.get("stream_options") or {}
+            self._stream(body, content, include_usage=bool(options.get("include_usage")))
+        else:
+            self._send_json(200, _completion(body, content))
+
+    def _stream(self, body: dict[str, Any], content: str, *, include_usage: bool) -> None:
+        self._start_sse()
+        for chunk in _stream_chunks(body, content, include_usage=include_usage):
+            self._write_chunk(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.owner._sleep(self.owner.stream_chunk_delay)
+        self._write_chunk(b"data: [DONE]\n\n")
+        self._write_chunk(b"")
+
+    def _stream_cut(self, body: dict[str, Any], fault: dict[str, Any]) -> None:
+        content = self.owner.reviewer(body)
+        if not body.get("stream"):
+            data = json.dumps(_completion(body, content)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self._reset()
+            return
+        self._start_sse()
+        pieces = [c for c in _stream_chunks(body, content, include_usage=False)
+                  if c["choices"] and c["choices"][0]["finish_reason"] is None]
+        for chunk in pieces[: 1 + int(fault.get("after", 2))]:  # the role chunk, then content
+            self._write_chunk(f"data: {json.dumps(chunk)}\n\n".encode())
+        if fault.get("abrupt"):
+            self._reset()
+        else:
+            self._write_chunk(b"")
+
+    # Low-level writing -----------------------------------------------------------------------
+
+    def _start_sse(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _send_json(self, status: int, payload: dict[str, Any],
+                   headers: Sequence[tuple[str, str]] = ()) -> None:
+        self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _send_raw(self, status: int, data: bytes, content_type: str,
+                  headers: Sequence[tuple[str, str]] = ()) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _send_error(self, status: int, *, fault: dict[str, Any] | None = None,
+                    message: str | None = None, param: str | None = None,
+                    model: str = DEFAULT_MODEL_ID) -> None:
+        fault = fault or {}
+        kind, code, template = _STATUS_TEXT.get(status, ("server_error", None, f"Error {status}."))
+        text = fault.get("message") or message or template.format(token=self._bearer(), model=model)
+        error = {"message": text, "type": fault.get("type", kind), "param": param,
+                 "code": fault.get("code", code)}
+        headers = []
+        if "retry_after" in fault:
+            headers.append(("Retry-After", str(fault["retry_after"])))
+        if "retry_after_ms" in fault:
+            headers.append(("retry-after-ms", str(fault["retry_after_ms"])))
+        self._send_json(status, {"error": error}, headers)
+
+    def _reset(self) -> None:
+        """Close the connection at once (RST), without (the rest of) a response."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+
+def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-fake-{time.monotonic_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": str(body.get("model") or DEFAULT_MODEL_ID),
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                     "message": {"role": "assistant", "content": content, "refusal": None}}],
+        "usage": _usage(body, content),
+    }
+
+
+def _usage(body: dict[str, Any], content: str) -> dict[str, int]:
+    prompt = sum(fake_token_count(_content(m)) for m in _messages(body))
+    completion = fake_token_count(content)
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def _stream_chunks(body: dict[str, Any], content: str, *,
+                   include_usage: bool) -> Iterator[dict[str, Any]]:
+    """The SSE chunks of a streamed answer: role, content pieces, finish, usage."""
+    base = {"id": f"chatcmpl-fake-{time.monotonic_ns()}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": str(body.get("model") or DEFAULT_MODEL_ID)}
+    usage_field: dict[str, Any] = {"usage": None} if include_usage else {}
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                                     "logprobs": None}], **usage_field}
+
+    yield chunk({"role": "assistant", "content": ""}, None)
+    piece_size = max(16, len(content) // 64)  # a huge answer still streams in few chunks
+    for start in range(0, len(content), piece_size):
+        yield chunk({"content": content[start:start + piece_size]}, None)
+    yield chunk({}, "stop")
+    if include_usage:
+        yield {**base, "choices": [], "usage": _usage(body, content)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Standalone
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.fake_model_server",
+                                     description="Serve the fake Chat Completions model.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per chat request")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fault-rate", action="append", default=[], metavar="KIND=RATE",
+                        help='random faults, e.g. 429=0.1 or slow=0.05 (repeatable)')
+    parser.add_argument("--wrap", choices=("none", "fence", "prose"), default="none")
+    parser.add_argument("--line-offset", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    server = FakeModelServer(latency=args.latency, seed=args.seed, host=args.host, port=args.port)
+    server.wrap = args.wrap
+    server.line_offset = args.line_offset
+    for item in args.fault_rate:
+        kind, _, rate = item.partition("=")
+        normalize_fault(kind)  # fail now on an unknown kind
+        server.fault_rates[kind] = float(rate)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with server:
+        print(server.base_url, flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
