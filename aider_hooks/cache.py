@@ -1,0 +1,510 @@
+"""The response cache: model answers kept in SQLite, keyed by a hash of what produced them.
+
+What is stored, per entry: the sha256 key, the raw answer text, its token usage and two times
+(created, last used). Never the request, never an API key or token: the messages only feed the
+hash, and they were redacted before they were built.
+
+Several processes share one file (pre-commit runs hooks in parallel, CI jobs restore the same
+file): WAL journal, a long busy timeout and ``BEGIN IMMEDIATE`` for every write, so nobody sees
+"database is locked". A new file is built under a temporary name and linked into place, so no
+process ever opens a half-made one. Any trouble with the cache is a warning, never a failed
+review: a damaged file is replaced once, a file that cannot be opened turns the cache off.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+CACHE_DIR_NAME = "aider-review"
+CACHE_FILE_NAME = "responses.sqlite3"
+DEFAULT_MAX_BYTES = 200_000_000
+# Bump when the key material changes shape, so old entries simply stop matching.
+KEY_FORMAT = 1
+# Waiting this long for another process's write is better than a miss; it is never reached in
+# practice (a write holds the lock for milliseconds).
+BUSY_TIMEOUT_S = 30.0
+# Eviction goes below the cap by this fraction, so a full cache does not evict on every put.
+_EVICT_TO_FRACTION = 0.9
+_ROW_OVERHEAD_BYTES = 64
+_DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+
+# SQLite primary result codes (extended codes keep them in the low byte).
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
+
+# Append-only: entry N brings a file from ``PRAGMA user_version`` N to N + 1. Never edit a
+# released entry; add a new one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE answers (
+               key TEXT PRIMARY KEY,
+               size INTEGER NOT NULL,
+               last_used REAL NOT NULL,
+               created_at REAL NOT NULL,
+               prompt_tokens INTEGER NOT NULL,
+               completion_tokens INTEGER NOT NULL,
+               text TEXT NOT NULL)""",
+        "CREATE INDEX answers_by_last_used ON answers (last_used)",
+        # Running totals kept by triggers: the size check on every put stays O(1) and is right
+        # whichever process wrote.
+        """CREATE TABLE totals (
+               id INTEGER PRIMARY KEY CHECK (id = 0),
+               entries INTEGER NOT NULL,
+               bytes INTEGER NOT NULL)""",
+        "INSERT INTO totals (id, entries, bytes) VALUES (0, 0, 0)",
+        """CREATE TRIGGER answers_added AFTER INSERT ON answers BEGIN
+               UPDATE totals SET entries = entries + 1, bytes = bytes + new.size;
+           END""",
+        """CREATE TRIGGER answers_removed AFTER DELETE ON answers BEGIN
+               UPDATE totals SET entries = entries - 1, bytes = bytes - old.size;
+           END""",
+        """CREATE TRIGGER answers_resized AFTER UPDATE OF size ON answers BEGIN
+               UPDATE totals SET bytes = bytes - old.size + new.size;
+           END""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """A model's raw answer to one request, with its token usage and when it was made."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    created_at: float = 0.0  # seconds since the epoch
+
+
+def default_cache_path() -> Path:
+    """``<user cache dir>/aider-review/responses.sqlite3``; ``--cache``/``AIDER_REVIEW_CACHE``
+    (``settings.cache_path``) replace it, resolved by the caller."""
+    from platformdirs import user_cache_dir  # lazily: not needed when nothing is reviewed
+
+    return Path(user_cache_dir(CACHE_DIR_NAME, appauthor=False)) / CACHE_FILE_NAME
+
+
+def cache_key(
+    model: str,
+    task: str,
+    prompt_version: str | int,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    base_url: str | None = None,
+) -> str:
+    """sha256 of a canonical JSON of everything that shapes the answer.
+
+    The endpoint is part of it: a model of the same name on another server (a local
+    quantization, a proxy) can answer differently. Only scheme, host, port and path of the base
+    URL count (no user info, query or fragment, which could hold credentials), and the default
+    OpenAI endpoint counts the same as none.
+    """
+    material = {
+        "format": KEY_FORMAT,
+        "model": model,
+        "task": task,
+        "prompt_version": prompt_version,
+        "endpoint": endpoint_identity(base_url),
+        "messages": [dict(message) for message in messages],
+    }
+    # ensure_ascii: text decoded with surrogateescape still hashes instead of failing.
+    canonical = json.dumps(material, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def endpoint_identity(base_url: str | None) -> str | None:
+    """The part of a base URL that says which server answers, or None for the default one."""
+    if not base_url or not base_url.strip():
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url.strip())
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a malformed port: still keep keys apart from the default endpoint
+        port = ":?"
+    identity = f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}{port}"
+    identity += parts.path.rstrip("/")
+    return None if identity == _DEFAULT_ENDPOINT else identity
+
+
+class ResponseCache:
+    """Model answers by key. Safe for several threads and several processes at once.
+
+    ``max_bytes`` caps the stored answers (text plus a small per-entry overhead); over it, the
+    least recently used entries go. The file keeps the freed pages for reuse until ``clear()``.
+    Warnings (damaged file replaced, cache off) go to ``on_warning`` and to ``self.warnings``;
+    each is one line naming the file, and none stops the review.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
+        self.path = Path(path).expanduser()
+        self.max_bytes = max_bytes
+        self.warnings: list[str] = []
+        self.hits = 0
+        self.misses = 0
+        self._on_warning = on_warning
+        self._lock = threading.Lock()  # one connection, shared by the engine's worker threads
+        self._replaced_damaged_file = False
+        self._warned_busy = False
+        self._conn: sqlite3.Connection | None = None
+        self._conn = self._open()
+
+    @property
+    def enabled(self) -> bool:
+        """False when the file could not be opened: every get misses, every put is dropped."""
+        return self._conn is not None
+
+    def get(self, key: str) -> CachedAnswer | None:
+        answer = self._run(lambda conn: _read_entry(conn, key), None)
+        with self._lock:
+            if answer is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        return answer
+
+    def put(self, key: str, answer: CachedAnswer) -> None:
+        try:
+            size = len(key) + len(answer.text.encode("utf-8")) + _ROW_OVERHEAD_BYTES
+        except UnicodeEncodeError:  # lone surrogates: SQLite cannot store it; not worth a warning
+            return
+        self._run(lambda conn: self._write_entry(conn, key, answer, size), None)
+
+    def stats(self) -> dict[str, Any]:
+        """What ``aider-review cache stats`` prints: entries, bytes on disk, hits/misses so far."""
+        entries, data_bytes = self._run(_read_totals, (0, 0))
+        return {
+            "path": str(self.path),
+            "enabled": self.enabled,
+            "entries": entries,
+            "bytes": _bytes_on_disk(self.path),
+            "data_bytes": data_bytes,
+            "max_bytes": self.max_bytes,
+            "hits": self.hits,
+            "misses": self.misses,
+        }
+
+    def clear(self) -> int:
+        """Remove every entry and give the space back to the file system; returns how many."""
+        removed = self._run(_delete_all, 0)
+        self._run(_compact, None)
+        return removed
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection | None:
+        try:
+            _make_private_directory(self.path.parent)
+            if not self.path.exists():
+                _install_new_database(self.path)
+            return _connect(self.path)
+        except sqlite3.DatabaseError as err:
+            if _is_damage(err):
+                return self._replace_damaged_file(_describe(err))
+            self._turn_off(_describe(err))
+            return None
+        except _NewerSchema:
+            self._turn_off("it was written by a newer aider-review")
+            return None
+        except OSError as err:
+            self._turn_off(_describe(err))
+            return None
+
+    def _replace_damaged_file(self, problem: str) -> sqlite3.Connection | None:
+        """Delete the damaged file and start an empty one, once per run, with one warning."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._replaced_damaged_file:
+            self._turn_off(f"it is damaged again ({problem})")
+            return None
+        self._replaced_damaged_file = True
+        try:
+            # A stale -wal would be replayed onto the new file: it goes first.
+            for suffix in ("-wal", "-shm", ""):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            _install_new_database(self.path)
+            conn = _connect(self.path)
+        except (OSError, sqlite3.Error, _NewerSchema) as err:
+            self._turn_off(f"it is damaged ({problem}) and could not be replaced: "
+                           f"{_describe(err)}")
+            return None
+        self._warn(f"response cache {self.path} was damaged ({problem}); started a new one")
+        return conn
+
+    def _turn_off(self, reason: str) -> None:
+        self._warn(f"response cache {self.path} cannot be used ({reason}); caching is off for "
+                   "this run (--cache FILE or AIDER_REVIEW_CACHE picks another file)")
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        if self._on_warning is not None:
+            self._on_warning(message)
+
+    # -- running statements -------------------------------------------------------------------
+
+    def _run(self, operation: Callable[[sqlite3.Connection], _T], fallback: _T) -> _T:
+        """Run one operation; any database trouble becomes a warning and ``fallback``."""
+        with self._lock:
+            if self._conn is None:
+                return fallback
+            try:
+                return operation(self._conn)
+            except sqlite3.DatabaseError as err:
+                if _is_damage(err):
+                    self._conn = self._replace_damaged_file(_describe(err))
+                elif _is_busy(err):
+                    if not self._warned_busy:
+                        self._warned_busy = True
+                        self._warn(f"response cache {self.path} stayed locked by another process "
+                                   f"for {BUSY_TIMEOUT_S:.0f} s; skipped it for this request")
+                else:
+                    self._conn.close()
+                    self._conn = None
+                    self._turn_off(_describe(err))
+                return fallback
+
+    def _write_entry(self, conn: sqlite3.Connection, key: str, answer: CachedAnswer,
+                     size: int) -> None:
+        with _write_transaction(conn):
+            conn.execute(
+                """INSERT INTO answers (key, size, last_used, created_at, prompt_tokens,
+                                        completion_tokens, text)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (key) DO UPDATE SET
+                       size = excluded.size, last_used = excluded.last_used,
+                       created_at = excluded.created_at, prompt_tokens = excluded.prompt_tokens,
+                       completion_tokens = excluded.completion_tokens, text = excluded.text""",
+                (key, size, time.time(), answer.created_at, answer.prompt_tokens,
+                 answer.completion_tokens, answer.text),
+            )
+            _evict_least_recently_used(conn, self.max_bytes)
+
+
+class _NewerSchema(Exception):
+    """The file's schema version is above ours: a newer aider-review wrote it."""
+
+
+def _make_private_directory(directory: Path) -> None:
+    """Create missing directories with mode 0700; existing ones are left as they are."""
+    missing: list[Path] = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:  # another process made it meanwhile
+            pass
+
+
+def _install_new_database(path: Path) -> None:
+    """Build an empty cache under a temporary name and link it into place.
+
+    Linking never overwrites: when another process got there first, its file is used. SQLite
+    gives the -wal and -shm files the mode of the database file, so all three are 0600.
+    """
+    import tempfile  # only when a new file is made
+
+    try:
+        fd, temporary_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new",
+                                              dir=path.parent)
+    except OSError as err:  # name the directory, not our temporary file
+        raise OSError(err.errno, err.strerror, str(path.parent)) from None
+    os.close(fd)  # mkstemp made it 0600
+    temporary = Path(temporary_name)
+    try:
+        conn = sqlite3.connect(temporary, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # stored in the file: every opener gets WAL
+            _migrate(conn)
+        finally:
+            conn.close()
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.replace(temporary, path)
+    finally:
+        for suffix in ("-wal", "-shm", ""):
+            Path(f"{temporary}{suffix}").unlink(missing_ok=True)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                           check_same_thread=False)
+    try:
+        _restrict_permissions(path)
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")  # a file from elsewhere, or an empty one
+        conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable enough for a cache
+        _migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _restrict_permissions(path: Path) -> None:
+    """Keep the cache 0600 even when it came from elsewhere (e.g. restored by actions/cache)."""
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            file = Path(f"{path}{suffix}")
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except OSError:  # missing, or not ours: SQLite reports what matters
+            pass
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = _user_version(conn)
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise _NewerSchema
+    with _write_transaction(conn):
+        # Read again under the write lock: another process may have migrated meanwhile.
+        for step in MIGRATIONS[_user_version(conn):]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+@contextmanager
+def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE``: take the write lock up front, where the busy timeout applies.
+
+    A deferred transaction that reads first and then writes can fail with SQLITE_BUSY at once,
+    without waiting, when another process wrote in between.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        raise
+    conn.execute("COMMIT")
+
+
+def _read_entry(conn: sqlite3.Connection, key: str) -> CachedAnswer | None:
+    row = conn.execute(
+        "SELECT text, prompt_tokens, completion_tokens, created_at FROM answers WHERE key = ?",
+        (key,),
+    ).fetchone()
+    if row is None:
+        return None
+    try:
+        with _write_transaction(conn):
+            conn.execute("UPDATE answers SET last_used = ? WHERE key = ?", (time.time(), key))
+    except sqlite3.OperationalError as err:
+        if not _is_busy(err):  # a hit stays a hit when only the LRU time could not be written
+            raise
+    return CachedAnswer(text=row[0], prompt_tokens=row[1], completion_tokens=row[2],
+                        created_at=row[3])
+
+
+def _evict_least_recently_used(conn: sqlite3.Connection, max_bytes: int) -> None:
+    total = int(conn.execute("SELECT bytes FROM totals").fetchone()[0])
+    if total <= max_bytes:
+        return
+    to_free = total - int(max_bytes * _EVICT_TO_FRACTION)
+    victims: list[tuple[int]] = []
+    cursor = conn.execute("SELECT rowid, size FROM answers ORDER BY last_used, rowid")
+    try:
+        for rowid, size in cursor:
+            if to_free <= 0:
+                break
+            victims.append((rowid,))
+            to_free -= size
+    finally:
+        cursor.close()
+    conn.executemany("DELETE FROM answers WHERE rowid = ?", victims)
+
+
+def _read_totals(conn: sqlite3.Connection) -> tuple[int, int]:
+    entries, data_bytes = conn.execute("SELECT entries, bytes FROM totals").fetchone()
+    return int(entries), int(data_bytes)
+
+
+def _delete_all(conn: sqlite3.Connection) -> int:
+    with _write_transaction(conn):
+        return int(conn.execute("DELETE FROM answers").rowcount)
+
+
+def _compact(conn: sqlite3.Connection) -> None:
+    """Shrink the file after ``clear()``; skipped when another process is using it."""
+    try:
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.OperationalError as err:
+        if not _is_busy(err):
+            raise
+
+
+def _bytes_on_disk(path: Path) -> int:
+    total = 0
+    for suffix in ("", "-wal"):
+        try:
+            total += Path(f"{path}{suffix}").stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def _primary_code(err: sqlite3.Error) -> int | None:
+    code = getattr(err, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _is_damage(err: sqlite3.Error) -> bool:
+    return _primary_code(err) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+def _is_busy(err: sqlite3.Error) -> bool:
+    return _primary_code(err) in (_SQLITE_BUSY, _SQLITE_LOCKED)
+
+
+def _describe(err: BaseException) -> str:
+    """SQLite and OS messages hold paths and reasons, never secrets."""
+    if isinstance(err, OSError) and err.strerror:
+        where = f": {err.filename}" if err.filename else ""
+        return f"{err.strerror.lower()}{where}"
+    return str(err) or type(err).__name__

@@ -1,0 +1,109 @@
+"""Reporters: one ``Report``, five output formats. Each format lives in its own module and is
+imported only when asked for; they share the small helpers below."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from aider_hooks.errors import UsageError
+from aider_hooks.finding import SEVERITIES, Finding
+from aider_hooks.report import Report, Stats
+
+FORMATS = ("text", "json", "sarif", "github", "markdown")
+
+# Control characters a model (or the code it quotes) could send to rewrite a terminal or a CI
+# log: everything below 0x20 but tab and newline, DEL, and the C1 range.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def render(report: Report, fmt: str, *, color: bool = False) -> str:
+    """The report in ``fmt`` (one of ``FORMATS``), ending with a newline.
+
+    ``color`` only affects ``text``; the CLI decides it from the terminal and ``NO_COLOR``.
+    """
+    if fmt == "text":
+        from aider_hooks.reporters.text import render_text
+
+        return render_text(report, color=color)
+    if fmt == "json":
+        from aider_hooks.reporters.json_format import render_json
+
+        return render_json(report)
+    if fmt == "sarif":
+        from aider_hooks.reporters.sarif import render_sarif
+
+        return render_sarif(report)
+    if fmt == "github":
+        from aider_hooks.reporters.github_annotations import render_github
+
+        return render_github(report)
+    if fmt == "markdown":
+        from aider_hooks.reporters.markdown import render_markdown
+
+        return render_markdown(report)
+    raise UsageError(f"unknown output format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+def sorted_findings(report: Report) -> list[Finding]:
+    """Findings in file and line order, fingerprints filled in: every format lists them so."""
+    return sorted((f.with_fingerprint() for f in report.findings), key=Finding.sort_key)
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as ``\\x1b`` instead of acting on a terminal.
+
+    Line endings become ``\\n`` first: a CRLF from a model is a line break, not a control code.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def location(path: str, line: int, end_line: int) -> str:
+    """``path:line``, or ``path:line-end_line`` for a range."""
+    return f"{path}:{line}-{end_line}" if end_line > line else f"{path}:{line}"
+
+
+def lines_phrase(line: int, end_line: int) -> str:
+    """``line 42``, or ``lines 42-44`` for a range."""
+    return f"lines {line}-{end_line}" if end_line > line else f"line {line}"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def severity_counts(findings: Iterable[Finding]) -> str:
+    """``1 error, 2 warnings``: only the severities present, most severe first."""
+    counts = {severity: 0 for severity in SEVERITIES}
+    for finding in findings:
+        counts[finding.severity] = counts.get(finding.severity, 0) + 1
+    return ", ".join(_severity_phrase(severity, n) for severity, n in counts.items() if n)
+
+
+def _severity_phrase(severity: str, count: int) -> str:
+    return f"{count} info" if severity == "info" else plural(count, severity)
+
+
+def findings_phrase(findings: list[Finding]) -> str:
+    """``3 findings (1 error, 2 warnings) in 2 files``, or ``no findings``."""
+    if not findings:
+        return "no findings"
+    files = len({f.path for f in findings})
+    return (f"{plural(len(findings), 'finding')} ({severity_counts(findings)}) "
+            f"in {plural(files, 'file')}")
+
+
+def work_phrase(stats: Stats) -> str:
+    """``12 hunks reviewed, 4 from cache, 1 failed``: the counters a user acts on."""
+    parts = [f"{plural(stats.hunks, 'hunk')} reviewed"]
+    if stats.cached:
+        parts.append(f"{stats.cached} from cache")
+    if stats.failed:
+        parts.append(f"{stats.failed} failed")
+    if stats.skipped:
+        parts.append(f"{stats.skipped} skipped")
+    if stats.dropped_unanchored:
+        parts.append(f"{stats.dropped_unanchored} unanchored dropped")
+    if stats.redacted:
+        parts.append(f"{plural(stats.redacted, 'secret')} redacted")
+    return ", ".join(parts)

@@ -1,0 +1,92 @@
+"""``--format markdown``: the PR step summary, or a report to paste into an issue.
+
+A heading, the counts, one table row per finding, the hunks that could not be reviewed, and a
+line of statistics. Text from the model is escaped so it cannot break the table or inject
+HTML: pipes become ``\\|``, newlines ``<br>``, ``<`` outside code spans ``&lt;`` (inside a
+code span an entity would show literally, and a tag there is only text anyway).
+"""
+from __future__ import annotations
+
+import re
+
+from aider_hooks.finding import Finding
+from aider_hooks.report import FailedHunk, Report, Stats
+from aider_hooks.reporters import (
+    findings_phrase,
+    location,
+    plural,
+    printable,
+    sorted_findings,
+    work_phrase,
+)
+
+HEADING = "## aider-review"
+_CODE_SPAN = re.compile(r"(`+).+?\1", re.DOTALL)
+
+
+def render_markdown(report: Report) -> str:
+    findings = sorted_findings(report)
+    parts = [HEADING, _counts(findings)]
+    if findings:
+        parts.append(_table(findings))
+    if report.failed:
+        parts.append(_failed_section(report.failed))
+    parts.append(f"<sub>{_escape(_stats_line(report.stats, report.model))}</sub>")
+    return "\n\n".join(parts) + "\n"
+
+
+def _counts(findings: list[Finding]) -> str:
+    phrase = findings_phrase(findings)
+    return f"**{phrase[0].upper()}{phrase[1:]}**."
+
+
+def _table(findings: list[Finding]) -> str:
+    rows = ["| Location | Severity | Category | Message |", "| --- | --- | --- | --- |"]
+    rows += [
+        f"| {_code(location(f.path, f.line, f.end_line))} | {_escape(f.severity)} "
+        f"| {_escape(f.category)} | {_escape(f.message)} |"
+        for f in findings
+    ]
+    return "\n".join(rows)
+
+
+def _failed_section(failed: list[FailedHunk]) -> str:
+    items = [f"- {_code(location(h.path, h.line, h.end_line))}: {_escape(h.reason)}"
+             for h in failed]
+    return "\n".join([f"### Not reviewed ({plural(len(failed), 'hunk')})", "", *items])
+
+
+def _stats_line(stats: Stats, model: str | None) -> str:
+    parts = [work_phrase(stats)]
+    if stats.requests:
+        parts.append(plural(stats.requests, "request"))
+    if stats.prompt_tokens or stats.completion_tokens:
+        parts.append(f"{stats.prompt_tokens:,} prompt + {stats.completion_tokens:,} "
+                     "completion tokens")
+    parts.append(f"{stats.elapsed_s:.1f} s")
+    parts.append(f"model {model}" if model else "built-in checks only")
+    return " · ".join(parts)
+
+
+def _escape(text: str) -> str:
+    """One table cell or list item: no line breaks, no unescaped pipes, no HTML."""
+    text = _escape_tags(printable(text)).replace("|", "\\|")
+    return "<br>".join(line.strip() for line in text.strip().splitlines())
+
+
+def _escape_tags(text: str) -> str:
+    pieces: list[str] = []
+    position = 0
+    for span in _CODE_SPAN.finditer(text):
+        pieces += [text[position:span.start()].replace("<", "&lt;"), span.group()]
+        position = span.end()
+    pieces.append(text[position:].replace("<", "&lt;"))
+    return "".join(pieces)
+
+
+def _code(text: str) -> str:
+    """An inline code span that survives backticks and pipes in a path."""
+    text = printable(text).replace("\n", " ")
+    fence = "``" if "`" in text else "`"
+    padded = f" {text} " if fence == "``" else text
+    return f"{fence}{padded}{fence}".replace("|", "\\|")
