@@ -1,0 +1,146 @@
+"""``aider-review``: the command line, and the only place errors become messages and exit codes.
+
+argparse (stdlib) rather than click: the hook runs on every commit and click alone costs about
+33 ms to import, most of the no-op budget (4x bare Python start-up). Subcommand modules are
+imported only when chosen. ``review`` is the default subcommand: ``aider-review --range X``
+means ``aider-review review --range X``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aider_hooks import __version__
+from aider_hooks.errors import EXIT_USAGE, AiderReviewError
+
+PROG = "aider-review"
+COMMANDS = ("review", "explain", "fix", "github", "cache")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (args_list[0] not in COMMANDS
+                         and args_list[0] not in ("-h", "--help", "--version")):
+        args_list.insert(0, "review")
+    try:
+        args = build_parser().parse_args(args_list)
+        return int(args.run(args))
+    except AiderReviewError as err:
+        _say(f"error: {err}")
+        return err.exit_code
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    except BrokenPipeError:  # e.g. `aider-review | head`: the reader went away, not our fault
+        _silence_stdout()
+        return 0
+    except Exception as err:  # noqa: BLE001 - the last line of defence: log, one line, exit 2
+        log = _write_crash_log(err)
+        _say(f"unexpected error: {type(err).__name__}: {err}. Details: {log}. "
+             "Please report it at https://github.com/aider-hooks/aider-hooks/issues")
+        return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="AI code review of staged changes, revision ranges, diff files and pull "
+                    "requests, on any OpenAI-compatible model.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, helptext in (
+        ("review", "review a diff and report findings (the default)"),
+        ("explain", "stream a plain-language explanation of each hunk"),
+        ("fix", "turn the review's suggestions into a patch (--apply writes it)"),
+    ):
+        command = sub.add_parser(name, help=helptext, description=helptext)
+        _add_review_arguments(command, task=name)
+    github = sub.add_parser("github", help="review a pull request and comment on it",
+                            description="Pull-request bot: what action.yml runs.")
+    github.set_defaults(run=_run_github)
+    _add_github_arguments(github)
+    cache = sub.add_parser("cache", help="inspect or clear the response cache")
+    cache.add_argument("action", choices=("stats", "clear", "path"))
+    cache.add_argument("--cache", dest="cache_path", metavar="FILE",
+                       help="cache file (env AIDER_REVIEW_CACHE)")
+    cache.set_defaults(run=_run_cache)
+    return parser
+
+
+def _add_review_arguments(parser: argparse.ArgumentParser, *, task: str) -> None:
+    from aider_hooks.cli_options import add_common_options
+
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--staged", action="store_true",
+                        help="review staged changes: index against HEAD (the default)")
+    source.add_argument("--range", dest="rev_range", metavar="REV_RANGE",
+                        help="review a revision range, e.g. main...HEAD")
+    source.add_argument("--diff", dest="diff_file", metavar="FILE",
+                        help="review a unified diff file; - reads standard input")
+    if task == "fix":
+        parser.add_argument("--apply", action="store_true",
+                            help="apply the fixes to the work tree (never the index)")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="only review these files (pre-commit passes them)")
+    add_common_options(parser)
+    parser.set_defaults(run=_run_review, task=task)
+
+
+def _add_github_arguments(parser: argparse.ArgumentParser) -> None:
+    from aider_hooks.github.command import add_arguments  # light: argparse and options only
+
+    add_arguments(parser)
+
+
+def _run_github(args: argparse.Namespace) -> int:
+    from aider_hooks.github.command import run
+
+    return run(args)
+
+
+def _run_review(args: argparse.Namespace) -> int:
+    from aider_hooks.review_command import run_review_command
+
+    return run_review_command(args)
+
+
+def _run_cache(args: argparse.Namespace) -> int:
+    from aider_hooks.cache_command import run_cache_command
+
+    return run_cache_command(args)
+
+
+def _say(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+def _write_crash_log(err: BaseException) -> str:
+    import tempfile
+    import traceback
+
+    from aider_hooks.masking import mask_secrets
+
+    text = "".join(traceback.format_exception(err))
+    try:
+        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aider-review"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "last-error.log"
+    except OSError:
+        path = Path(tempfile.gettempdir()) / "aider-review-last-error.log"
+    try:
+        path.write_text(mask_secrets(text), encoding="utf-8")
+    except OSError:
+        return "(could not write a log)"
+    return str(path)

@@ -1,0 +1,335 @@
+"""One review run: diff -> hunks -> (built-in checks) -> redact -> prompts -> cache/model -> findings.
+
+The engine never prints and never exits; it returns a ``ReviewResult`` and leaves presentation
+and exit codes to the CLI. Model failures never escape as exceptions: a hunk the model could not
+review is listed in ``report.failed`` and an unreachable model sets ``report.model_unavailable``.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TextIO
+
+from aider_hooks.errors import InvalidAnswer, ModelError, ModelUnavailable
+from aider_hooks.finding import Finding, deduplicate
+from aider_hooks.hunk import Hunk
+from aider_hooks.report import FailedHunk, Report
+
+if TYPE_CHECKING:
+    from aider_hooks.cache import ResponseCache
+    from aider_hooks.diff_source import LoadedDiff
+    from aider_hooks.model_client import Completion, ModelClient
+    from aider_hooks.prompts import PromptRequest
+    from aider_hooks.settings import Settings
+
+NO_MODEL_NOTICE = (
+    "no model configured: ran the built-in checks only. For AI review set OPENAI_API_KEY "
+    "(OpenAI), or OPENAI_BASE_URL for a local server (Ollama: http://localhost:11434/v1, "
+    "vLLM, llama.cpp)."
+)
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class ReviewResult:
+    report: Report
+    hunks: list[Hunk]  # the hunks that were up for review (after filters), original text
+    requests: list[PromptRequest] = field(default_factory=list)  # what was (or would be) sent
+
+
+@dataclass
+class _Outcome:
+    """What became of one prompt request."""
+
+    findings: list[Finding] = field(default_factory=list)
+    dropped: int = 0
+    cached: bool = False
+    failed_reason: str | None = None
+    unavailable: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    text: str = ""
+
+
+def review_diff(
+    diff: LoadedDiff,
+    settings: Settings,
+    *,
+    paths: Sequence[str] = (),
+    task: str = "review",
+    stream_to: TextIO | None = None,
+    progress: ProgressCallback | None = None,
+) -> ReviewResult:
+    """Review ``diff`` and return everything the reporters need."""
+    from aider_hooks.hunks import parse_diff
+
+    started = time.monotonic()
+    hunk_set = parse_diff(diff.text, settings=settings, read_new_file=diff.read_new_file,
+                          paths=paths)
+    report = Report(task=task)
+    stats = report.stats
+    hunks = list(hunk_set.hunks)
+    stats.files = len({h.path for h in hunks})
+    stats.hunks = len(hunks)
+    stats.skipped = hunk_set.skipped_hunks
+
+    findings: list[Finding] = []
+    if task == "review" and settings.builtin_checks:
+        from aider_hooks.builtin_checks import run_builtin_checks
+
+        findings.extend(run_builtin_checks(hunk_set, read_new_file=diff.read_new_file,
+                                           settings=settings))
+
+    result = ReviewResult(report=report, hunks=hunks)
+    use_model = not settings.offline and (settings.model_configured or settings.dry_run)
+    if hunks and use_model:
+        result.requests = _plan_requests(hunks, settings, task, report)
+        if not settings.dry_run:
+            report.model = settings.model
+            findings.extend(_run_requests(result.requests, settings, task, report,
+                                          stream_to=stream_to, progress=progress))
+    elif hunks and not settings.offline and not settings.model_configured:
+        report.notices.append(NO_MODEL_NOTICE)
+
+    report.findings = deduplicate(findings)
+    stats.elapsed_s = time.monotonic() - started
+    return result
+
+
+def _plan_requests(hunks: list[Hunk], settings: Settings, task: str,
+                   report: Report) -> list[PromptRequest]:
+    """Redact, then pack hunks into prompt requests. Pure apart from the redaction count."""
+    from aider_hooks.prompts import build_requests
+
+    if settings.redact:
+        from aider_hooks.redact import redact_hunk
+
+        redacted: list[Hunk] = []
+        for hunk in hunks:
+            clean, count = redact_hunk(hunk)
+            report.stats.redacted += count
+            redacted.append(clean)
+        hunks = redacted
+    return build_requests(task, hunks, batch_tokens=settings.batch_tokens)
+
+
+def _run_requests(
+    requests: list[PromptRequest],
+    settings: Settings,
+    task: str,
+    report: Report,
+    *,
+    stream_to: TextIO | None,
+    progress: ProgressCallback | None,
+) -> list[Finding]:
+    """Answer every request from the cache or the model; record failures, never raise."""
+    runner = _RequestRunner(settings, task, stream_to=stream_to)
+    try:
+        outcomes = runner.run_all(requests, progress)
+    finally:
+        runner.close()
+    stats = report.stats
+    stats.requests = runner.requests_made()
+    report.notices.extend(runner.warnings)
+    findings: list[Finding] = []
+    for request, outcome in zip(requests, outcomes):
+        stats.prompt_tokens += outcome.prompt_tokens
+        stats.completion_tokens += outcome.completion_tokens
+        stats.dropped_unanchored += outcome.dropped
+        if outcome.failed_reason is not None:
+            stats.failed += len(request.hunks)
+            report.failed.extend(
+                FailedHunk(h.path, h.first_line, h.last_line, outcome.failed_reason)
+                for h in request.hunks
+            )
+            continue
+        stats.reviewed += len(request.hunks)
+        if outcome.cached:
+            stats.cached += len(request.hunks)
+        findings.extend(outcome.findings)
+    if any(o.unavailable for o in outcomes):
+        report.model_unavailable = True
+        report.notices.append(runner.unavailable_message or "the model could not be reached")
+    return findings
+
+
+class _RequestRunner:
+    """Runs prompt requests through the cache and a shared model client, concurrently."""
+
+    def __init__(self, settings: Settings, task: str, *, stream_to: TextIO | None) -> None:
+        self.settings = settings
+        self.task = task
+        self.stream_to = stream_to
+        self.unavailable_message: str | None = None
+        self._client: ModelClient | None = None
+        self._client_lock = threading.Lock()
+        self._print_lock = threading.Lock()
+        self.warnings: list[str] = []
+        self._cache: ResponseCache | None = (
+            _open_cache(settings, self.warnings.append) if settings.cache else None
+        )
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+
+    def requests_made(self) -> int:
+        return self._client.requests if self._client is not None else 0
+
+    def run_all(self, requests: list[PromptRequest],
+                progress: ProgressCallback | None) -> list[_Outcome]:
+        total = len(requests)
+        done = 0
+        if self.task == "explain" and self.stream_to is not None:
+            # Streamed text must come out in order and unmixed, so explanations go one by one.
+            outcomes = []
+            for request in requests:
+                outcomes.append(self._answer(request))
+                done += 1
+                if progress:
+                    progress(done, total)
+            return outcomes
+        workers = max(1, min(self.settings.concurrency, total))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aider-review") as pool:
+            futures = [pool.submit(self._answer, request) for request in requests]
+            results: list[_Outcome] = []
+            for future in futures:
+                results.append(future.result())
+                done += 1
+                if progress:
+                    progress(done, total)
+        return results
+
+    # One request -----------------------------------------------------------------------
+
+    def _answer(self, request: PromptRequest) -> _Outcome:
+        key = self._key(request)
+        cached = self._cache.get(key) if self._cache is not None and key else None
+        if cached is not None:
+            outcome = self._interpret(request, cached.text)
+            if outcome is not None:
+                outcome.cached = True
+                if self.task == "explain" and self.stream_to is not None:
+                    self._print_explanation(cached.text)
+                return outcome
+        try:
+            return self._ask_model(request, key)
+        except ModelUnavailable as err:
+            self.unavailable_message = str(err)
+            return _Outcome(failed_reason="model unreachable", unavailable=True)
+        except ModelError as err:
+            return _Outcome(failed_reason=_one_line(str(err)))
+
+    def _ask_model(self, request: PromptRequest, key: str | None) -> _Outcome:
+        client = self._get_client()
+        completion = self._send(client, list(request.messages))
+        tokens = (completion.prompt_tokens, completion.completion_tokens)
+        outcome = self._interpret(request, completion.text)
+        if outcome is None:
+            # One repair request, then the hunk is reported as failed (DESIGN.md §3).
+            from aider_hooks.prompts import repair_messages
+
+            problem = self._problem(completion.text)
+            repaired = client.complete(repair_messages(request, completion.text, problem))
+            tokens = (tokens[0] + repaired.prompt_tokens, tokens[1] + repaired.completion_tokens)
+            completion = repaired
+            outcome = self._interpret(request, repaired.text)
+            if outcome is None:
+                return _Outcome(failed_reason=f"invalid answer from the model: "
+                                              f"{self._problem(repaired.text)}",
+                                prompt_tokens=tokens[0], completion_tokens=tokens[1])
+        outcome.prompt_tokens, outcome.completion_tokens = tokens
+        if self._cache is not None and key:
+            from aider_hooks.cache import CachedAnswer
+
+            self._cache.put(key, CachedAnswer(text=completion.text, prompt_tokens=tokens[0],
+                                              completion_tokens=tokens[1],
+                                              created_at=time.time()))
+        return outcome
+
+    def _send(self, client: ModelClient, messages: list[dict[str, str]]) -> Completion:
+        if self.task == "explain" and self.stream_to is not None:
+            out = self.stream_to
+
+            def show(text: str) -> None:
+                out.write(_terminal_safe(text))
+                out.flush()
+
+            with self._print_lock:
+                out.write("\n")
+                completion = client.stream(messages, show)
+                out.write("\n")
+            return completion
+        return client.complete(messages)
+
+    def _print_explanation(self, text: str) -> None:
+        assert self.stream_to is not None
+        with self._print_lock:
+            self.stream_to.write("\n" + _terminal_safe(text) + "\n")
+            self.stream_to.flush()
+
+    def _interpret(self, request: PromptRequest, text: str) -> _Outcome | None:
+        """Findings from an answer, or None when the answer is not usable."""
+        if self.task == "explain":
+            return _Outcome(text=text) if text.strip() else None
+        from aider_hooks.anchoring import anchor_findings
+        from aider_hooks.answers import parse_review_answer
+
+        try:
+            raw = parse_review_answer(text)
+        except InvalidAnswer:
+            return None
+        anchored, dropped = anchor_findings(raw, request.hunks)
+        return _Outcome(findings=anchored, dropped=dropped, text=text)
+
+    @staticmethod
+    def _problem(text: str) -> str:
+        from aider_hooks.answers import parse_review_answer
+
+        try:
+            parse_review_answer(text)
+        except InvalidAnswer as err:
+            return _one_line(str(err))
+        return "the answer could not be used"
+
+    def _key(self, request: PromptRequest) -> str | None:
+        if self._cache is None:
+            return None
+        from aider_hooks.cache import cache_key
+        from aider_hooks.prompts import PROMPT_VERSION
+
+        return cache_key(self.settings.model, self.task, PROMPT_VERSION,
+                         [dict(m) for m in request.messages], base_url=self.settings.base_url)
+
+    def _get_client(self) -> ModelClient:
+        with self._client_lock:
+            if self._client is None:
+                from aider_hooks.model_client import Deadline, ModelClient
+
+                self._client = ModelClient(self.settings, Deadline(self.settings.deadline))
+            return self._client
+
+
+def _open_cache(settings: Settings, on_warning: Callable[[str], None]) -> ResponseCache:
+    from pathlib import Path
+
+    from aider_hooks.cache import ResponseCache, default_cache_path
+
+    path = Path(settings.cache_path) if settings.cache_path else default_cache_path()
+    return ResponseCache(path, on_warning=on_warning)
+
+
+def _terminal_safe(text: str) -> str:
+    """Model text as it may reach a terminal: control characters (colours, cursor moves, OSC 52
+    clipboard writes) shown escaped, so an answer only ever becomes text."""
+    from aider_hooks.reporters import printable
+
+    return printable(text)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]

@@ -1,0 +1,175 @@
+"""``aider-review fix``: findings' suggestions -> one unified diff -> (optionally) the work tree.
+
+The patch is built against the reviewed version of each file (the staged blob for a staged
+review) and applied with ``git apply`` to the work tree only: the index is never touched. Git
+locates each hunk by its context, so unrelated unstaged edits elsewhere in a file do not stop
+it; when a hunk no longer fits, ``git apply --check`` refuses and nothing is written.
+Before writing, every file about to change is copied to ``.git/aider-review/backups/<time>/``
+together with the patch, so ``git apply -R <that patch>`` undoes the fix.
+"""
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aider_hooks.errors import InputError
+from aider_hooks.finding import Finding
+
+CONTEXT = 3
+
+
+@dataclass(frozen=True)
+class Replacement:
+    start: int  # first line replaced, 1-based
+    end: int  # last line replaced, inclusive
+    new_lines: tuple[str, ...]  # without line endings
+
+
+def build_patch(findings: Sequence[Finding], read_file: Callable[[str], bytes | None]) -> str:
+    """One unified diff holding every applicable suggestion, or "" when there is none.
+
+    Suggestions that overlap an earlier one in the same file, or whose ``code`` no longer
+    matches the file, are left out rather than guessed at.
+    """
+    by_path: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if finding.suggestion is not None:
+            by_path.setdefault(finding.path, []).append(finding)
+    parts = []
+    for path in sorted(by_path):
+        data = read_file(path)
+        if data is None:
+            continue
+        text = data.decode("utf-8", errors="surrogateescape")
+        lines = text.splitlines()
+        replacements = _replacements(by_path[path], lines, crlf="\r\n" in text)
+        if replacements:
+            parts.append(_file_diff(path, lines, replacements,
+                                    ends_with_newline=text.endswith("\n")))
+    return "".join(parts)
+
+
+def _replacements(findings: list[Finding], lines: list[str], *, crlf: bool) -> list[Replacement]:
+    chosen: list[Replacement] = []
+    last_end = 0
+    for finding in sorted(findings, key=lambda f: (f.line, f.end_line)):
+        if finding.line <= last_end or finding.end_line > len(lines):
+            continue
+        if finding.code and lines[finding.line - 1].strip() != finding.code.strip():
+            continue
+        assert finding.suggestion is not None
+        new = finding.suggestion.rstrip("\n").split("\n") if finding.suggestion else []
+        new = [ln.rstrip("\r") + ("\r" if crlf else "") for ln in new]
+        chosen.append(Replacement(finding.line, finding.end_line, tuple(new)))
+        last_end = finding.end_line
+    return chosen
+
+
+def _file_diff(path: str, lines: list[str], replacements: list[Replacement], *,
+               ends_with_newline: bool) -> str:
+    out = [f"diff --git a/{path} b/{path}\n", f"--- a/{path}\n", f"+++ b/{path}\n"]
+    shift = 0  # new-file line offset accumulated by earlier hunks
+    for group in _group(replacements):
+        old_start = max(1, group[0].start - CONTEXT)
+        old_end = min(len(lines), group[-1].end + CONTEXT)
+        body: list[str] = []
+        cursor = old_start
+        new_count = 0
+        for rep in group:
+            for n in range(cursor, rep.start):
+                body.append(" " + lines[n - 1])
+                new_count += 1
+            body.extend("-" + lines[n - 1] for n in range(rep.start, rep.end + 1))
+            body.extend("+" + ln for ln in rep.new_lines)
+            new_count += len(rep.new_lines)
+            cursor = rep.end + 1
+        for n in range(cursor, old_end + 1):
+            body.append(" " + lines[n - 1])
+            new_count += 1
+        old_count = old_end - old_start + 1
+        new_start = old_start + shift
+        out.append(f"@@ -{old_start},{old_count} +{new_start},{new_count} @@\n")
+        out.extend(_with_eof_marker(body, touches_end=old_end == len(lines),
+                                    ends_with_newline=ends_with_newline))
+        shift += new_count - old_count
+    return "".join(out)
+
+
+def _group(replacements: list[Replacement]) -> list[list[Replacement]]:
+    """Replacements whose context windows touch share one hunk."""
+    groups: list[list[Replacement]] = []
+    for rep in replacements:
+        if groups and rep.start - groups[-1][-1].end <= 2 * CONTEXT + 1:
+            groups[-1].append(rep)
+        else:
+            groups.append([rep])
+    return groups
+
+
+def _with_eof_marker(body: list[str], *, touches_end: bool, ends_with_newline: bool) -> list[str]:
+    """Lines with newlines; a file that lacks a final newline keeps lacking it, as git expects."""
+    rendered = [line + "\n" for line in body]
+    if not touches_end or ends_with_newline:
+        return rendered
+    marker = "\\ No newline at end of file\n"
+    last = len(body) - 1
+    if body[last].startswith(" "):
+        rendered[last] += marker  # the old and the new file end on the same context line
+        return rendered
+    # The replaced lines reach the end: mark the old last line ('-') and the new one ('+').
+    old_last = max(i for i, line in enumerate(body) if line.startswith("-"))
+    rendered[old_last] += marker
+    if body[last].startswith("+"):
+        rendered[last] += marker
+    return rendered
+
+
+def apply_patch(root: Path, patch: str) -> Path:
+    """Apply ``patch`` to the work tree of ``root`` (never the index); return the backup folder.
+
+    Raises InputError, and writes nothing, when ``git apply --check`` refuses the patch.
+    """
+    check = _git_apply(root, patch, "--check")
+    if check.returncode != 0:
+        reason = " ".join(check.stderr.decode(errors="replace").split())[:300]
+        raise InputError(f"the fix does not apply to the work tree, nothing was changed: {reason}")
+    backup = _backup(root, patch)
+    done = _git_apply(root, patch)
+    if done.returncode != 0:  # pragma: no cover - --check just passed
+        raise InputError(f"git apply failed: {done.stderr.decode(errors='replace').strip()}")
+    return backup
+
+
+def _git_apply(root: Path, patch: str, *flags: str) -> subprocess.CompletedProcess[bytes]:
+    from aider_hooks.git import git_env
+
+    return subprocess.run(
+        ["git", "apply", "--whitespace=nowarn", *flags, "-"],
+        cwd=root, input=patch.encode("utf-8", errors="surrogateescape"),
+        capture_output=True, env=git_env(), check=False,
+    )
+
+
+def _backup(root: Path, patch: str) -> Path:
+    git_dir = Path(subprocess.run(["git", "rev-parse", "--absolute-git-dir"], cwd=root,
+                                  capture_output=True, text=True, check=False).stdout.strip()
+                   or root / ".git")
+    folder = git_dir / "aider-review" / "backups" / time.strftime("%Y%m%d-%H%M%S")
+    suffix = 0
+    while folder.exists():
+        suffix += 1
+        folder = folder.with_name(f"{folder.name.split('.')[0]}.{suffix}")
+    folder.mkdir(parents=True)
+    for line in patch.splitlines():
+        if line.startswith("+++ b/"):
+            rel = line[len("+++ b/"):]
+            source = root / rel
+            if source.is_file():
+                target = folder / "files" / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(source.read_bytes())
+    (folder / "fix.patch").write_text(patch, encoding="utf-8", errors="surrogateescape")
+    return folder

@@ -1,0 +1,202 @@
+"""``aider-review review|explain|fix``: pick the diff, run the engine, print, choose the exit code.
+
+Exit codes (DESIGN.md §2): 0 nothing at or above --fail-on; 1 findings at or above it (for
+``fix`` without --apply: fixes are available); 2 usage, configuration or input error; 3 the
+model could not be reached and --strict was given. Without --strict an unreachable model never
+blocks a commit: one line on stderr, and the cache and built-in checks decide.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from aider_hooks.errors import (
+    EXIT_FINDINGS,
+    EXIT_MODEL_UNAVAILABLE,
+    EXIT_OK,
+    ConfigError,
+    InputError,
+)
+
+if TYPE_CHECKING:
+    from aider_hooks.diff_source import DiffSource, LoadedDiff
+    from aider_hooks.engine import ReviewResult
+    from aider_hooks.settings import Settings
+
+PROG = "aider-review"
+
+
+def run_review_command(args: argparse.Namespace) -> int:
+    task: str = args.task
+    cwd = Path.cwd()
+    source = _diff_source(args)
+    root = _repo_root(source, cwd)
+    if source.kind == "staged" and root is not None:
+        from aider_hooks.git import has_staged_changes
+
+        if not has_staged_changes(root):
+            return EXIT_OK  # the common case on `git commit --allow-empty` etc.: cost nothing
+
+    from aider_hooks.cli_options import settings_from_args
+    from aider_hooks.diff_source import load_diff
+
+    settings = settings_from_args(args, root)
+    if task in ("explain", "fix") and not settings.model_configured and not settings.dry_run:
+        raise ConfigError(f"`{task}` needs a model: set OPENAI_API_KEY, or OPENAI_BASE_URL for "
+                          "a local server (e.g. http://localhost:11434/v1 for Ollama)")
+    diff = load_diff(source, cwd=cwd, paths=args.paths)  # paths become repo-relative here
+    try:
+        result = _review(diff, settings, list(diff.paths), task)
+        if settings.dry_run:
+            _write(settings, format_dry_run(result))
+            return EXIT_OK
+        _print_notices(result, settings)
+        if task != "review":
+            _print_failed(result, settings)  # no report is printed: say which hunks failed
+        if task == "fix":
+            return _finish_fix(args, diff, result, settings, root or cwd)
+    finally:
+        diff.close()
+    if task == "review":
+        from aider_hooks.reporters import render
+
+        _write(settings, render(result.report, settings.format, color=_use_color(settings)))
+    return exit_code(result, settings)
+
+
+def exit_code(result: ReviewResult, settings: Settings) -> int:
+    from aider_hooks.finding import at_or_above
+
+    if result.report.model_unavailable and settings.strict:
+        return EXIT_MODEL_UNAVAILABLE
+    if result.report.task == "review" and at_or_above(result.report.findings, settings.fail_on):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _diff_source(args: argparse.Namespace) -> DiffSource:
+    from aider_hooks.diff_source import DiffSource
+
+    if args.rev_range:
+        return DiffSource("range", args.rev_range)
+    if args.diff_file:
+        return DiffSource("stdin" if args.diff_file == "-" else "file", args.diff_file)
+    return DiffSource("staged", None)
+
+
+def _repo_root(source: DiffSource, cwd: Path) -> Path | None:
+    from aider_hooks.git import find_repo_root
+
+    if source.kind in ("staged", "range"):
+        return find_repo_root(cwd)
+    try:
+        return find_repo_root(cwd)
+    except InputError:
+        return None  # a diff file can be reviewed anywhere
+
+
+def _review(diff: LoadedDiff, settings: Settings, paths: list[str], task: str) -> ReviewResult:
+    from aider_hooks.engine import review_diff
+
+    stream_to = sys.stdout if task == "explain" else None
+    return review_diff(diff, settings, paths=paths, task=task, stream_to=stream_to,
+                       progress=_progress_printer(settings))
+
+
+def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult,
+                settings: Settings, root: Path) -> int:
+    from aider_hooks.fixes import apply_patch, build_patch
+    from aider_hooks.git import is_safe_repo_path
+
+    def read_file(path: str) -> bytes | None:
+        data = diff.read_new_file(path)
+        # A diff file is untrusted: "../x" must not pull a file from outside the repository.
+        if data is None and is_safe_repo_path(path) and (root / path).is_file():
+            data = (root / path).read_bytes()
+        return data
+
+    patch = build_patch(result.report.findings, read_file)
+    if result.report.model_unavailable and settings.strict:
+        return EXIT_MODEL_UNAVAILABLE
+    if not patch:
+        _notice(settings, "no fixes to suggest")
+        return EXIT_OK
+    if not args.apply:
+        _write(settings, patch)
+        return EXIT_FINDINGS
+    backup = apply_patch(root, patch)
+    _notice(settings, f"applied the fixes to the work tree (the index is untouched); "
+                      f"to undo: git apply -R {backup / 'fix.patch'}")
+    return EXIT_OK
+
+
+def format_dry_run(result: ReviewResult) -> str:
+    requests = result.requests
+    total = sum(r.estimated_tokens for r in requests)
+    lines = [f"{PROG} --dry-run: {len(requests)} request(s), ~{total:,} prompt tokens "
+             f"({result.report.stats.redacted} secret(s) redacted); nothing was sent."]
+    for number, request in enumerate(requests, 1):
+        lines.append(f"=== request {number}/{len(requests)}: {request.path} "
+                     f"({len(request.hunks)} hunk(s), ~{request.estimated_tokens:,} tokens) ===")
+        for message in request.messages:
+            lines.append(f"--- {message['role']} ---")
+            lines.append(message["content"])
+    return "\n".join(lines) + "\n"
+
+
+def _print_notices(result: ReviewResult, settings: Settings) -> None:
+    for notice in result.report.notices:
+        _notice(settings, notice)
+
+
+def _print_failed(result: ReviewResult, settings: Settings) -> None:
+    """One stderr line per hunk the model could not handle, even with -q: it is a result."""
+    from aider_hooks.masking import mask_secrets
+    from aider_hooks.reporters import location, printable
+
+    for hunk in result.report.failed:
+        where = printable(location(hunk.path, hunk.line, hunk.end_line)).replace("\n", "\\n")
+        reason = mask_secrets(hunk.reason, [settings.api_key])
+        print(f"{PROG}: {where}: failed: {reason}", file=sys.stderr)
+
+
+def _notice(settings: Settings, message: str) -> None:
+    if not settings.quiet:
+        from aider_hooks.masking import mask_secrets
+
+        print(f"{PROG}: {mask_secrets(message, [settings.api_key])}", file=sys.stderr)
+
+
+def _write(settings: Settings, text: str) -> None:
+    if settings.output:
+        try:
+            Path(settings.output).write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise InputError(f"cannot write {settings.output}: {err.strerror}") from None
+        return
+    out: TextIO = sys.stdout
+    out.write(text)
+    out.flush()
+
+
+def _use_color(settings: Settings) -> bool:
+    return (settings.format == "text" and not settings.output and sys.stdout.isatty()
+            and "NO_COLOR" not in os.environ)
+
+
+def _progress_printer(settings: Settings):  # type: ignore[no-untyped-def]
+    """A callback drawing `n/total` on a TTY's stderr for runs with many requests, else None."""
+    if settings.quiet or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        if total < 4:
+            return
+        end = "\r\033[K" if done == total else ""
+        sys.stderr.write(f"\r{PROG}: {done}/{total} requests{end}")
+        sys.stderr.flush()
+
+    return show

@@ -1,0 +1,298 @@
+"""End to end: the installed `aider-review` command, real git repositories, a real model server."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import git, snapshot_repo
+
+EXE = Path(sys.executable).parent / "aider-review"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
+            stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([str(EXE), *args], cwd=cwd, env=full_env, input=stdin,
+                          capture_output=True, check=False, timeout=120,
+                          **({} if stdin is not None else {"text": True}))  # type: ignore[call-overload]
+
+
+def model_env(server: Any, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test-e2e-not-a-real-key",
+            "AIDER_REVIEW_CACHE": str(tmp_path / "cache.sqlite3"), **extra}
+
+
+def commit_file(repo: Path, path: str, text: str) -> None:
+    target = repo / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    git(repo, "add", path)
+    git(repo, "commit", "-qm", f"add {path}")
+
+
+def stage(repo: Path, path: str, text: str) -> None:
+    target = repo / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    git(repo, "add", path)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+# --- no model configured: built-in checks --------------------------------------------------
+
+def test_nothing_staged_is_silent_and_succeeds(git_repo: Path) -> None:
+    commit_file(git_repo, "a.py", "x = 1\n")
+    result = run_cli(cwd=git_repo)
+    assert result.returncode == 0
+    assert result.stdout == "" and result.stderr == ""
+
+
+def test_conflict_marker_without_model_exits_1_and_says_how_to_configure(git_repo: Path) -> None:
+    commit_file(git_repo, "a.py", "x = 1\n")
+    stage(git_repo, "a.py", "x = 1\n<<<<<<< HEAD\ny = 2\n=======\ny = 3\n>>>>>>> other\n")
+    result = run_cli(cwd=git_repo)
+    assert result.returncode == 1, result.stderr
+    assert "a.py:2:" in result.stdout and "error" in result.stdout
+    assert "OPENAI_API_KEY" in result.stderr and "OPENAI_BASE_URL" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_example_diff_from_quick_start_shows_builtin_checks(tmp_path: Path) -> None:
+    result = run_cli("--diff", str(ROOT / "examples" / "example.diff"), "--format", "json",
+                     cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    found = {(f["path"], f["line"], f["category"]) for f in report["findings"]}
+    assert ("app/billing.py", 7, "debugger") in found
+    assert ("app/billing.py", 12, "conflict-marker") in found
+    assert any(f["category"] == "secret" and f["line"] == 4 for f in report["findings"])
+    assert all(f["source"] == "builtin" for f in report["findings"])
+    # The secret itself is never echoed.
+    assert "AKIA" not in result.stdout
+
+
+def test_clean_change_without_model_exits_0(git_repo: Path) -> None:
+    stage(git_repo, "ok.py", "def add(a, b):\n    return a + b\n")
+    result = run_cli(cwd=git_repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_not_a_repository_is_a_one_line_error(tmp_path: Path) -> None:
+    result = run_cli(cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not a git repository" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_config_is_a_one_line_error(git_repo: Path) -> None:
+    (git_repo / "pyproject.toml").write_text('[tool.aider-review]\nconcurrency = "many"\n')
+    stage(git_repo, "a.py", "x = 1\n")
+    result = run_cli(cwd=git_repo)
+    assert result.returncode == 2
+    assert "concurrency" in result.stderr and result.stderr.count("\n") == 1
+    (git_repo / "pyproject.toml").write_text('[tool.aider-review]\nno-such-key = 1\n')
+    result = run_cli(cwd=git_repo)
+    assert result.returncode == 2 and "no-such-key" in result.stderr
+
+
+def test_unknown_revision_is_a_one_line_error(git_repo: Path) -> None:
+    commit_file(git_repo, "a.py", "x = 1\n")
+    result = run_cli("--range", "nope...HEAD", cwd=git_repo)
+    assert result.returncode == 2 and "nope" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_stdin_not_a_diff_is_rejected(tmp_path: Path) -> None:
+    result = run_cli("--diff", "-", cwd=tmp_path, stdin=b"hello, this is not a diff\n")
+    assert result.returncode == 2
+    assert b"Traceback" not in result.stderr
+
+
+# --- with a model --------------------------------------------------------------------------
+
+def test_model_findings_land_on_exact_lines_despite_wrong_numbers(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    commit_file(git_repo, "src/app.py", "".join(f"line_{i} = {i}\n" for i in range(1, 41)))
+    lines = [f"line_{i} = {i}\n" for i in range(1, 41)]
+    lines[19] = "line_20 = compute()  # BUG off by one\n"
+    lines[29] = "value = eval(user_input)\n"
+    stage(git_repo, "src/app.py", "".join(lines))
+    model_server.line_offset = 5
+    model_server.hallucinate = True
+    result = run_cli("--format", "json", cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    placed = {(f["path"], f["line"], f["severity"]) for f in report["findings"]}
+    assert ("src/app.py", 20, "error") in placed
+    assert ("src/app.py", 30, "warning") in placed
+    assert report["stats"]["dropped_unanchored"] >= 1
+    assert all(f["source"] == "model" for f in report["findings"])
+    first_requests = len(model_server.requests)
+    assert first_requests >= 1
+
+    again = run_cli("--format", "json", cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert len(model_server.requests) == first_requests  # the rerun sent nothing
+    rerun = json.loads(again.stdout)
+    assert rerun["stats"]["requests"] == 0 and rerun["stats"]["cached"] >= 1
+    assert rerun["findings"] == report["findings"]
+
+
+def test_review_leaves_index_and_work_tree_byte_identical(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    commit_file(git_repo, "a.py", "a = 1\nb = 2\n")
+    stage(git_repo, "a.py", "a = 1\nb = eval('2')  # BUG\n")
+    (git_repo / "a.py").write_text("a = 1\nb = eval('2')  # BUG\nunstaged = True\n")
+    before = snapshot_repo(git_repo)
+    for command in (["review"], ["explain"], ["fix"]):
+        run_cli(*command, cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert snapshot_repo(git_repo) == before
+
+
+def test_unreachable_model_never_blocks_but_strict_exits_3(git_repo: Path, tmp_path: Path) -> None:
+    stage(git_repo, "ok.py", "def add(a, b):\n    return a + b\n")
+    env = {"OPENAI_BASE_URL": closed_port_url(), "OPENAI_API_KEY": "sk-unreachable-secret-123456",
+           "AIDER_REVIEW_CACHE": str(tmp_path / "c.sqlite3")}
+    result = run_cli(cwd=git_repo, env=env)
+    assert result.returncode == 0
+    assert "reach" in result.stderr.lower() or "connect" in result.stderr.lower()
+    assert "sk-unreachable-secret-123456" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    strict = run_cli("--strict", cwd=git_repo, env=env)
+    assert strict.returncode == 3
+
+
+def test_wrong_key_says_so_without_echoing_it(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    stage(git_repo, "ok.py", "x = 1\n")
+    model_server.script = [{"status": 401}] * 10
+    env = model_env(model_server, tmp_path, OPENAI_API_KEY="sk-wrong-key-abcdefghijklmnop")
+    result = run_cli(cwd=git_repo, env=env)
+    assert result.returncode == 0
+    assert "OPENAI_API_KEY" in result.stderr
+    assert "sk-wrong-key-abcdefghijklmnop" not in result.stderr + result.stdout
+
+
+def test_explain_streams_plain_text(git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    stage(git_repo, "a.py", "def f():\n    return 1\n")
+    result = run_cli("explain", cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert any(r["body"].get("stream") for r in model_server.requests)
+
+
+def test_fix_prints_a_patch_and_apply_touches_only_the_work_tree(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    commit_file(git_repo, "calc.py", "import ast\n\n\ndef parse(text):\n    return text\n")
+    stage(git_repo, "calc.py", "import ast\n\n\ndef parse(text):\n    return eval(text)\n")
+    env = model_env(model_server, tmp_path)
+    shown = run_cli("fix", cwd=git_repo, env=env)
+    assert shown.returncode == 1, shown.stderr
+    assert "-    return eval(text)" in shown.stdout
+    assert "+    return ast.literal_eval(text)" in shown.stdout
+    index_before = (git_repo / ".git" / "index").read_bytes()
+    applied = run_cli("fix", "--apply", cwd=git_repo, env=env)
+    assert applied.returncode == 0, applied.stderr
+    assert "ast.literal_eval(text)" in (git_repo / "calc.py").read_text()
+    assert (git_repo / ".git" / "index").read_bytes() == index_before
+    staged = git(git_repo, "show", ":calc.py")
+    assert "return eval(text)" in staged  # the index still holds what the user staged
+    assert "git apply -R" in applied.stderr
+
+
+def test_dry_run_sends_nothing_and_shows_redacted_prompt(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    stage(git_repo, "settings.py", f'GITHUB_TOKEN = "{token}"\nDEBUG = True\n')
+    result = run_cli("--dry-run", cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert model_server.requests == []
+    assert "tokens" in result.stdout and "[REDACTED:" in result.stdout
+    assert token not in result.stdout
+
+
+def test_secrets_never_reach_the_model(git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    token = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"
+    stage(git_repo, "deploy.py", f'TOKEN = "{token}"\nprint("deploy")\n')
+    run_cli(cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert model_server.requests, "the model was asked"
+    sent = json.dumps([r["body"] for r in model_server.requests])
+    assert token not in sent and "[REDACTED:" in sent
+
+
+def test_paths_restrict_the_review(git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    stage(git_repo, "one.py", "x = 1  # BUG\n")
+    stage(git_repo, "two.py", "y = 2  # BUG\n")
+    result = run_cli("--format", "json", "one.py", cwd=git_repo,
+                     env=model_env(model_server, tmp_path))
+    paths = {f["path"] for f in json.loads(result.stdout)["findings"]}
+    assert paths == {"one.py"}
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github", "markdown"])
+def test_every_format_renders(git_repo: Path, fmt: str) -> None:
+    stage(git_repo, "a.py", "breakpoint()\n")
+    result = run_cli("--format", fmt, cwd=git_repo)
+    assert result.returncode == 1, result.stderr
+    assert "a.py" in result.stdout
+
+
+def test_every_staged_shape_gets_findings_on_exact_lines_even_with_wrong_numbers(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    """Issue 2's acceptance: every shape, numbers off by several lines, exact anchoring."""
+    from tests.fake_model_server import diff_lines
+    from tests.git_shapes import stage_all_shapes
+
+    shapes = stage_all_shapes(git_repo)
+
+    def flag_every_distinct_added_line(body: dict[str, Any]) -> str:
+        seen: dict[tuple[str, str], int] = {}
+        for path, line, kind, text in diff_lines(body):
+            if kind == "+" and text.strip():
+                seen[(path, text)] = -1 if (path, text) in seen else line
+        findings = [
+            {"path": path, "line": line + (5 if line % 2 else -4), "code": text,
+             "severity": "warning", "category": "review", "message": f"look at {text.strip()}"}
+            for (path, text), line in seen.items() if line > 0
+        ]
+        return json.dumps({"findings": findings})
+
+    model_server.reviewer = flag_every_distinct_added_line
+    result = run_cli("--format", "json", "--fail-on", "never", cwd=git_repo,
+                     env=model_env(model_server, tmp_path))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    placed = {(f["path"], f["line"]) for f in report["findings"] if f["source"] == "model"}
+
+    expected = set()
+    for shape in shapes.values():
+        if not shape.reviewable:
+            continue
+        texts = [text for _, text in shape.added]
+        expected |= {(shape.path, line) for line, text in shape.added
+                     if text.strip() and texts.count(text) == 1}
+    assert expected, "the shapes stage added lines"
+    assert expected <= placed, f"missing: {sorted(expected - placed)}"
+    assert placed <= expected | {(p, ln) for p, ln in placed
+                                 if not any(s.path == p for s in shapes.values())}
+    assert report["stats"]["failed"] == 0
+    # Unreviewable shapes (deleted, binary, symlink, lock, mode-only) never reach the model.
+    sent = json.dumps([r["body"] for r in model_server.requests])
+    for shape in shapes.values():
+        if not shape.reviewable and shape.status != "renamed":
+            assert f"### File: {shape.path}\\n" not in sent
