@@ -1,0 +1,222 @@
+"""``aider-review github``: the Actions environment in, comments and exit code out.
+
+Reads ``GITHUB_TOKEN``, ``GITHUB_REPOSITORY``, ``GITHUB_API_URL``, ``GITHUB_EVENT_PATH``,
+``GITHUB_EVENT_NAME`` (each overridable by a flag), writes the Markdown report to
+``GITHUB_STEP_SUMMARY`` and ``findings=N`` / ``errors=N`` to ``GITHUB_OUTPUT`` when they are set.
+
+Exit codes (DESIGN.md §2): 0, 1 (findings at or above --fail-on), 2 (usage, GitHub refused),
+3 (model unreachable with --strict). A read-only token (a fork's pull request) is not a
+failure: the run reports with annotations and the step summary and exits 0 (DESIGN.md §5).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aider_hooks.errors import (
+    EXIT_FINDINGS,
+    EXIT_MODEL_UNAVAILABLE,
+    EXIT_OK,
+    InputError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from aider_hooks.github.api import RetryPolicy
+    from aider_hooks.github.bot import BotOutcome
+    from aider_hooks.github.event import Trigger
+    from aider_hooks.report import Report
+    from aider_hooks.settings import Settings
+
+PROG = "aider-review"
+_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from aider_hooks.cli_options import add_common_options
+    from aider_hooks.github import DEFAULT_MAX_COMMENTS
+
+    add_common_options(parser)
+    group = parser.add_argument_group("GitHub")
+    group.add_argument("--token", help="GitHub token (default: env GITHUB_TOKEN; prefer the "
+                                       "variable: a flag is visible in process lists)")
+    group.add_argument("--repo", metavar="OWNER/NAME",
+                       help="repository (default: env GITHUB_REPOSITORY)")
+    group.add_argument("--api-url", dest="api_url", metavar="URL",
+                       help="REST API root (default: env GITHUB_API_URL, else "
+                            "https://api.github.com)")
+    group.add_argument("--event-path", dest="event_path", metavar="FILE",
+                       help="event payload (default: env GITHUB_EVENT_PATH)")
+    group.add_argument("--event-name", dest="event_name",
+                       help="pull_request, pull_request_target or issue_comment (default: env "
+                            "GITHUB_EVENT_NAME)")
+    group.add_argument("--pr", type=_positive_int, metavar="NUMBER",
+                       help="review this pull request instead of the event's")
+    group.add_argument("--max-comments", dest="max_comments", type=_positive_int,
+                       default=DEFAULT_MAX_COMMENTS, metavar="N",
+                       help=f"new inline comments per run; the rest go to the summary "
+                            f"(default {DEFAULT_MAX_COMMENTS})")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_github(args)
+
+
+def run_github(
+    args: argparse.Namespace,
+    *,
+    environ: Mapping[str, str] | None = None,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> int:
+    """The command. ``policy``/``sleep`` let tests shorten GitHub's waits."""
+    from aider_hooks.github.api import DEFAULT_API_URL, GitHubClient
+    from aider_hooks.github.bot import BotOptions, run_bot
+
+    env = os.environ if environ is None else environ
+    token = args.token or env.get("GITHUB_TOKEN", "")
+    if not token.strip():
+        raise UsageError("no GitHub token: set GITHUB_TOKEN (the action passes its github-token "
+                         "input) or pass --token")
+    repo = args.repo or env.get("GITHUB_REPOSITORY", "")
+    if not _REPO.fullmatch(repo):
+        raise UsageError(f"no repository as OWNER/NAME (got {repo!r}): set GITHUB_REPOSITORY "
+                         "or pass --repo")
+    trigger = _trigger(args, env)
+    quiet = bool(getattr(args, "quiet", False))
+    if trigger.skip_reason:
+        _say(f"nothing to do: {trigger.skip_reason}", quiet=quiet, token=token)
+        write_action_outputs(env, findings=0, errors=0)
+        return EXIT_OK
+
+    cwd = Path.cwd()
+    settings = _settings(args, cwd)
+    client = GitHubClient(args.api_url or env.get("GITHUB_API_URL") or DEFAULT_API_URL, token,
+                          policy=policy, sleep=sleep or time.sleep)
+
+    def log(message: str) -> None:
+        _say(message, quiet=settings.quiet, token=token, api_key=settings.api_key)
+
+    outcome = run_bot(client, repo, trigger, settings,
+                      options=BotOptions(cwd=cwd, max_comments=args.max_comments), log=log)
+    return _finish(outcome, settings, env, log)
+
+
+def _finish(outcome: BotOutcome, settings: Settings, env: Mapping[str, str],
+            log: Callable[[str], None]) -> int:
+    from aider_hooks.finding import at_or_above
+    from aider_hooks.reporters import render
+
+    report = outcome.report
+    if settings.dry_run:
+        from aider_hooks.review_command import format_dry_run
+
+        _write_report(settings, format_dry_run(outcome.result))
+        return EXIT_OK
+    for notice in report.notices:
+        log(notice)
+    _write_report(settings, render(report, settings.format))
+    if outcome.read_only and not (settings.format == "github" and not settings.output):
+        sys.stdout.write(render(report, "github"))
+        sys.stdout.flush()
+    write_step_summary(env, _step_summary(report, outcome))
+    write_action_outputs(env, findings=len(report.findings),
+                         errors=sum(1 for f in report.findings if f.severity == "error"))
+    if report.model_unavailable and settings.strict:
+        return EXIT_MODEL_UNAVAILABLE
+    if outcome.read_only:
+        return EXIT_OK  # DESIGN.md §5: a fork's read-only token never fails the check
+    return EXIT_FINDINGS if at_or_above(report.findings, settings.fail_on) else EXIT_OK
+
+
+def _trigger(args: argparse.Namespace, env: Mapping[str, str]) -> Trigger:
+    from aider_hooks.github.event import read_event, trigger_for_number, trigger_from_event
+
+    if args.pr:
+        return trigger_for_number(args.pr)
+    event_path = args.event_path or env.get("GITHUB_EVENT_PATH", "")
+    if not event_path:
+        raise UsageError("no event: GITHUB_EVENT_PATH is not set; run inside a GitHub Actions "
+                         "pull_request workflow, or pass --event-path FILE or --pr NUMBER")
+    payload = read_event(Path(event_path))
+    return trigger_from_event(args.event_name or env.get("GITHUB_EVENT_NAME") or None, payload)
+
+
+def _settings(args: argparse.Namespace, cwd: Path) -> Settings:
+    from aider_hooks.cli_options import settings_from_args
+    from aider_hooks.git import find_repo_root
+
+    try:
+        root: Path | None = find_repo_root(cwd)
+    except InputError:
+        root = None  # e.g. pull_request_target without a checkout: defaults and environment
+    return settings_from_args(args, root)
+
+
+def _step_summary(report: Report, outcome: BotOutcome) -> str:
+    from aider_hooks.reporters import render
+
+    pull = outcome.pull_request
+    lines = [f"Pull request #{pull.number} at `{pull.head_sha[:7]}`: "
+             f"{outcome.new_comments} new inline comment(s), {outcome.already_posted} already "
+             f"posted, {outcome.resolved} marked resolved."]
+    if outcome.read_only:
+        lines = ["> The token may not comment on this pull request (a fork's pull request gets "
+                 "a read-only token), so the findings are here and in the annotations."]
+    return "\n".join(lines) + "\n\n" + render(report, "markdown")
+
+
+def write_step_summary(env: Mapping[str, str], markdown: str) -> None:
+    path = env.get("GITHUB_STEP_SUMMARY")
+    if path:
+        _append(path, markdown if markdown.endswith("\n") else markdown + "\n")
+
+
+def write_action_outputs(env: Mapping[str, str], *, findings: int, errors: int) -> None:
+    """``findings`` and ``errors`` as step outputs (action.yml exposes them)."""
+    path = env.get("GITHUB_OUTPUT")
+    if path:
+        _append(path, f"findings={findings}\nerrors={errors}\n")
+
+
+def _append(path: str, text: str) -> None:
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as err:
+        raise InputError(f"cannot write {path}: {err.strerror}") from None
+
+
+def _write_report(settings: Settings, text: str) -> None:
+    if settings.output:
+        try:
+            Path(settings.output).write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise InputError(f"cannot write {settings.output}: {err.strerror}") from None
+        return
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _say(message: str, *, quiet: bool, token: str, api_key: str | None = None) -> None:
+    if quiet:
+        return
+    from aider_hooks.masking import mask_secrets
+
+    print(f"{PROG}: {mask_secrets(message, [token, api_key])}", file=sys.stderr)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
