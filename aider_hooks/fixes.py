@@ -44,7 +44,11 @@ def build_patch(findings: Sequence[Finding], read_file: Callable[[str], bytes | 
         if data is None:
             continue
         text = data.decode("utf-8", errors="surrogateescape")
-        lines = text.splitlines()
+        # Split on "\n" only: context and removed lines keep a CRLF file's "\r" (git apply
+        # matches bytes), and a form feed or U+2028 inside a line does not shift line numbers.
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
         replacements = _replacements(by_path[path], lines, crlf="\r\n" in text)
         if replacements:
             parts.append(_file_diff(path, lines, replacements,
@@ -154,10 +158,9 @@ def _git_apply(root: Path, patch: str, *flags: str) -> subprocess.CompletedProce
 
 
 def _backup(root: Path, patch: str) -> Path:
-    git_dir = Path(subprocess.run(["git", "rev-parse", "--absolute-git-dir"], cwd=root,
-                                  capture_output=True, text=True, check=False).stdout.strip()
-                   or root / ".git")
-    folder = git_dir / "aider-review" / "backups" / time.strftime("%Y%m%d-%H%M%S")
+    from aider_hooks.git import git_dir
+
+    folder = git_dir(root) / "aider-review" / "backups" / time.strftime("%Y%m%d-%H%M%S")
     suffix = 0
     while folder.exists():
         suffix += 1

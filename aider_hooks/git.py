@@ -382,3 +382,36 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+# Off the per-commit path ---------------------------------------------------------------------
+# The functions below run once per pull request or per `fix --apply`, where GitPython's import
+# cost does not matter and its object database reads are clearer than parsing plumbing output.
+
+
+def commits_present(root: Path, shas: Sequence[str]) -> bool:
+    """True when every commit is in the local repository (reading objects runs no PR code)."""
+    import git as gitpython  # GitPython
+
+    try:
+        repo = gitpython.Repo(root)
+    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
+        return False
+    try:
+        # repo.commit(sha) is lazy and accepts any 40-hex name; ask the object database.
+        return all(repo.odb.info(bytes.fromhex(sha)).type == b"commit" for sha in shas)
+    except ValueError:  # not hex, or gitdb's BadObject: the object is missing
+        return False
+    finally:
+        repo.close()
+
+
+def git_dir(root: Path) -> Path:
+    """The repository's git directory (``.git``, or a worktree's own folder)."""
+    import git as gitpython  # GitPython
+
+    repo = gitpython.Repo(root, search_parent_directories=True)
+    try:
+        return Path(repo.git_dir)
+    finally:
+        repo.close()

@@ -380,3 +380,17 @@ def test_a_pre_commit_hook_reviews_what_is_being_committed(
 
     diff = captured.read_text()
     assert "+not staged beforehand" in diff and "+++ b/a.txt" in diff
+
+
+def test_commits_present_reads_the_object_database(git_repo: Path) -> None:
+    from aider_hooks.git import commits_present, git_dir
+
+    (git_repo / "a.txt").write_text("a\n")
+    subprocess.run(["git", "add", "a.txt"], cwd=git_repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "a"], cwd=git_repo, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=git_repo, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert commits_present(git_repo, [head])
+    assert not commits_present(git_repo, [head, "0" * 40])
+    assert not commits_present(git_repo.parent, [head])  # not a repository
+    assert git_dir(git_repo) == git_repo / ".git"

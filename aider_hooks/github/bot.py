@@ -13,7 +13,6 @@ annotations and the step summary.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,19 +137,9 @@ def _no_file(path: str) -> bytes | None:
 
 def commits_present(cwd: Path, shas: Sequence[str]) -> bool:
     """True when every commit is in the local repository (reading objects runs no PR code)."""
-    from aider_hooks.git import git_env
+    from aider_hooks.git import commits_present as present_locally
 
-    for sha in shas:
-        if not _SHA.fullmatch(sha):
-            return False
-        try:
-            found = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=cwd,
-                                   env=git_env(), capture_output=True, check=False)
-        except OSError:
-            return False
-        if found.returncode != 0:
-            return False
-    return True
+    return all(_SHA.fullmatch(sha) for sha in shas) and present_locally(cwd, shas)
 
 
 # Publishing ------------------------------------------------------------------------------------
