@@ -214,7 +214,7 @@ class _RequestRunner:
             if outcome is not None:
                 outcome.cached = True
                 if self.task == "explain" and self.stream_to is not None:
-                    self._print_explanation(cached.text)
+                    self._print_explanation(request, cached.text)
                 return outcome
         try:
             return self._ask_model(request, key)
@@ -226,7 +226,7 @@ class _RequestRunner:
 
     def _ask_model(self, request: PromptRequest, key: str | None) -> _Outcome:
         client = self._get_client()
-        completion = self._send(client, list(request.messages))
+        completion = self._send(client, request)
         tokens = (completion.prompt_tokens, completion.completion_tokens)
         outcome = self._interpret(request, completion.text)
         if outcome is None:
@@ -251,7 +251,8 @@ class _RequestRunner:
                                               created_at=time.time()))
         return outcome
 
-    def _send(self, client: ModelClient, messages: list[dict[str, str]]) -> Completion:
+    def _send(self, client: ModelClient, request: PromptRequest) -> Completion:
+        messages = list(request.messages)
         if self.task == "explain" and self.stream_to is not None:
             out = self.stream_to
 
@@ -260,16 +261,16 @@ class _RequestRunner:
                 out.flush()
 
             with self._print_lock:
-                out.write("\n")
+                out.write(_explain_header(request))
                 completion = client.stream(messages, show)
                 out.write("\n")
             return completion
         return client.complete(messages)
 
-    def _print_explanation(self, text: str) -> None:
+    def _print_explanation(self, request: PromptRequest, text: str) -> None:
         assert self.stream_to is not None
         with self._print_lock:
-            self.stream_to.write("\n" + _terminal_safe(text) + "\n")
+            self.stream_to.write(_explain_header(request) + _terminal_safe(text) + "\n")
             self.stream_to.flush()
 
     def _interpret(self, request: PromptRequest, text: str) -> _Outcome | None:
@@ -329,6 +330,12 @@ def _terminal_safe(text: str) -> str:
     from aider_hooks.reporters import printable
 
     return printable(text)
+
+
+def _explain_header(request: PromptRequest) -> str:
+    """Which hunks the explanation that follows is about, e.g. "== app.py: lines 3-9, 40-41 =="."""
+    spans = ", ".join(f"{h.first_line}-{h.last_line}" for h in request.hunks)
+    return f"\n== {_terminal_safe(request.path)}: lines {spans} ==\n"
 
 
 def _one_line(text: str) -> str:

@@ -192,8 +192,10 @@ def test_explain_streams_plain_text(git_repo: Path, model_server: Any, tmp_path:
     stage(git_repo, "a.py", "def f():\n    return 1\n")
     result = run_cli("explain", cwd=git_repo, env=model_env(model_server, tmp_path))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip()
+    assert result.stdout.startswith("\n== a.py: lines 1-2 ==\nThis change")
     assert any(r["body"].get("stream") for r in model_server.requests)
+    cached = run_cli("explain", cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert cached.stdout == result.stdout  # from the cache, printed the same way
 
 
 def test_fix_prints_a_patch_and_apply_touches_only_the_work_tree(
