@@ -558,6 +558,7 @@ def _file_slice(file_lines: list[str], first: int, last: int) -> tuple[tuple[int
 
 _DEF = re.compile(r"[ \t]*(?:async[ \t]+def|def|class)[ \t]+\w")
 _PY_TOKEN = re.compile(r'"""|\'\'\'|"|\'|#|\\.|[()\[\]{}]')
+_BRACKET = re.compile(r"[()\[\]{}]")
 
 
 class _Scope(NamedTuple):
@@ -585,12 +586,20 @@ class _DefScanner:
             stripped = line.lstrip(" \t")
             if stripped and not stripped.startswith("#"):
                 indent = len(line) - len(stripped)
-                self.scope = _pop_to(self.scope, indent)
-                if _DEF.match(line):
+                if self.scope is not None and self.scope.indent >= indent:
+                    self.scope = _pop_to(self.scope, indent)
+                if stripped.startswith(("def", "class", "async")) and _DEF.match(line):
                     self.scope = _Scope(indent, stripped.rstrip(), self.scope)
         self._scan(line)
 
     def _scan(self, line: str) -> None:
+        if (self.string is None and '"' not in line and "'" not in line and "#" not in line
+                and "\\" not in line):
+            # Most lines: no string, comment or continuation can start here, only brackets.
+            for bracket in _BRACKET.findall(line):
+                self.depth = self.depth + 1 if bracket in "([{" else max(self.depth - 1, 0)
+            self.continued = False
+            return
         for match in _PY_TOKEN.finditer(line):
             token = match.group()
             if self.string is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -190,6 +191,36 @@ def test_100_files_with_one_small_hunk_each_need_at_most_25_requests() -> None:
 
     assert len(requests) <= 25
     assert_covers_in_order(requests, hunks)
+
+
+def grown_by_removed_lines(hunk: Hunk, count: int) -> Hunk:
+    """``hunk`` with ``count`` more removed lines: bigger, yet no new-side line number moves."""
+    lines = list(hunk.lines)
+    first_removed = next(i for i, line in enumerate(lines) if line.kind == "-")
+    extra = [DiffLine("-", f"    obsolete_call_{k}(argument_one, argument_two, argument_three)",
+                      None, 0) for k in range(count)]
+    return replace(hunk, lines=tuple(lines[:first_removed] + extra + lines[first_removed:]))
+
+
+def test_a_hunk_that_grows_leaves_most_other_requests_byte_identical() -> None:
+    # Request boundaries are content-defined: when one hunk grows, the later boundaries do
+    # not all shift, so most requests keep their cache keys. (Greedy packing re-sent about
+    # 8 of 15 requests here on average; every later one when the grown hunk spilled over.)
+    hunks = [small_hunk(f"pkg/module_{i % 10}.py", 10 + 20 * (i // 10)) for i in range(100)]
+    hunks.sort(key=lambda h: (h.path, h.new_start))
+    before = {r.messages[1]["content"] for r in build_requests("review", hunks,
+                                                                 batch_tokens=BUDGET)}
+    resent: list[int] = []
+    for index in range(100):
+        edited = list(hunks)
+        edited[index] = grown_by_removed_lines(hunks[index], 20)
+        after = build_requests("review", edited, batch_tokens=BUDGET)
+        changed = [r for r in after if r.messages[1]["content"] not in before]
+
+        assert any(edited[index] in r.hunks for r in changed)  # its own request is new
+        assert len(changed) <= len(after) // 2, index  # most requests are still cache hits
+        resent.append(len(changed))
+    assert sum(resent) / len(resent) <= 3
 
 
 def test_a_hunk_larger_than_the_budget_goes_alone() -> None:

@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""Performance benchmark of ``aider-review`` (issue 5). Not part of the test suite.
+
+    python benchmarks/run.py                 # model latency 0.2 s, the documented run
+    python benchmarks/run.py --latency 0.5   # another latency for the cold row
+
+It builds throw-away git repositories in a temp dir, starts the project's fake model server
+(tests/fake_model_server.py, a real HTTP server on 127.0.0.1) in this process, runs the
+installed ``aider-review`` as a child process against it, and prints one table. Start-up costs
+are shown as ratios to a bare ``python -c pass`` of the same interpreter, so a faster or
+slower machine moves both sides alike. Nothing outside the temp dir is read or written: HOME,
+the cache directory and the git identity are private to the run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.fake_model_server import FakeModelServer  # noqa: E402  (needs ROOT on sys.path)
+
+# Variables of the caller that would point the runs at a real model, cache or repository.
+_LEAKY = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AIDER_REVIEW_MODEL", "AIDER_REVIEW_CACHE",
+          "NO_COLOR", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "PYTHONPROFILEIMPORTTIME")
+_GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+                 "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+
+CONCURRENCY = 8
+COLD_HUNKS = 64
+WARM_HUNKS = 200
+SMALL_HUNKS = 100
+DRY_RUN_LINES = 100_000
+# The smallest batch budget settings allow; every cold hunk is estimated above it, so no
+# two hunks fit one request and the cold run makes exactly one request per hunk.
+COLD_BATCH_TOKENS = 100
+
+
+@dataclass
+class Row:
+    name: str
+    value: str
+    target: str
+    ok: bool | None  # None: informational, no target
+
+    @property
+    def verdict(self) -> str:
+        return "" if self.ok is None else ("PASS" if self.ok else "FAIL")
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+class Bench:
+    def __init__(self, work: Path, server: FakeModelServer) -> None:
+        self.work = work
+        self.server = server
+        self.env = _child_env(work, server.base_url)
+        script = Path(sys.executable).with_name("aider-review")
+        self.tool = [str(script)] if script.exists() else [sys.executable, "-m", "aider_hooks"]
+        self.bare = [sys.executable, "-c", "pass"]
+
+    def run(self, repo: Path, args: Sequence[str], *, env: dict[str, str] | None = None,
+            stdout: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([*self.tool, *args], cwd=repo, env=env or self.env,
+                              stdout=stdout, stderr=subprocess.PIPE, check=False)
+
+    def timed(self, command: Sequence[str], repo: Path,
+              env: dict[str, str] | None = None) -> tuple[float, int, int]:
+        """(wall seconds, exit code, peak RSS in KiB of the child and whatever it waited for)."""
+        started = time.perf_counter()
+        child = subprocess.Popen(list(command), cwd=repo, env=env or self.env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        return elapsed, child.returncode, int(usage.ru_maxrss)
+
+    def ratio(self, repo: Path, args: Sequence[str], runs: int) -> tuple[float, float, float]:
+        """Median wall time of the tool and of bare Python, interleaved, and their ratio."""
+        for _ in range(3):  # warm the OS file cache for both sides
+            self.timed(self.bare, repo)
+            self.timed([*self.tool, *args], repo)
+        tool_times, bare_times = [], []
+        for _ in range(runs):
+            bare_times.append(self.timed(self.bare, repo)[0])
+            elapsed, code, _ = self.timed([*self.tool, *args], repo)
+            if code not in (0, 1):
+                raise SystemExit(f"aider-review {' '.join(args)} exited {code} in {repo}")
+            tool_times.append(elapsed)
+        tool, bare = statistics.median(tool_times), statistics.median(bare_times)
+        return tool, bare, tool / bare
+
+
+def _child_env(work: Path, base_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _LEAKY}
+    home = work / "home"
+    (home / ".cache").mkdir(parents=True, exist_ok=True)
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n"
+                                     "[commit]\n\tgpgsign = false\n")
+    env.update(_GIT_IDENTITY)
+    env.update({"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
+                "XDG_CONFIG_HOME": str(home / ".config"), "GIT_CONFIG_NOSYSTEM": "1",
+                "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-benchmark-not-a-key",
+                "AIDER_REVIEW_CACHE": str(work / "cache.sqlite3")})
+    return env
+
+
+# ---------------------------------------------------------------------------------------------
+# Repositories
+
+
+def _git(repo: Path, env: dict[str, str], *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def make_repo(bench: Bench, name: str, before: dict[str, str], after: dict[str, str],
+              config: str | None = None) -> Path:
+    """A repository whose HEAD holds ``before`` and whose index holds ``after``."""
+    repo = bench.work / name
+    repo.mkdir()
+    _git(repo, bench.env, "init", "-q")
+    for path, text in before.items():
+        _write(repo / path, text)
+    if config is not None:
+        _write(repo / ".aider-review.toml", config)
+    _git(repo, bench.env, "add", "-A")
+    _git(repo, bench.env, "commit", "-q", "--allow-empty", "-m", "base")
+    for path, text in after.items():
+        _write(repo / path, text)
+    _git(repo, bench.env, "add", "-A")
+    return repo
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def spaced_changes(files: int, hunks_per_file: int, *, changed: int = 1, width: int = 40,
+                   marker: Callable[[int, int], str] = lambda f, h: "",
+                   ) -> tuple[dict[str, str], dict[str, str], list[tuple[str, int]]]:
+    """Files with ``hunks_per_file`` separate hunks each (10 unchanged lines apart, more than
+    twice git's 3 lines of context, so hunks never merge). Returns before, after, and the
+    (path, new line number) of every line whose text ``marker`` returned non-empty."""
+    gap = 10
+    before: dict[str, str] = {}
+    after: dict[str, str] = {}
+    marked: list[tuple[str, int]] = []
+    for f in range(files):
+        path = f"src/pkg_{f % 7}/module_{f:03}.py"
+        old: list[str] = []
+        new: list[str] = []
+        for h in range(hunks_per_file):
+            for i in range(gap):
+                line = f"value_{f}_{h}_{i} = compute_{i}(alpha, beta)".ljust(width, " ")[:width]
+                old.append(line.rstrip())
+                new.append(line.rstrip())
+            tag = marker(f, h)
+            for c in range(changed):
+                body = f"result_{f}_{h}_{c} = transform(value_{f}_{h}_{c}, retries={c})"
+                old.append(f"{body}  # old")
+                new.append(f"{body}  # new {tag}".rstrip())
+                if tag and c == 0:
+                    marked.append((path, len(new)))
+        tail = [f"tail_{f}_{i} = finish({i})" for i in range(gap)]
+        before[path] = "\n".join(old + tail) + "\n"
+        after[path] = "\n".join(new + tail) + "\n"
+    return before, after, marked
+
+
+def big_diff_files(lines: int) -> tuple[dict[str, str], dict[str, str]]:
+    """About ``lines`` lines of diff: half in new files, half in many hunks of edited files."""
+    before: dict[str, str] = {}
+    after: dict[str, str] = {}
+    new_files, per_new = 20, lines // 2 // 20
+    for f in range(new_files):
+        after[f"gen/new_{f:02}.py"] = "".join(
+            f"def function_{f}_{i}(argument):  return argument * {i} + {f}\n"
+            for i in range(per_new))
+    # Every 10th line changes: a hunk of 9 diff lines (header, 3 + 3 context, - and +) for
+    # every 10 lines of file, so 10/9 file lines per line of diff.
+    edited_files, per_edit = 20, lines // 2 // 20
+    for f in range(edited_files):
+        old, new = [], []
+        for i in range(per_edit * 10 // 9):
+            text = f"setting_{f}_{i} = configure(option={i}, enabled=True)"
+            old.append(text)
+            new.append(text.replace("True", "False") if i % 10 == 5 else text)
+        before[f"lib/edit_{f:02}.py"] = "\n".join(old) + "\n"
+        after[f"lib/edit_{f:02}.py"] = "\n".join(new) + "\n"
+    return before, after
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements
+
+
+def bench_noop(bench: Bench, runs: int) -> list[Row]:
+    repo = make_repo(bench, "noop", {"README.md": "hello\n"}, {})
+    (repo / "README.md").write_text("hello, unstaged edit\n")  # unstaged: still nothing to do
+    tool, bare, ratio = bench.ratio(repo, [], runs)
+    return [Row("no-op (nothing staged) vs bare `python -c pass`",
+                f"{ratio:.2f}x ({tool * 1000:.0f} ms vs {bare * 1000:.0f} ms)", "<= 4x",
+                ratio <= 4.0)]
+
+
+def bench_warm(bench: Bench, runs: int) -> list[Row]:
+    before, after, _ = spaced_changes(20, WARM_HUNKS // 20)
+    repo = make_repo(bench, "warm", before, after)
+    args = ["-q", "--fail-on", "never"]
+    bench.server.latency = 0.0
+    filled = bench.run(repo, ["--format", "json", *args], stdout=subprocess.PIPE)
+    stats = json.loads(filled.stdout)["stats"]
+    if stats["hunks"] != WARM_HUNKS or stats["failed"]:
+        raise SystemExit(f"warm set-up went wrong: {stats}")
+    sent = len(bench.server.requests)
+    tool, bare, ratio = bench.ratio(repo, args, runs)
+    resent = len(bench.server.requests) - sent
+    return [Row(f"warm: {WARM_HUNKS} hunks staged, all cached, vs bare python",
+                f"{ratio:.2f}x ({tool * 1000:.0f} ms vs {bare * 1000:.0f} ms; "
+                f"{resent} requests)", "<= 10x", ratio <= 10.0 and resent == 0)]
+
+
+def bench_cold(bench: Bench, latency: float, runs: int) -> list[Row]:
+    # 8 files x 8 hunks of 3 changed lines: each hunk is estimated at ~250 tokens, above the
+    # 100-token batch budget set in the repository's config, so each hunk is one request.
+    before, after, _ = spaced_changes(8, COLD_HUNKS // 8, changed=3, width=60)
+    repo = make_repo(bench, "cold", before, after,
+                     config=f"[tool.aider-review]\nbatch-tokens = {COLD_BATCH_TOKENS}\n")
+    args = ["-q", "--fail-on", "never", "--concurrency", str(CONCURRENCY)]
+    bench.server.latency = latency
+    answered: list[float] = []  # when the server answered each request (after its latency)
+    reviewer = bench.server.reviewer
+
+    def timed_reviewer(body: dict[str, object]) -> str:
+        answered.append(time.perf_counter())
+        return reviewer(body)
+
+    bench.server.reviewer = timed_reviewer
+    walls: list[float] = []
+    made: list[int] = []
+    peaks: list[int] = []
+    first: list[float] = []  # process start -> first request received
+    phase: list[float] = []  # first request received -> last request answered
+    try:
+        for number in range(runs):
+            env = dict(bench.env, AIDER_REVIEW_CACHE=str(bench.work / f"cold-{number}.sqlite3"))
+            sent = len(bench.server.requests)
+            bench.server.peak_in_flight = 0
+            answered.clear()
+            started = time.perf_counter()
+            elapsed, code, _ = bench.timed([*bench.tool, *args], repo, env)
+            if code != 0 or not answered:
+                raise SystemExit(f"cold run exited {code}")
+            walls.append(elapsed)
+            made.append(len(bench.server.requests) - sent)
+            peaks.append(bench.server.peak_in_flight)
+            first.append(min(answered) - latency - started)
+            phase.append(max(answered) - (min(answered) - latency))
+    finally:
+        bench.server.reviewer = reviewer
+    requests = int(statistics.median(made))
+    ideal = math.ceil(requests / CONCURRENCY) * latency
+    wall = statistics.median(walls)
+    peak = min(peaks)
+    return [
+        Row(f"cold: {COLD_HUNKS} hunks, {latency * 1000:.0f} ms latency, --concurrency "
+            f"{CONCURRENCY}: wall vs ideal",
+            f"{wall / ideal:.3f}x ({wall:.2f} s vs {ideal:.2f} s)", "<= 1.15x",
+            wall / ideal <= 1.15),
+        Row("cold: requests made", f"{requests}", f"{COLD_HUNKS} (one per hunk)",
+            requests == COLD_HUNKS),
+        Row("cold: peak requests in flight", f"{peak}", f"{CONCURRENCY}", peak == CONCURRENCY),
+        Row("cold: start-up until the first request (incl. openai SDK import)",
+            f"{statistics.median(first):.2f} s", "", None),
+        Row("cold: first request to last answer vs ideal",
+            f"{statistics.median(phase) / ideal:.3f}x ({statistics.median(phase):.2f} s)", "",
+            None),
+    ]
+
+
+def bench_dry_run(bench: Bench) -> list[Row]:
+    before, after = big_diff_files(DRY_RUN_LINES)
+    repo = make_repo(bench, "big", before, after)
+    diff_lines = subprocess.run(["git", "diff", "--cached"], cwd=repo, env=bench.env,
+                                capture_output=True, check=True).stdout.count(b"\n")
+    bench.timed([*bench.tool, "--dry-run", "-q"], repo)  # warm the OS file cache
+    elapsed, code, rss_kib = bench.timed([*bench.tool, "--dry-run", "-q"], repo)
+    if code != 0:
+        raise SystemExit(f"--dry-run exited {code}")
+    megabytes = rss_kib / 1024
+    return [
+        Row(f"--dry-run, {diff_lines:,}-line staged diff: seconds", f"{elapsed:.2f} s", "<= 3 s",
+            elapsed <= 3.0),
+        Row("--dry-run, same diff: peak memory (max RSS)", f"{megabytes:.0f} MB", "<= 300 MB",
+            megabytes <= 300),
+    ]
+
+
+def bench_small_hunks(bench: Bench) -> list[Row]:
+    # 10 files x 10 one-line hunks; every third hunk's added line says BUG, which the fake
+    # model reports on that exact line: anchoring must land each finding there.
+    def marker(f: int, h: int) -> str:
+        return "BUG" if (f + h) % 3 == 0 else ""
+
+    before, after, marked = spaced_changes(10, SMALL_HUNKS // 10, marker=marker)
+    repo = make_repo(bench, "small", before, after)
+    bench.server.latency = 0.0
+    sent = len(bench.server.requests)
+    done = bench.run(repo, ["--format", "json", "--fail-on", "never", "-q"],
+                     stdout=subprocess.PIPE)
+    report = json.loads(done.stdout)
+    stats = report["stats"]
+    requests = len(bench.server.requests) - sent
+    found = sorted((f["path"], f["line"]) for f in report["findings"] if f["source"] != "builtin")
+    exact = found == sorted(marked) and stats["dropped_unanchored"] == 0
+
+    # Make one hunk in the middle much longer (same line count, so no other hunk's line
+    # numbers move), stage it, review again: with content-defined request boundaries only its
+    # own request, and rarely a neighbour, is re-sent; the rest come from the cache.
+    path, line = marked[len(marked) // 2]
+    text = (repo / path).read_text().splitlines()
+    text[line - 1] += "  # " + "edited, and now a much longer line " * 12
+    (repo / path).write_text("\n".join(text) + "\n")
+    _git(repo, bench.env, "add", "-A")
+    sent = len(bench.server.requests)
+    bench.run(repo, ["--fail-on", "never", "-q"])
+    resent = len(bench.server.requests) - sent
+    return [
+        Row(f"{SMALL_HUNKS} small hunks (10 files): requests", f"{requests}", "<= 25",
+            requests <= 25),
+        Row(f"{SMALL_HUNKS} small hunks: prompt tokens (server count)",
+            f"{stats['prompt_tokens']:,}", "", None),
+        Row(f"{SMALL_HUNKS} small hunks: findings on the exact lines",
+            f"{len(found)}/{len(marked)} exact, {stats['dropped_unanchored']} dropped",
+            "all exact", exact),
+        Row(f"one of the {SMALL_HUNKS} hunks grows by 400 characters: requests re-sent",
+            f"{resent} of {requests}", "<= 2", resent <= 2),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def print_table(rows: list[Row], latency: float) -> None:
+    print(f"\naider-review benchmark: Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), "
+          f"model latency {latency * 1000:.0f} ms\n")
+    widths = [max(len(r.name) for r in rows), max(len(r.value) for r in rows),
+              max(len(r.target) for r in rows), 6]
+    header = ("measurement", "value", "target", "result")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        cells = (r.name, r.value, r.target, r.verdict)
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--latency", type=float, default=0.2,
+                        help="model latency in seconds for the cold row (default 0.2)")
+    parser.add_argument("--runs", type=int, default=40,
+                        help="runs per start-up median (default 40)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir, print its path")
+    args = parser.parse_args(argv)
+    if shutil.which("git") is None:
+        raise SystemExit("git is not on PATH")
+
+    work = Path(tempfile.mkdtemp(prefix="aider-review-bench-"))
+    rows: list[Row] = []
+    try:
+        with FakeModelServer() as server:
+            bench = Bench(work, server)
+            steps: list[tuple[str, Callable[[], list[Row]]]] = [
+                ("no-op", lambda: bench_noop(bench, args.runs)),
+                ("warm", lambda: bench_warm(bench, max(10, args.runs // 2))),
+                ("cold", lambda: bench_cold(bench, args.latency, 5)),
+                ("dry-run", lambda: bench_dry_run(bench)),
+                ("small hunks", lambda: bench_small_hunks(bench)),
+            ]
+            for name, step in steps:
+                print(f"running: {name} ...", file=sys.stderr, flush=True)
+                rows.extend(step())
+            if server.errors:
+                print(f"fake server errors: {server.errors}", file=sys.stderr)
+    finally:
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print_table(rows, args.latency)
+    return 0 if all(r.ok is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

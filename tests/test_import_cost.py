@@ -1,0 +1,86 @@
+"""What the hook imports: heavy libraries only on the paths that need them.
+
+A pre-commit hook runs on every commit, so the run with nothing staged must not load the model
+SDK, GitPython, the retry library or the config helpers; and a run answered entirely from the
+cache must not load the model SDK or its HTTP stack either. Read from ``python -X importtime``:
+which modules were imported, not how long they took (this is not a timing test; the timings
+are in ``benchmarks/run.py``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import git
+
+# Top-level packages, as they appear in the import log (GitPython's package is ``git``).
+NOT_ON_THE_NO_OP_PATH = ("openai", "httpx2", "httpcore2", "git", "tenacity", "pydantic",
+                         "pydantic_core", "click", "platformdirs", "dotenv")
+NOT_ON_THE_CACHED_PATH = ("openai", "httpx2", "httpcore2", "tenacity", "pydantic")
+
+
+def imported_modules(*args: str, cwd: Path,
+                     env: dict[str, str] | None = None) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """Every module ``python -X importtime -m aider_hooks ARGS`` imported, and the run."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("PYTHONPROFILEIMPORTTIME", None)
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "aider_hooks", *args],
+                         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120,
+                         check=False)
+    modules = set()
+    for line in run.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            modules.add(line.rsplit("|", 1)[1].strip())
+    assert "aider_hooks.cli" in modules, run.stderr[-2000:]  # the log was read at all
+    return modules, run
+
+
+def packages(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+def test_nothing_staged_imports_no_heavy_library(git_repo: Path) -> None:
+    (git_repo / "app.py").write_text("x = 1\n")
+    git(git_repo, "add", "app.py")
+    git(git_repo, "commit", "-qm", "first")
+    (git_repo / "app.py").write_text("x = 2\n")  # an unstaged edit: still nothing to review
+
+    modules, run = imported_modules(cwd=git_repo, env={"OPENAI_API_KEY": "sk-test-not-a-key"})
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert packages(modules).isdisjoint(NOT_ON_THE_NO_OP_PATH), \
+        sorted(packages(modules) & set(NOT_ON_THE_NO_OP_PATH))
+    # The fast exit comes before any diff is parsed or any review is set up.
+    assert {"unidiff", "sqlite3"}.isdisjoint(packages(modules))
+    assert {"aider_hooks.engine", "aider_hooks.hunks", "aider_hooks.cache"}.isdisjoint(modules)
+
+
+def test_a_fully_cached_review_never_loads_the_model_sdk(git_repo: Path, model_server: Any,
+                                                         tmp_path: Path) -> None:
+    (git_repo / "app.py").write_text("".join(f"value_{i} = {i}\n" for i in range(60)))
+    git(git_repo, "add", "app.py")
+    git(git_repo, "commit", "-qm", "first")
+    lines = [f"value_{i} = {i}" for i in range(60)]
+    for i in range(5, 60, 12):  # several hunks, one with a finding
+        lines[i] = f"value_{i} = compute({i})  # TODO check" if i == 29 else f"value_{i} = {i} + 1"
+    (git_repo / "app.py").write_text("\n".join(lines) + "\n")
+    git(git_repo, "add", "app.py")
+    env = {"OPENAI_BASE_URL": model_server.base_url, "OPENAI_API_KEY": "sk-test-not-a-key",
+           "AIDER_REVIEW_CACHE": str(tmp_path / "cache.sqlite3")}
+    args = ("--format", "json", "--fail-on", "never")
+
+    first_modules, first = imported_modules(*args, cwd=git_repo, env=env)
+    sent = len(model_server.requests)
+    modules, run = imported_modules(*args, cwd=git_repo, env=env)
+
+    assert first.returncode == 0 and run.returncode == 0, run.stderr[-2000:]
+    assert "openai" in packages(first_modules) and sent > 0  # the first run did ask the model
+    stats = json.loads(run.stdout)["stats"]
+    assert stats["hunks"] == stats["cached"] == 5 and len(model_server.requests) == sent
+    assert json.loads(run.stdout)["findings"], "the cached finding is still reported"
+    assert packages(modules).isdisjoint(NOT_ON_THE_CACHED_PATH), \
+        sorted(packages(modules) & set(NOT_ON_THE_CACHED_PATH))
