@@ -8,6 +8,7 @@ means ``aider-review review --range X``.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list or (args_list[0] not in COMMANDS
                          and args_list[0] not in ("-h", "--help", "--version")):
         args_list.insert(0, "review")
+    _never_fail_on_encoding()
     try:
         args = build_parser().parse_args(args_list)
         return int(args.run(args))
@@ -39,9 +41,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as err:  # noqa: BLE001 - the last line of defence: log, one line, exit 2
         log = _write_crash_log(err)
-        _say(f"unexpected error: {type(err).__name__}: {err}. Details: {log}. "
+        detail = " ".join(str(err).split())[:300]  # one line, whatever the exception says
+        _say(f"unexpected error: {type(err).__name__}: {detail}. Details: {log}. "
              "Please report it at https://github.com/aider-hooks/aider-hooks/issues")
         return EXIT_USAGE
+    finally:
+        if argv is None:
+            # The process ends next: spare the garbage collector its last walk over every
+            # object the model SDK created (about 0.1 s after a model run). Output is still
+            # flushed and atexit handlers still run.
+            gc.freeze()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +124,22 @@ def _run_cache(args: argparse.Namespace) -> int:
 
 
 def _say(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr)
+    from aider_hooks.masking import mask_secrets  # errors may quote SDK or HTTP text
+
+    print(f"{PROG}: {mask_secrets(message)}", file=sys.stderr)
+
+
+def _never_fail_on_encoding() -> None:
+    """A terminal or pipe that cannot show a character (PYTHONIOENCODING=ascii, a cp1252
+    console) gets an escape instead of a UnicodeEncodeError that would block the commit."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None:
+            continue
+        try:
+            reconfigure(errors="backslashreplace")
+        except (ValueError, OSError):  # a stream that cannot be reconfigured: leave it
+            pass
 
 
 def _silence_stdout() -> None:

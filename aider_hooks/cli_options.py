@@ -59,4 +59,8 @@ def settings_from_args(args: argparse.Namespace, repo_root: Path | None) -> Sett
     """Flags > environment > config file > defaults (see settings.load_settings)."""
     flags: dict[str, Any] = {name: getattr(args, name, None) for name in _FLAG_NAMES}
     config = getattr(args, "config", None)
-    return load_settings(repo_root, flags, config_file=Path(config) if config else None)
+    settings = load_settings(repo_root, flags, config_file=Path(config) if config else None)
+    from aider_hooks.masking import remember_secret  # the key may come from a .env file
+
+    remember_secret(settings.api_key)
+    return settings

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
@@ -76,9 +75,18 @@ def review_diff(
     stats.files = len({h.path for h in hunks})
     stats.hunks = len(hunks)
     stats.skipped = hunk_set.skipped_hunks
+    unmerged = _unmerged_paths(diff.text)
+    if unmerged:
+        # git lists them as "* Unmerged path X" with no diff: say so rather than pass in silence.
+        more = f" and {len(unmerged) - 3} more" if len(unmerged) > 3 else ""
+        shown = ", ".join(unmerged[:3]) + more
+        report.notices.append(f"not reviewed: unresolved merge conflict in {shown}; resolve it "
+                              "and `git add` the file to have it reviewed")
 
     findings: list[Finding] = []
-    if task == "review" and settings.builtin_checks:
+    # --dry-run prints the prompts and nothing else: findings it would discard are not worth
+    # the time (compiling every changed Python file dominates a large dry run).
+    if task == "review" and settings.builtin_checks and not settings.dry_run:
         from aider_hooks.builtin_checks import run_builtin_checks
 
         findings.extend(run_builtin_checks(hunk_set, read_new_file=diff.read_new_file,
@@ -193,29 +201,48 @@ class _RequestRunner:
                 if progress:
                     progress(done, total)
             return outcomes
-        workers = max(1, min(self.settings.concurrency, total))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aider-review") as pool:
-            futures = [pool.submit(self._answer, request) for request in requests]
-            results: list[_Outcome] = []
-            for future in futures:
-                results.append(future.result())
-                done += 1
-                if progress:
-                    progress(done, total)
-        return results
+        # Cached answers first, on this thread: a fully cached run starts no thread pool and
+        # never builds a client (nor imports the model SDK).
+        keys = [self._key(request) for request in requests]
+        results = [self._from_cache(request, key) for request, key in zip(requests, keys)]
+        missing = [i for i, outcome in enumerate(results) if outcome is None]
+        done = total - len(missing)
+        if progress and done:
+            progress(done, total)
+        if missing:
+            from concurrent.futures import ThreadPoolExecutor
+
+            workers = max(1, min(self.settings.concurrency, len(missing)))
+            with ThreadPoolExecutor(max_workers=workers,
+                                    thread_name_prefix="aider-review") as pool:
+                futures = [pool.submit(self._ask, requests[i], keys[i]) for i in missing]
+                for index, future in zip(missing, futures):
+                    results[index] = future.result()
+                    done += 1
+                    if progress:
+                        progress(done, total)
+        return [outcome for outcome in results if outcome is not None]
 
     # One request -----------------------------------------------------------------------
 
     def _answer(self, request: PromptRequest) -> _Outcome:
         key = self._key(request)
+        outcome = self._from_cache(request, key)
+        return outcome if outcome is not None else self._ask(request, key)
+
+    def _from_cache(self, request: PromptRequest, key: str | None) -> _Outcome | None:
+        """The cached answer's outcome, or None when there is none or it is unusable."""
         cached = self._cache.get(key) if self._cache is not None and key else None
-        if cached is not None:
-            outcome = self._interpret(request, cached.text)
-            if outcome is not None:
-                outcome.cached = True
-                if self.task == "explain" and self.stream_to is not None:
-                    self._print_explanation(request, cached.text)
-                return outcome
+        if cached is None:
+            return None
+        outcome = self._interpret(request, cached.text)
+        if outcome is not None:
+            outcome.cached = True
+            if self.task == "explain" and self.stream_to is not None:
+                self._print_explanation(request, cached.text)
+        return outcome
+
+    def _ask(self, request: PromptRequest, key: str | None) -> _Outcome:
         try:
             return self._ask_model(request, key)
         except ModelUnavailable as err:
@@ -322,6 +349,14 @@ def _open_cache(settings: Settings, on_warning: Callable[[str], None]) -> Respon
 
     path = Path(settings.cache_path) if settings.cache_path else default_cache_path()
     return ResponseCache(path, on_warning=on_warning)
+
+
+def _unmerged_paths(diff_text: str) -> list[str]:
+    from aider_hooks.reporters import printable
+
+    prefix = "* Unmerged path "
+    return [printable(line[len(prefix):]).replace("\n", "\\n")
+            for line in diff_text.splitlines() if line.startswith(prefix)]
 
 
 def _terminal_safe(text: str) -> str:

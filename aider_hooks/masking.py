@@ -21,12 +21,22 @@ _TOKEN_SHAPES = re.compile(
     r"|xox[abprs]-[A-Za-z0-9\-]{10,})"
 )
 _BEARER = re.compile(r"(?i)(bearer|token)\s+[A-Za-z0-9_\-\.=]{12,}")
+# Credentials that did not come from the environment (a .env file, a --token flag), so that
+# the last-resort handlers (crash log, error line) mask them without being told.
+_REMEMBERED: set[str] = set()
+
+
+def remember_secret(value: str | None) -> None:
+    """Mask ``value`` in every later ``mask_secrets`` call of this process."""
+    if value and len(value) >= 6:
+        _REMEMBERED.add(value)
 
 
 def mask_secrets(text: str, extra: Iterable[str | None] = ()) -> str:
     """``text`` with known credentials and token-shaped strings replaced by ``***``."""
     known = [os.environ.get(name) for name in CREDENTIAL_VARIABLES]
-    for value in [*known, *extra]:
+    values = {v for v in (*known, *_REMEMBERED, *extra) if v}
+    for value in sorted(values, key=len, reverse=True):  # a key inside a longer one: longer first
         if value and len(value) >= 6:
             text = text.replace(value, "***")
     text = _TOKEN_SHAPES.sub("***", text)

@@ -80,9 +80,10 @@ def exit_code(result: ReviewResult, settings: Settings) -> int:
 def _diff_source(args: argparse.Namespace) -> DiffSource:
     from aider_hooks.diff_source import DiffSource
 
-    if args.rev_range:
+    # `is not None`: an empty `--range "$UNSET"` is an error, not a silent staged review.
+    if args.rev_range is not None:
         return DiffSource("range", args.rev_range)
-    if args.diff_file:
+    if args.diff_file is not None:
         return DiffSource("stdin" if args.diff_file == "-" else "file", args.diff_file)
     return DiffSource("staged", None)
 
@@ -134,12 +135,14 @@ def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult
 
 
 def format_dry_run(result: ReviewResult) -> str:
+    from aider_hooks.prompts import visible_text  # a path may hold a newline
+
     requests = result.requests
     total = sum(r.estimated_tokens for r in requests)
     lines = [f"{PROG} --dry-run: {len(requests)} request(s), ~{total:,} prompt tokens "
              f"({result.report.stats.redacted} secret(s) redacted); nothing was sent."]
     for number, request in enumerate(requests, 1):
-        lines.append(f"=== request {number}/{len(requests)}: {request.path} "
+        lines.append(f"=== request {number}/{len(requests)}: {visible_text(request.path)} "
                      f"({len(request.hunks)} hunk(s), ~{request.estimated_tokens:,} tokens) ===")
         for message in request.messages:
             lines.append(f"--- {message['role']} ---")

@@ -84,6 +84,9 @@ def run_github(
     if not token.strip():
         raise UsageError("no GitHub token: set GITHUB_TOKEN (the action passes its github-token "
                          "input) or pass --token")
+    from aider_hooks.masking import remember_secret
+
+    remember_secret(token)
     repo = args.repo or env.get("GITHUB_REPOSITORY", "")
     if not _REPO.fullmatch(repo):
         raise UsageError(f"no repository as OWNER/NAME (got {repo!r}): set GITHUB_REPOSITORY "

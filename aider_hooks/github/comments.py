@@ -132,6 +132,9 @@ def inline_body(finding: Finding, *, applicable: bool = True) -> str:
         # Never cut a suggestion: half a replacement applied with one click breaks the code.
         suggestion = "(The suggested change is too long to show here.)"
     message = neutralize(finding.message.strip()) or "(no message)"
+    # Only the vetted ``suggestion`` may become a one-click change: a ```suggestion block the
+    # model wrote into its message is shown as plain code.
+    message = _SUGGESTION_OPENING.sub(lambda m: m.group(1) + m.group(2), message)
     message = cap_body(message, room - (len(suggestion) + 2 if suggestion else 0))
     body = f"{head}\n\n{message}" + (f"\n\n{suggestion}" if suggestion else "")
     return body + marker

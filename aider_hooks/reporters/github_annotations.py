@@ -38,7 +38,8 @@ def escape_property(text: str) -> str:
 
 
 def _command(name: str, properties: dict[str, str | int], message: str) -> str:
-    props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items())
+    props = ",".join(f"{key}={escape_property(printable(str(value)))}"
+                     for key, value in properties.items())
     return f"::{name} {props}::{escape_data(printable(message))}"
 
 

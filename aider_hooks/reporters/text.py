@@ -63,7 +63,7 @@ def render_text(report: Report, *, color: bool = False) -> str:
 
 def _finding_lines(finding: Finding, paint: _Painter) -> list[str]:
     first, *rest = printable(finding.message).splitlines() or [""]
-    head = (f"{paint('bold', location(finding.path, finding.line, finding.end_line))}: "
+    head = (f"{paint('bold', _where(finding.path, finding.line, finding.end_line))}: "
             f"{paint(finding.severity, finding.severity)}: {first}")
     if finding.category:
         head += " " + paint("dim", f"[{printable(finding.category)}]")
@@ -87,5 +87,11 @@ def _suggestion_lines(finding: Finding, paint: _Painter) -> list[str]:
 
 
 def _failed_line(hunk: FailedHunk, paint: _Painter) -> str:
-    where = paint("bold", location(hunk.path, hunk.line, hunk.end_line))
+    where = paint("bold", _where(hunk.path, hunk.line, hunk.end_line))
     return f"{where}: {paint('failed', 'failed')}: {printable(hunk.reason)}"
+
+
+def _where(path: str, line: int, end_line: int) -> str:
+    """``path:line``; a file name's control characters and newlines are shown escaped, so a
+    hostile name can neither drive the terminal nor fake a line of the report."""
+    return printable(location(path, line, end_line)).replace("\n", "\\n")
