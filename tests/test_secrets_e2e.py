@@ -1,0 +1,281 @@
+"""Secrets never leave the machine, end to end: the fake-secret corpus (tests/data/fake_secrets.py,
+every kind of issue 4) staged in a real repository, reviewed through the installed CLI against
+the model server, and every request body the server received searched for every secret.
+
+And our own credentials never show: the API key and the GitHub token are absent from stdout,
+stderr, the cache file's bytes and the crash log, even when the endpoint echoes the key back
+in its error (the fake server's 401 does, like some proxies).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.data.fake_secrets import FAKE_SECRETS, FakeSecret
+from tests.fake_github_server import WRITE_TOKEN, FakeGitHub
+from tests.fake_model_server import FakeModelServer
+from tests.reliability_support import (
+    TEST_KEY,
+    assert_clean_exit,
+    model_env,
+    record_figure,
+    run_cli,
+    write_config,
+)
+
+# The kinds issue 4 names; the corpus must cover each of them.
+REQUIRED_KINDS = {"private-key", "aws-access-key-id", "aws-secret-access-key", "github-token",
+                  "openai-key", "anthropic-key", "slack-token", "stripe-key", "google-api-key",
+                  "jwt", "password-in-url", "secret-assignment", "high-entropy"}
+# GitHub: classic (ghp_), OAuth (gho_), user-to-server and app installation (ghu_, ghs_),
+# refresh (ghr_) and fine-grained (github_pat_).
+GITHUB_PREFIXES = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")
+
+
+def secret_pieces(secret: FakeSecret) -> list[str]:
+    """What must not be sent: the secret, and each line of a multi-line key body."""
+    return [piece for piece in secret.secret.split("\n") if len(piece) >= 8]
+
+
+def leaks(text: str, corpus: list[tuple[str, FakeSecret]]) -> list[tuple[str, str]]:
+    return [(path, secret.kind) for path, secret in corpus
+            if any(piece in text for piece in secret_pieces(secret))]
+
+
+def sent_text(server: FakeModelServer) -> str:
+    """Every byte the server was sent, as text: message contents and the raw bodies."""
+    parts = []
+    for request in server.requests:
+        parts.append(json.dumps(request.body, ensure_ascii=False))
+        for message in request.get("messages") or []:
+            parts.append(str(message.get("content")))
+    return "\n".join(parts)
+
+
+def crash_log(home: Path) -> str:
+    log = home / ".cache" / "aider-review" / "last-error.log"
+    return log.read_text() if log.exists() else ""
+
+
+@pytest.fixture
+def server() -> Iterator[FakeModelServer]:
+    with FakeModelServer() as fake:
+        yield fake
+
+
+def stage_corpus(repo: Path) -> list[tuple[str, FakeSecret]]:
+    """Each fake secret in its own file (the path its kind lives in), between ordinary lines."""
+    git(repo, "config", "core.autocrlf", "false")
+    (repo / "README.md").write_text("# app\n")
+    git(repo, "add", "README.md")
+    git(repo, "commit", "-qm", "base")
+    corpus = []
+    for number, secret in enumerate(FAKE_SECRETS):
+        path = f"s{number:03d}/{secret.path}"
+        target = repo / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"# settings, part {number}\n{secret.text}\nprint('ready')  # BUG\n")
+        corpus.append((path, secret))
+    git(repo, "add", "-A")
+    write_config(repo)
+    return corpus
+
+
+def test_the_corpus_covers_every_kind_issue_4_names() -> None:
+    kinds = {secret.kind for secret in FAKE_SECRETS}
+    assert REQUIRED_KINDS <= kinds, REQUIRED_KINDS - kinds
+    github = [s.secret for s in FAKE_SECRETS if s.kind == "github-token"]
+    for prefix in GITHUB_PREFIXES:
+        assert any(token.startswith(prefix) for token in github), prefix
+
+
+@pytest.mark.parametrize("command", [["review"], ["explain"], ["fix"],
+                                     ["review", "--range", "HEAD~1...HEAD"]],
+                         ids=["review", "explain", "fix", "range"])
+def test_no_fake_secret_reaches_the_model(git_repo: Path, server: FakeModelServer,
+                                          tmp_path: Path, command: list[str]) -> None:
+    corpus = stage_corpus(git_repo)
+    if "--range" in command:
+        git(git_repo, "commit", "-qm", "secrets")
+    cache = tmp_path / "cache.sqlite3"
+    # A repair round trip too: the first answer is prose, so the request is sent again.
+    server.script = ["invalid_json"]
+    result = run_cli(*command, "--format", "json", cwd=git_repo, env=model_env(server, cache))
+    assert_clean_exit(result, 0, 1)
+    assert len(server.requests) >= 2
+    sent = sent_text(server)
+    assert leaks(sent, corpus) == []
+    assert "[REDACTED:" in sent
+    # Not in what the user sees either (built-in secret findings name the kind, not the value),
+    # nor in the cache.
+    assert leaks(result.stdout + result.stderr, corpus) == []
+    assert leaks(cache.read_bytes().decode("latin-1"), corpus) == []
+    if command == ["review"]:
+        stats = json.loads(result.stdout)["stats"]
+        assert stats["redacted"] >= len(corpus)
+    record_figure("secrets-to-model", command=" ".join(command), secrets=len(corpus),
+                  kinds=len({s.kind for _, s in corpus}), requests=len(server.requests),
+                  leaked=len(leaks(sent, corpus)))
+
+
+def test_dry_run_shows_only_redacted_text(git_repo: Path, server: FakeModelServer,
+                                          tmp_path: Path) -> None:
+    corpus = stage_corpus(git_repo)
+    result = run_cli("--dry-run", cwd=git_repo, env=model_env(server, tmp_path / "c.sqlite3"))
+    assert_clean_exit(result, 0)
+    assert server.requests == []
+    assert leaks(result.stdout, corpus) == []
+    assert result.stdout.count("[REDACTED:") >= len(corpus)
+
+
+# --- our own credentials ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_repo(git_repo: Path) -> Path:
+    (git_repo / "app.py").write_text("value = compute()  # BUG\n")
+    git(git_repo, "add", "app.py")
+    write_config(git_repo)
+    return git_repo
+
+
+def all_output(result: subprocess.CompletedProcess[str], cache: Path, home: Path) -> str:
+    cache_bytes = cache.read_bytes().decode("latin-1") if cache.exists() else ""
+    return "\n".join([result.stdout, result.stderr, cache_bytes, crash_log(home)])
+
+
+@pytest.mark.parametrize("command", [
+    ["review"], ["review", "--format", "json", "-v"], ["review", "--format", "sarif"],
+    ["review", "--format", "github"], ["review", "--format", "markdown", "--strict"],
+    ["explain"], ["fix"],
+])
+def test_a_401_that_echoes_the_key_never_shows_it(
+        small_repo: Path, server: FakeModelServer, tmp_path: Path,
+        isolated_environment: Path, command: list[str]) -> None:
+    server.api_key = "sk-the-key-the-server-wants-000000"
+    cache = tmp_path / "cache.sqlite3"
+    result = run_cli(*command, cwd=small_repo, env=model_env(server, cache))
+    assert_clean_exit(result, 0, 1, 3)
+    assert server.requests, "the key was sent (in the header) and echoed back"
+    assert "refused the API key" in result.stderr and "OPENAI_API_KEY" in result.stderr
+    assert TEST_KEY not in all_output(result, cache, isolated_environment)
+    assert TEST_KEY[8:24] not in all_output(result, cache, isolated_environment)
+    record_figure("key-echo", command=" ".join(command), leaked=0)
+
+
+def test_a_key_from_a_dotenv_file_with_no_known_shape_is_masked_too(
+        small_repo: Path, server: FakeModelServer, tmp_path: Path,
+        isolated_environment: Path) -> None:
+    key = "corp-proxy-credential-7d8e9f0a1b2c3d4e"
+    (small_repo / ".env").write_text(f"OPENAI_API_KEY={key}\n")
+    server.api_key = "something-else-entirely-123456"
+    cache = tmp_path / "cache.sqlite3"
+    env = {"OPENAI_BASE_URL": server.base_url, "AIDER_REVIEW_CACHE": str(cache)}
+    for command in (["review", "-v"], ["explain"], ["review", "--format", "json"]):
+        result = run_cli(*command, cwd=small_repo, env=env)
+        assert_clean_exit(result, 0, 1)
+        assert server.requests[-1].headers["authorization"] == f"Bearer {key}"
+        assert key not in all_output(result, cache, isolated_environment)
+
+
+def test_credentials_in_the_base_url_are_never_printed(
+        small_repo: Path, server: FakeModelServer, tmp_path: Path,
+        isolated_environment: Path) -> None:
+    password = "url-password-5e6f7a8b9c0d"
+    url = server.base_url.replace("http://", f"http://deploy:{password}@")
+    server.fault_rates = {"503": 1.0}  # an error message that names the endpoint
+    cache = tmp_path / "cache.sqlite3"
+    for command in (["review", "-v"], ["review", "--strict", "--format", "json"]):
+        result = run_cli(*command, cwd=small_repo,
+                         env={"OPENAI_BASE_URL": url, "OPENAI_API_KEY": TEST_KEY,
+                              "AIDER_REVIEW_CACHE": str(cache)})
+        assert_clean_exit(result, 0, 3)
+        assert "503" in result.stderr
+        out = all_output(result, cache, isolated_environment)
+        assert password not in out and TEST_KEY not in out
+
+
+def test_the_crash_log_masks_every_credential(
+        isolated_environment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The last line of defence, called directly: no real input we know of crashes the tool,
+    # so an exception that quotes every credential is handed to the crash handler.
+    from aider_hooks.cli import _write_crash_log
+    from aider_hooks.masking import remember_secret
+
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    flag_token = "token-given-as-a-flag-4f3e2d1c0b"
+    remember_secret(flag_token)
+    error = RuntimeError(f"boom: key={TEST_KEY} token={flag_token} gh={WRITE_TOKEN} "
+                         f"Authorization: Bearer {TEST_KEY}")
+    try:
+        raise error
+    except RuntimeError as raised:
+        path = Path(_write_crash_log(raised))
+    text = path.read_text()
+    assert "RuntimeError" in text and "boom" in text
+    for credential in (TEST_KEY, flag_token):
+        assert credential not in text
+
+
+# --- the PR bot: the GitHub token --------------------------------------------------------------
+
+
+def run_bot(repo: Path, github: FakeGitHub, server: FakeModelServer, tmp_path: Path,
+            token: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"number": 3, "pull_request": github.pulls[3].to_json(
+        github.api_url)}))
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.txt"
+    env = {"GITHUB_TOKEN": token, "GITHUB_REPOSITORY": github.repo,
+           "GITHUB_API_URL": github.api_url, "GITHUB_EVENT_NAME": "pull_request",
+           "GITHUB_EVENT_PATH": str(event), "GITHUB_STEP_SUMMARY": str(summary),
+           "GITHUB_OUTPUT": str(outputs), **model_env(server, tmp_path / "cache.sqlite3")}
+    result = run_cli("github", "-v", cwd=repo, env=env)
+    files = "".join(p.read_text() for p in (summary, outputs) if p.exists())
+    return result, files
+
+
+@pytest.fixture
+def pull_request(git_repo: Path) -> Iterator[tuple[Path, FakeGitHub]]:
+    (git_repo / "app.py").write_text("x = 1\n")
+    git(git_repo, "add", "app.py")
+    git(git_repo, "commit", "-qm", "base")
+    base = git(git_repo, "rev-parse", "HEAD").strip()
+    (git_repo / "app.py").write_text("x = compute()  # BUG\n")
+    git(git_repo, "commit", "-qam", "head")
+    head = git(git_repo, "rev-parse", "HEAD").strip()
+    with FakeGitHub() as github:
+        github.add_pull(3, base_sha=base, head_sha=head,
+                        diff=git(git_repo, "diff", f"{base}...{head}"))
+        yield git_repo, github
+
+
+def test_the_github_token_and_the_key_never_show_in_a_bot_run(
+        pull_request: tuple[Path, FakeGitHub], server: FakeModelServer, tmp_path: Path,
+        isolated_environment: Path) -> None:
+    repo, github = pull_request
+    server.api_key = "sk-the-key-the-server-wants-000000"  # the model refuses: 401 echo
+    result, files = run_bot(repo, github, server, tmp_path, WRITE_TOKEN)
+    assert_clean_exit(result, 0)
+    posted = json.dumps([r.body for r in github.requests])
+    everything = "\n".join([all_output(result, tmp_path / "cache.sqlite3",
+                                       isolated_environment), files, posted])
+    assert WRITE_TOKEN not in everything and TEST_KEY not in everything
+    assert "OPENAI_API_KEY" in result.stderr
+
+
+def test_a_refused_github_token_is_one_line_without_the_token(
+        pull_request: tuple[Path, FakeGitHub], server: FakeModelServer, tmp_path: Path,
+        isolated_environment: Path) -> None:
+    repo, github = pull_request
+    token = "ghp_" + "Q" * 36  # a well-formed token GitHub does not know: 401
+    result, files = run_bot(repo, github, server, tmp_path, token)
+    assert_clean_exit(result, 2)
+    assert len(result.stderr.strip().splitlines()) == 1 and "401" in result.stderr
+    everything = all_output(result, tmp_path / "cache.sqlite3", isolated_environment) + files
+    assert token not in everything and TEST_KEY not in everything
