@@ -164,7 +164,11 @@ def _write_crash_log(err: BaseException) -> str:
     except OSError:
         path = Path(tempfile.gettempdir()) / "aider-review-last-error.log"
     try:
-        path.write_text(mask_secrets(text), encoding="utf-8")
+        # Private like the cache: a traceback can quote file contents and paths.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as log:
+            log.write(mask_secrets(text))
     except OSError:
         return "(could not write a log)"
     return str(path)

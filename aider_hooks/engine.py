@@ -30,6 +30,8 @@ NO_MODEL_NOTICE = (
     "vLLM, llama.cpp)."
 )
 
+SECRET_PATH_REASON = "not sent to the model: the file name looks like it contains a secret"
+
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -114,10 +116,18 @@ def _plan_requests(hunks: list[Hunk], settings: Settings, task: str,
     from aider_hooks.prompts import build_requests
 
     if settings.redact:
-        from aider_hooks.redact import redact_hunk
+        from aider_hooks.redact import find_secrets, redact_hunk
 
         redacted: list[Hunk] = []
         for hunk in hunks:
+            # A file *name* that holds a secret cannot be redacted without losing the path the
+            # model's findings are anchored by, so such a hunk is not sent at all.
+            if any(find_secrets(p, path=p) for p in (hunk.path, hunk.old_path) if p):
+                report.stats.failed += 1
+                report.stats.redacted += 1
+                report.failed.append(FailedHunk(hunk.path, hunk.first_line, hunk.last_line,
+                                                SECRET_PATH_REASON))
+                continue
             clean, count = redact_hunk(hunk)
             report.stats.redacted += count
             redacted.append(clean)

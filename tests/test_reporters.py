@@ -35,7 +35,7 @@ def make_report(*findings: Finding, failed: tuple[FailedHunk, ...] = (FAILED,)) 
     return Report(
         findings=list(findings or (CLEVER, TYPO, QTY_BUG)),  # deliberately out of order
         failed=list(failed),
-        stats=Stats(files=3, hunks=12, reviewed=8, cached=4, failed=len(failed), requests=5,
+        stats=Stats(files=3, hunks=12, reviewed=11, cached=4, failed=len(failed), requests=5,
                     prompt_tokens=1234, completion_tokens=345, elapsed_s=2.3456),
         model="gpt-4o-mini",
     )
@@ -70,21 +70,23 @@ def test_text_lists_findings_by_file_with_suggestions_failures_and_a_summary() -
         "\n"
         "src/big.py:10-80: failed: the answer was not valid JSON after one repair\n"
         "\n"
-        "3 findings (1 error, 1 warning, 1 info) in 2 files; 12 hunks reviewed, 4 from cache, "
+        "3 findings (1 error, 1 warning, 1 info) in 2 files; 11 hunks reviewed, 4 from cache, "
         "1 failed\n"
     )
 
 
 def test_text_with_nothing_to_report_is_one_short_line() -> None:
-    report = Report(stats=Stats(hunks=7, cached=2))
+    report = Report(stats=Stats(hunks=7, reviewed=7, cached=2), model="gpt-4o-mini")
     assert render(report, "text") == "aider-review: no findings (7 hunks reviewed, 2 from cache)\n"
+    builtin_only = render(Report(stats=Stats(hunks=7)), "text")
+    assert builtin_only == "aider-review: no findings (7 hunks checked (built-in checks only))\n"
 
 
 def test_text_with_only_failures_still_lists_them() -> None:
-    output = render(Report(failed=[FAILED], stats=Stats(hunks=1, failed=1)), "text")
+    output = render(Report(failed=[FAILED], stats=Stats(hunks=1, failed=1), model="m"), "text")
     assert output == ("src/big.py:10-80: failed: the answer was not valid JSON after one repair\n"
                       "\n"
-                      "no findings; 1 hunk reviewed, 1 failed\n")
+                      "no findings; 0 hunks reviewed, 1 failed\n")
 
 
 def test_text_suggestion_to_delete_a_line() -> None:
@@ -208,7 +210,7 @@ def test_github_annotations_one_command_per_finding() -> None:
     assert lines[3] == ("::warning file=src/big.py,line=10,endLine=80,title=aider-review could "
                         "not review this hunk::the answer was not valid JSON after one repair")
     assert lines[4] == ("::notice title=aider-review::aider-review: 3 findings (1 error, "
-                        "1 warning, 1 info) in 2 files; 12 hunks reviewed, 4 from cache, 1 failed")
+                        "1 warning, 1 info) in 2 files; 11 hunks reviewed, 4 from cache, 1 failed")
     assert len(lines) == 5
 
 
@@ -239,7 +241,7 @@ def test_markdown_summary_has_counts_table_failures_and_stats() -> None:
         "Too clever \\| by half<br>A second line with &lt;script>alert(1)&lt;/script>"]
     assert "### Not reviewed (1 hunk)\n\n- `src/big.py:10-80`: the answer was not valid JSON" \
         in output
-    assert ("<sub>12 hunks reviewed, 4 from cache, 1 failed · 5 requests · 1,234 prompt + 345 "
+    assert ("<sub>11 hunks reviewed, 4 from cache, 1 failed · 5 requests · 1,234 prompt + 345 "
             "completion tokens · 2.3 s · model gpt-4o-mini</sub>") in output
 
 

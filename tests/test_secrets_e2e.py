@@ -123,6 +123,24 @@ def test_no_fake_secret_reaches_the_model(git_repo: Path, server: FakeModelServe
                   leaked=len(leaks(sent, corpus)))
 
 
+def test_a_secret_in_a_file_name_is_never_sent(git_repo: Path, server: FakeModelServer,
+                                                tmp_path: Path) -> None:
+    token = "ghp_" + "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8"
+    (git_repo / "tokens").mkdir()
+    (git_repo / "tokens" / f"{token}.txt").write_text("used by the deploy job\n")
+    (git_repo / "ok.py").write_text("x = 1\n")
+    git(git_repo, "add", ".")
+    result = run_cli("--format", "json", cwd=git_repo,
+                     env=model_env(server, tmp_path / "cache.sqlite3"))
+    assert_clean_exit(result, 0, 1)
+    assert token not in sent_text(server)
+    assert "ok.py" in sent_text(server)  # the rest of the change is still reviewed
+    report = json.loads(result.stdout)
+    assert [f["reason"] for f in report["failed"]] == [
+        "not sent to the model: the file name looks like it contains a secret"]
+    assert report["stats"]["reviewed"] + report["stats"]["failed"] == report["stats"]["hunks"]
+
+
 def test_dry_run_shows_only_redacted_text(git_repo: Path, server: FakeModelServer,
                                           tmp_path: Path) -> None:
     corpus = stage_corpus(git_repo)
@@ -220,6 +238,7 @@ def test_the_crash_log_masks_every_credential(
     assert "RuntimeError" in text and "boom" in text
     for credential in (TEST_KEY, flag_token):
         assert credential not in text
+    assert path.stat().st_mode & 0o777 == 0o600  # private: a traceback can quote the code
 
 
 # --- the PR bot: the GitHub token --------------------------------------------------------------

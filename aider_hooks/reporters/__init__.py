@@ -93,9 +93,15 @@ def findings_phrase(findings: list[Finding]) -> str:
             f"in {plural(files, 'file')}")
 
 
-def work_phrase(stats: Stats) -> str:
-    """``12 hunks reviewed, 4 from cache, 1 failed``: the counters a user acts on."""
-    parts = [f"{plural(stats.hunks, 'hunk')} reviewed"]
+def work_phrase(stats: Stats, model: str | None) -> str:
+    """``12 hunks reviewed, 4 from cache, 1 failed``: the counters a user acts on.
+
+    Without a model (``model`` None) the hunks were only *checked* by the built-in checks.
+    """
+    if model is None:
+        parts = [f"{plural(stats.hunks, 'hunk')} checked (built-in checks only)"]
+    else:
+        parts = [f"{plural(stats.reviewed, 'hunk')} reviewed"]
     if stats.cached:
         parts.append(f"{stats.cached} from cache")
     if stats.failed:

@@ -24,7 +24,7 @@ def render_github(report: Report) -> str:
     findings = sorted_findings(report)
     lines = [_finding_command(f) for f in findings]
     lines += [_failed_command(hunk) for hunk in report.failed]
-    summary = f"aider-review: {findings_phrase(findings)}; {work_phrase(report.stats)}"
+    summary = f"aider-review: {findings_phrase(findings)}; {work_phrase(report.stats, report.model)}"
     lines.append(f"::notice title=aider-review::{escape_data(summary)}")
     return "\n".join(lines) + "\n"
 

@@ -57,14 +57,15 @@ def _failed_section(failed: list[FailedHunk]) -> str:
 
 
 def _stats_line(stats: Stats, model: str | None) -> str:
-    parts = [work_phrase(stats)]
+    parts = [work_phrase(stats, model)]
     if stats.requests:
         parts.append(plural(stats.requests, "request"))
     if stats.prompt_tokens or stats.completion_tokens:
         parts.append(f"{stats.prompt_tokens:,} prompt + {stats.completion_tokens:,} "
                      "completion tokens")
     parts.append(f"{stats.elapsed_s:.1f} s")
-    parts.append(f"model {model}" if model else "built-in checks only")
+    if model:
+        parts.append(f"model {model}")
     return " · ".join(parts)
 
 

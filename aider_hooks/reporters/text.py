@@ -49,14 +49,14 @@ def render_text(report: Report, *, color: bool = False) -> str:
     paint = _Painter(color)
     findings = sorted_findings(report)
     if not findings and not report.failed:
-        return f"aider-review: no findings ({work_phrase(report.stats)})\n"
+        return f"aider-review: no findings ({work_phrase(report.stats, report.model)})\n"
     blocks = [
         "\n".join(line for finding in group for line in _finding_lines(finding, paint))
         for _, group in groupby(findings, key=lambda f: f.path)
     ]
     if report.failed:
         blocks.append("\n".join(_failed_line(hunk, paint) for hunk in report.failed))
-    summary = f"{findings_phrase(findings)}; {work_phrase(report.stats)}"
+    summary = f"{findings_phrase(findings)}; {work_phrase(report.stats, report.model)}"
     blocks.append(paint("bold", summary))
     return "\n\n".join(blocks) + "\n"
 
