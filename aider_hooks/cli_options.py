@@ -19,7 +19,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--output", "-o", help="write the report to this file instead of stdout")
     group.add_argument("--fail-on", dest="fail_on", choices=FAIL_ON,
                        help="exit 1 when a finding is at or above this severity (default error)")
-    group.add_argument("--concurrency", type=_positive_int, help="requests in flight (default 4)")
+    group.add_argument("--concurrency", type=positive_int, help="requests in flight (default 4)")
     group.add_argument("--no-cache", dest="cache", action="store_const", const=False,
                        help="neither read nor write the response cache")
     group.add_argument("--cache", dest="cache_path", metavar="FILE",
@@ -41,7 +41,8 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                        help="explain what is happening on stderr")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1, with a readable error."""
     try:
         value = int(text)
     except ValueError:

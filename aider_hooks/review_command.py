@@ -51,7 +51,7 @@ def run_review_command(args: argparse.Namespace) -> int:
     try:
         result = _review(diff, settings, list(diff.paths), task)
         if settings.dry_run:
-            _write(settings, format_dry_run(result))
+            write_report(settings, format_dry_run(result))
             return EXIT_OK
         _print_notices(result, settings)
         if task != "review":
@@ -63,7 +63,7 @@ def run_review_command(args: argparse.Namespace) -> int:
     if task == "review":
         from aider_hooks.reporters import render
 
-        _write(settings, render(result.report, settings.format, color=_use_color(settings)))
+        write_report(settings, render(result.report, settings.format, color=_use_color(settings)))
     return exit_code(result, settings)
 
 
@@ -126,7 +126,7 @@ def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult
         _notice(settings, "no fixes to suggest")
         return EXIT_OK
     if not args.apply:
-        _write(settings, patch)
+        write_report(settings, patch)
         return EXIT_FINDINGS
     backup = apply_patch(root, patch)
     _notice(settings, f"applied the fixes to the work tree (the index is untouched); "
@@ -173,7 +173,8 @@ def _notice(settings: Settings, message: str) -> None:
         print(f"{PROG}: {mask_secrets(message, [settings.api_key])}", file=sys.stderr)
 
 
-def _write(settings: Settings, text: str) -> None:
+def write_report(settings: Settings, text: str) -> None:
+    """The report to --output, or to standard output."""
     if settings.output:
         try:
             Path(settings.output).write_text(text, encoding="utf-8")

@@ -39,7 +39,7 @@ _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from aider_hooks.cli_options import add_common_options
+    from aider_hooks.cli_options import add_common_options, positive_int
     from aider_hooks.github import DEFAULT_MAX_COMMENTS
 
     add_common_options(parser)
@@ -56,9 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--event-name", dest="event_name",
                        help="pull_request, pull_request_target or issue_comment (default: env "
                             "GITHUB_EVENT_NAME)")
-    group.add_argument("--pr", type=_positive_int, metavar="NUMBER",
+    group.add_argument("--pr", type=positive_int, metavar="NUMBER",
                        help="review this pull request instead of the event's")
-    group.add_argument("--max-comments", dest="max_comments", type=_positive_int,
+    group.add_argument("--max-comments", dest="max_comments", type=positive_int,
                        default=DEFAULT_MAX_COMMENTS, metavar="N",
                        help=f"new inline comments per run; the rest go to the summary "
                             f"(default {DEFAULT_MAX_COMMENTS})")
@@ -197,14 +197,9 @@ def _append(path: str, text: str) -> None:
 
 
 def _write_report(settings: Settings, text: str) -> None:
-    if settings.output:
-        try:
-            Path(settings.output).write_text(text, encoding="utf-8")
-        except OSError as err:
-            raise InputError(f"cannot write {settings.output}: {err.strerror}") from None
-        return
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    from aider_hooks.review_command import write_report
+
+    write_report(settings, text)
 
 
 def _say(message: str, *, quiet: bool, token: str, api_key: str | None = None) -> None:
@@ -213,13 +208,3 @@ def _say(message: str, *, quiet: bool, token: str, api_key: str | None = None) -
     from aider_hooks.masking import mask_secrets
 
     print(f"{PROG}: {mask_secrets(message, [token, api_key])}", file=sys.stderr)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
