@@ -298,3 +298,29 @@ def test_every_staged_shape_gets_findings_on_exact_lines_even_with_wrong_numbers
     for shape in shapes.values():
         if not shape.reviewable and shape.status != "renamed":
             assert f"### File: {shape.path}\\n" not in sent
+
+
+def test_cache_command_path_stats_and_clear(git_repo: Path, model_server: Any,
+                                            tmp_path: Path) -> None:
+    env = model_env(model_server, tmp_path)
+    cache_file = env["AIDER_REVIEW_CACHE"]
+    shown = run_cli("cache", "path", cwd=git_repo, env=env)
+    assert shown.returncode == 0 and shown.stdout.strip() == cache_file
+    empty = run_cli("cache", "stats", cwd=git_repo, env=env)
+    assert empty.returncode == 0 and "entries: 0" in empty.stdout
+
+    stage(git_repo, "a.py", "x = 1  # BUG\n")
+    run_cli(cwd=git_repo, env=env)
+    stats = run_cli("cache", "stats", cwd=git_repo, env=env)
+    assert "entries: 1" in stats.stdout and cache_file in stats.stdout
+    cleared = run_cli("cache", "clear", cwd=git_repo, env=env)
+    assert cleared.returncode == 0 and "removed 1" in cleared.stdout
+    asked = len(model_server.requests)
+    run_cli(cwd=git_repo, env=env)
+    assert len(model_server.requests) == asked + 1  # after clear, the model is asked again
+
+
+def test_default_cache_lives_in_the_user_cache_dir(git_repo: Path,
+                                                   isolated_environment: Path) -> None:
+    shown = run_cli("cache", "path", cwd=git_repo)
+    assert shown.stdout.strip().startswith(str(isolated_environment / ".cache"))
