@@ -5,8 +5,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aider_hooks.errors import EXIT_OK
+
+if TYPE_CHECKING:
+    from aider_hooks.cache import ResponseCache
 
 
 def cache_file(explicit: str | None) -> Path:
@@ -21,30 +25,26 @@ def run_cache_command(args: argparse.Namespace) -> int:
     path = cache_file(args.cache_path)
     if args.action == "path":
         print(path)
-        return EXIT_OK
-    if args.action == "clear":
-        if not path.exists():
-            print(f"cache is empty: {path}")
-            return EXIT_OK
-        from aider_hooks.cache import ResponseCache
-
-        cache = ResponseCache(path, on_warning=_warn)
-        removed = cache.clear()
-        cache.close()
+    elif not path.exists():  # nothing to open: do not create a cache just to report on it
+        print(f"cache is empty: {path}" if args.action == "clear"
+              else f"path: {path}\nentries: 0\nbytes: 0")
+    elif args.action == "clear":
+        with _open(path) as cache:
+            removed = cache.clear()
         print(f"removed {removed} cached answer(s) from {path}")
-        return EXIT_OK
-    if not path.exists():
-        print(f"path: {path}\nentries: 0\nbytes: 0")
-        return EXIT_OK
+    else:
+        with _open(path) as cache:
+            stats = cache.stats()
+        for key, value in stats.items():
+            if key not in ("hits", "misses"):  # per-process counters: always 0 here
+                print(f"{key}: {value}")
+    return EXIT_OK
+
+
+def _open(path: Path) -> ResponseCache:
     from aider_hooks.cache import ResponseCache
 
-    cache = ResponseCache(path, on_warning=_warn)
-    stats = cache.stats()
-    cache.close()
-    for key, value in stats.items():
-        if key not in ("hits", "misses"):  # per-process counters: always 0 here
-            print(f"{key}: {value}")
-    return EXIT_OK
+    return ResponseCache(path, on_warning=_warn)
 
 
 def _warn(message: str) -> None:
