@@ -19,6 +19,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 WRITE_TOKEN = "test-write-token-0c7d1e-never-print-me"
@@ -126,6 +127,17 @@ class FakeGitHub:
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    def actions_environment(self, number: int, folder: Path,
+                            token: str = WRITE_TOKEN) -> dict[str, str]:
+        """What a `pull_request` workflow run on PR ``number`` sees: the event file it writes
+        into ``folder``, the token, the repository and this server as the API."""
+        event = folder / "event.json"
+        event.write_text(json.dumps({"number": number,
+                                     "pull_request": self.pulls[number].to_json(self.api_url)}))
+        return {"GITHUB_TOKEN": token, "GITHUB_REPOSITORY": self.repo,
+                "GITHUB_API_URL": self.api_url, "GITHUB_EVENT_NAME": "pull_request",
+                "GITHUB_EVENT_PATH": str(event)}
 
     # Lifecycle ------------------------------------------------------------------------------
 

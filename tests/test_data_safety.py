@@ -5,7 +5,6 @@ answers; ``fix --apply`` writes only after ``git apply --check`` and keeps a bac
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -135,7 +134,7 @@ def test_the_github_bot_leaves_the_checkout_byte_identical(
     from aider_hooks.cli import build_parser
     from aider_hooks.github.api import RetryPolicy
     from aider_hooks.github.command import run_github
-    from tests.fake_github_server import WRITE_TOKEN, FakeGitHub
+    from tests.fake_github_server import FakeGitHub
 
     # A pull request from the base commit to a head commit of the same repository; then the
     # checkout gets unstaged edits and staged work, as a developer's machine would have.
@@ -153,12 +152,7 @@ def test_the_github_bot_leaves_the_checkout_byte_identical(
     with FakeGitHub() as github:
         github.add_pull(7, base_sha=base, head_sha=head,
                         diff=git(busy_repo, "diff", f"{base}...{head}"))
-        event = tmp_path / "event.json"
-        event.write_text(json.dumps({"number": 7, "pull_request": github.pulls[7].to_json(
-            github.api_url)}))
-        env = {"GITHUB_TOKEN": WRITE_TOKEN, "GITHUB_REPOSITORY": github.repo,
-               "GITHUB_API_URL": github.api_url, "GITHUB_EVENT_NAME": "pull_request",
-               "GITHUB_EVENT_PATH": str(event)}
+        env = github.actions_environment(7, tmp_path)
         monkeypatch.chdir(busy_repo)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-bot-key-1234567890")
         before = repo_state(busy_repo)

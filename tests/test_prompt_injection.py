@@ -184,7 +184,7 @@ def test_a_suggestion_cannot_break_out_of_its_pr_comment_fence(
     from aider_hooks.github.api import RetryPolicy
     from aider_hooks.github.command import run_github
     from aider_hooks.github.comments import SUMMARY_MARKER
-    from tests.fake_github_server import WRITE_TOKEN, FakeGitHub
+    from tests.fake_github_server import FakeGitHub
 
     repo, canaries = hostile
     base = git(repo, "rev-parse", "HEAD").strip()
@@ -194,12 +194,7 @@ def test_a_suggestion_cannot_break_out_of_its_pr_comment_fence(
                          max_wait=5.0, write_interval=0.0, timeout=10.0)
     with FakeGitHub() as github:
         github.add_pull(5, base_sha=base, head_sha=head, diff=git(repo, "diff", f"{base}...{head}"))
-        event = tmp_path / "event.json"
-        event.write_text(json.dumps({"number": 5, "pull_request": github.pulls[5].to_json(
-            github.api_url)}))
-        env = {"GITHUB_TOKEN": WRITE_TOKEN, "GITHUB_REPOSITORY": github.repo,
-               "GITHUB_API_URL": github.api_url, "GITHUB_EVENT_NAME": "pull_request",
-               "GITHUB_EVENT_PATH": str(event)}
+        env = github.actions_environment(5, tmp_path)
         monkeypatch.chdir(repo)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-injection-key-0000000")
         args = build_parser().parse_args(["github", "--base-url", server.base_url,

@@ -246,14 +246,10 @@ def test_the_crash_log_masks_every_credential(
 
 def run_bot(repo: Path, github: FakeGitHub, server: FakeModelServer, tmp_path: Path,
             token: str) -> tuple[subprocess.CompletedProcess[str], str]:
-    event = tmp_path / "event.json"
-    event.write_text(json.dumps({"number": 3, "pull_request": github.pulls[3].to_json(
-        github.api_url)}))
     summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.txt"
-    env = {"GITHUB_TOKEN": token, "GITHUB_REPOSITORY": github.repo,
-           "GITHUB_API_URL": github.api_url, "GITHUB_EVENT_NAME": "pull_request",
-           "GITHUB_EVENT_PATH": str(event), "GITHUB_STEP_SUMMARY": str(summary),
-           "GITHUB_OUTPUT": str(outputs), **model_env(server, tmp_path / "cache.sqlite3")}
+    env = {**github.actions_environment(3, tmp_path, token),
+           "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs),
+           **model_env(server, tmp_path / "cache.sqlite3")}
     result = run_cli("github", "-v", cwd=repo, env=env)
     files = "".join(p.read_text() for p in (summary, outputs) if p.exists())
     return result, files
