@@ -72,18 +72,23 @@ def load_diff(
     cwd: Path | str,
     paths: Sequence[str] = (),
     stdin: BinaryIO | None = None,
+    root: Path | None = None,
 ) -> LoadedDiff:
-    """Read the diff ``source`` names. ``stdin`` replaces ``sys.stdin.buffer`` (tests)."""
+    """Read the diff ``source`` names. ``stdin`` replaces ``sys.stdin.buffer`` (tests).
+
+    ``root`` is the repository root when the caller has already looked it up (one git
+    process fewer); otherwise it is found from ``cwd``.
+    """
     cwd = Path(cwd)
     if source.kind == "staged":
-        root = git.find_repo_root(cwd)
+        root = root or git.find_repo_root(cwd)
         rel = repo_relative_paths(paths, cwd=cwd, root=root)
         text = decode_diff_bytes(git.staged_diff(root, rel))
         return LoadedDiff(text, root, git.BlobReader(root), "staged changes", rel)
     if source.kind == "range":
         if not source.spec:
             raise InputError("--range needs a revision range, e.g. --range main...HEAD")
-        root = git.find_repo_root(cwd)
+        root = root or git.find_repo_root(cwd)
         rel = repo_relative_paths(paths, cwd=cwd, root=root)
         right = git.resolve_commit(root, git.parse_rev_range(source.spec).right)
         text = decode_diff_bytes(git.range_diff(root, source.spec, rel))
@@ -92,20 +97,21 @@ def load_diff(
         if not source.spec:
             raise InputError("--diff needs a file name, or - for standard input")
         return _loaded_from_bytes(_read_diff_file(cwd / source.spec, source.spec),
-                                  cwd, paths, f"diff file {source.spec}")
+                                  cwd, paths, f"diff file {source.spec}", root)
     if source.kind == "stdin":
-        return _loaded_from_bytes(_read_stdin(stdin), cwd, paths, "standard input")
+        return _loaded_from_bytes(_read_stdin(stdin), cwd, paths, "standard input", root)
     raise InputError(f"unknown diff source {source.kind!r}")
 
 
-def _loaded_from_bytes(data: bytes, cwd: Path, paths: Sequence[str], label: str) -> LoadedDiff:
+def _loaded_from_bytes(data: bytes, cwd: Path, paths: Sequence[str], label: str,
+                       known_root: Path | None) -> LoadedDiff:
     text = decode_diff_bytes(data)
     if text.strip() and not _DIFF_MARKER.search(text):
         raise InputError(
             f"input is not a unified diff ({label}): expected lines such as 'diff --git', "
             "'---', '+++' and '@@'; make one with `git diff > FILE`"
         )
-    root = _optional_repo_root(cwd)
+    root = known_root or _optional_repo_root(cwd)
     rel = repo_relative_paths(paths, cwd=cwd, root=root)
     reader: ReadNewFile = WorkTreeReader(root) if root is not None else _read_nothing
     return LoadedDiff(text, root, reader, label, rel)

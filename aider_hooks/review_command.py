@@ -47,7 +47,7 @@ def run_review_command(args: argparse.Namespace) -> int:
     if task in ("explain", "fix") and not settings.model_configured and not settings.dry_run:
         raise ConfigError(f"`{task}` needs a model: set OPENAI_API_KEY, or OPENAI_BASE_URL for "
                           "a local server (e.g. http://localhost:11434/v1 for Ollama)")
-    diff = load_diff(source, cwd=cwd, paths=args.paths)  # paths become repo-relative here
+    diff = load_diff(source, cwd=cwd, paths=args.paths, root=root)  # paths: repo-relative
     try:
         result = _review(diff, settings, list(diff.paths), task)
         if settings.dry_run:
