@@ -246,10 +246,11 @@ class _RequestRunner:
         if cached is None:
             return None
         outcome = self._interpret(request, cached.text)
-        if outcome is not None:
-            outcome.cached = True
-            if self.task == "explain" and self.stream_to is not None:
-                self._print_explanation(request, cached.text)
+        if isinstance(outcome, str):
+            return None  # unusable (e.g. written by an older prompt format): ask again
+        outcome.cached = True
+        if self.task == "explain" and self.stream_to is not None:
+            self._print_explanation(request, cached.text)
         return outcome
 
     def _ask(self, request: PromptRequest, key: str | None) -> _Outcome:
@@ -266,18 +267,16 @@ class _RequestRunner:
         completion = self._send(client, request)
         tokens = (completion.prompt_tokens, completion.completion_tokens)
         outcome = self._interpret(request, completion.text)
-        if outcome is None:
+        if isinstance(outcome, str):
             # One repair request, then the hunk is reported as failed (DESIGN.md §3).
             from aider_hooks.prompts import repair_messages
 
-            problem = self._problem(completion.text)
-            repaired = client.complete(repair_messages(request, completion.text, problem))
+            repaired = client.complete(repair_messages(request, completion.text, outcome))
             tokens = (tokens[0] + repaired.prompt_tokens, tokens[1] + repaired.completion_tokens)
             completion = repaired
             outcome = self._interpret(request, repaired.text)
-            if outcome is None:
-                return _Outcome(failed_reason=f"invalid answer from the model: "
-                                              f"{self._problem(repaired.text)}",
+            if isinstance(outcome, str):
+                return _Outcome(failed_reason=f"invalid answer from the model: {outcome}",
                                 prompt_tokens=tokens[0], completion_tokens=tokens[1])
         outcome.prompt_tokens, outcome.completion_tokens = tokens
         if self._cache is not None and key:
@@ -310,29 +309,19 @@ class _RequestRunner:
             self.stream_to.write(_explain_header(request) + _terminal_safe(text) + "\n")
             self.stream_to.flush()
 
-    def _interpret(self, request: PromptRequest, text: str) -> _Outcome | None:
-        """Findings from an answer, or None when the answer is not usable."""
+    def _interpret(self, request: PromptRequest, text: str) -> _Outcome | str:
+        """Findings from an answer, or, when it is not usable, the one-line reason why."""
         if self.task == "explain":
-            return _Outcome(text=text) if text.strip() else None
+            return _Outcome(text=text) if text.strip() else "the answer was empty"
         from aider_hooks.anchoring import anchor_findings
         from aider_hooks.answers import parse_review_answer
 
         try:
             raw = parse_review_answer(text)
-        except InvalidAnswer:
-            return None
-        anchored, dropped = anchor_findings(raw, request.hunks)
-        return _Outcome(findings=anchored, dropped=dropped, text=text)
-
-    @staticmethod
-    def _problem(text: str) -> str:
-        from aider_hooks.answers import parse_review_answer
-
-        try:
-            parse_review_answer(text)
         except InvalidAnswer as err:
             return _one_line(str(err))
-        return "the answer could not be used"
+        anchored, dropped = anchor_findings(raw, request.hunks)
+        return _Outcome(findings=anchored, dropped=dropped, text=text)
 
     def _key(self, request: PromptRequest) -> str | None:
         if self._cache is None:
