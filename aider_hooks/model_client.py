@@ -43,6 +43,7 @@ from aider_hooks.retry_policy import (
     rule_for,
     to_model_error,
 )
+from aider_hooks.sdk_import import import_openai
 from aider_hooks.settings import Settings
 
 # Calls in a row that exhausted their retries on a "soft" failure (429, 5xx, timeouts) before
@@ -180,8 +181,8 @@ class ModelClient:
 
     def _complete_once(self, messages: Messages, json_mode: bool,
                        count: _AttemptCount) -> Completion:
-        from openai import LengthFinishReasonError
-        from openai.types.chat import ChatCompletion
+        openai = import_openai()
+        from openai.types.chat.chat_completion import ChatCompletion
 
         response = self._create(count, messages, json_mode=json_mode, stream=False)
         if not isinstance(response, ChatCompletion):
@@ -195,11 +196,9 @@ class ModelClient:
         except (AttributeError, IndexError, TypeError) as exc:  # the SDK does not validate
             raise MalformedResponse(f"an incomplete chat completion ({_short(exc)})") from exc
         if finish == "length":
-            raise LengthFinishReasonError(completion=response)
+            raise openai.LengthFinishReasonError(completion=response)
         if finish == "content_filter" or (text is None and refusal):
-            from openai import ContentFilterFinishReasonError
-
-            raise ContentFilterFinishReasonError(completion=response)
+            raise openai.ContentFilterFinishReasonError(completion=response)
         return Completion(text=text or "", prompt_tokens=tokens[0], completion_tokens=tokens[1],
                           attempts=0)
 
@@ -292,8 +291,7 @@ class ModelClient:
         if remaining <= 0:
             raise DeadlineExceeded()
         sdk = self._sdk_client()
-        import openai
-
+        openai = import_openai()
         seconds = min(self.settings.timeout, remaining)
         timeout = openai.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds))
         with self._lock:
@@ -307,14 +305,16 @@ class ModelClient:
     def _sdk_client(self) -> Any:
         with self._lock:
             if self._sdk is None:
-                import openai
-
+                openai = import_openai()
                 self._sdk = openai.OpenAI(
                     base_url=self.settings.base_url,
                     api_key=self.settings.effective_api_key,
                     timeout=min(self.settings.timeout, max(self.deadline.remaining(), 0.001)),
                     max_retries=0,  # tenacity retries, per retry_policy.RULES
                 )
+                # Import the chat resource here, in one thread, rather than in every worker
+                # at once on its first request.
+                self._sdk.chat.completions  # noqa: B018 - the lookup is the point
             return self._sdk
 
 
