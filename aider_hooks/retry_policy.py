@@ -1,7 +1,7 @@
 """What to do about each failure of a model request: retry or not, and what to tell the user.
 
 ``RULES`` is the one table. Its keys are exception class names (so this module does not import
-openai, which costs ~0.5 s), refined for a few classes by ``rule_key`` ("RateLimitError:quota"
+openai, which costs 0.2-0.5 s), refined for a few classes by ``rule_key`` ("RateLimitError:quota"
 is a 429 that waiting will not fix). ``tests/test_retry_policy.py`` fails when the installed
 openai SDK exports an exception class the table does not list, so an SDK upgrade that adds one
 is noticed. The tenacity retry predicate, wait and stop are built from the table.
