@@ -44,7 +44,14 @@ into the specific one when it covers more than it):
   Python ``name: value`` is an annotation or a dict keyed by a variable, so only quoted keys
   count there. Comparisons (``password == "..."``) count, except for ``token`` (lexers compare
   tokens all the time). Placeholder words such as ``changeme`` are redacted: we cannot tell
-  them from a weak real password.
+  them from a weak real password. In YAML (and files of unknown type) a block scalar under
+  a secret name (``password: |`` then deeper-indented lines) is redacted line by line.
+- Passwords after a keyword and a space, where no ``=`` or ``:`` separates them: SQL
+  ``PASSWORD 'x'`` and ``IDENTIFIED [WITH plugin] BY 'x'`` in any file (unquoted
+  ``IDENTIFIED BY tiger`` only in ``.sql`` files: in prose "identified by" is followed by
+  words); ``password x`` in ``.netrc``; the last field of each ``.pgpass`` line.
+  Not caught, knowingly: an unquoted value assigned in code (``password = hunter2`` in a
+  ``.py`` file names a variable, and we cannot tell it from a literal).
 - High-entropy strings: a run of 32+ base64/base64url characters with a digit and a letter,
   whose Shannon entropy is at least what a random string of that length reaches 999 times in
   1000 (4.0 bits per character at 32 characters, rising to 4.75 at 64; measured on random
@@ -404,6 +411,10 @@ def _assignment_value(text: str, start: int, end: int, mode: str) -> tuple[Secre
             return None, scanned  # an f-string template; a regular expression
     else:
         value_start = tail.start("bare")
+        if sep == ":" and mode in ("config", "unknown") and text[value_start] in "|>":
+            block = _block_scalar(text, start, value_start)
+            if block is not None:
+                return SecretMatch("secret-assignment", *block), block[1]
         bare, scanned = _bare_value(text, value_start, mode)
         if bare is None:
             return None, scanned
@@ -416,6 +427,34 @@ def _assignment_value(text: str, start: int, end: int, mode: str) -> tuple[Secre
         return None, scanned
     kind = _assignment_kind(name, value)
     return SecretMatch(kind, value_start, value_start + len(value)), scanned
+
+
+_BLOCK_INDICATOR = re.compile(r"[|>][+-]?[1-9]?[+-]?[ \t]*(?:#[^\n]{0,1024})?(?=\n)")
+_MAX_BLOCK_LINES = 500
+
+
+def _block_scalar(text: str, key_start: int, indicator: int) -> tuple[int, int] | None:
+    """The lines of a YAML block scalar (``password: |`` then lines indented deeper than the
+    key) as (start, end), or None when ``indicator`` does not start one."""
+    head = _BLOCK_INDICATOR.match(text, indicator)
+    if head is None:
+        return None
+    key_column = key_start - (text.rfind("\n", 0, key_start) + 1)
+    first = last = -1
+    pos = head.end() + 1
+    for _ in range(_MAX_BLOCK_LINES):
+        if pos > len(text):
+            break
+        end = text.find("\n", pos)
+        end = len(text) if end == -1 else end
+        line = text[pos:end]
+        if line.strip():
+            if len(line) - len(line.lstrip(" \t")) <= key_column:
+                break
+            first = pos if first == -1 else first
+            last = end
+        pos = end + 1
+    return None if first == -1 else (first, last)
 
 
 def _assignment_kind(name: str, value: str) -> str:
@@ -471,6 +510,70 @@ def _bare_value(text: str, pos: int, mode: str) -> tuple[str | None, int]:
         if mode in ("code", "python") or not _mixed(value) or "." in value:
             return None, scanned
     return value, scanned
+
+
+# --- Passwords after a keyword and a space ---------------------------------------------------
+# No "=" or ":" between name and value, so the assignment rule does not see these: SQL
+# (``CREATE USER app WITH PASSWORD 'x'``, ``ALTER USER app IDENTIFIED BY 'x'``, Oracle's
+# unquoted ``IDENTIFIED BY tiger``) in any file, and the two password files of Unix tools:
+# ``.netrc`` (``machine host login me password x``) and ``.pgpass`` (``host:port:db:user:x``).
+
+# A quoted value that does not start with a space: ``"Enter password " PW`` quotes prose.
+_QUOTED = r"""(?P<quote>['"])(?P<quoted>(?![ \t])(?:\\.|(?!(?P=quote))[^\\\n]){1,1024})(?P=quote)"""
+_SQL_PASSWORD = re.compile(rf"password[ \t]+{_QUOTED}")
+_IDENTIFIED_BY = rf"identified(?:[ \t]+with[ \t]+['\"\w]{{1,40}})?[ \t]+by[ \t]+(?:password[ \t]+)?"
+_SQL_IDENTIFIED_BY = re.compile(rf"{_IDENTIFIED_BY}{_QUOTED}")
+# Unquoted (Oracle's ``IDENTIFIED BY tiger``) only in SQL files: in prose "identified by" is
+# followed by ordinary words.
+_SQL_IDENTIFIED_BY_BARE = re.compile(rf"{_IDENTIFIED_BY}(?P<bare>[^\s;'\"]{{1,256}})")
+_SQL_SUFFIXES = (".sql", ".pls", ".pks", ".pkb", ".ddl")
+_NETRC_PASSWORD = re.compile(r'password[ \t]+(?:"(?P<quoted>[^"\n]{1,1024})"|(?P<bare>[^\s"]{1,1024}))')
+_NETRC_NAMES = (".netrc", "_netrc", "netrc")
+_PGPASS_NAMES = (".pgpass", "pgpass.conf")
+_PGPASS_FIELD = re.compile(r"(?:\\.|[^:\\\n])*")  # one field; "\:" is an escaped colon
+
+
+def _spaced_passwords(text: str, name: str) -> list[SecretMatch]:
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = "".join(c.lower() if c.isascii() else c for c in text)
+    if name.endswith(_NETRC_NAMES):
+        patterns = [_NETRC_PASSWORD]
+    else:
+        patterns = [_SQL_PASSWORD, _SQL_IDENTIFIED_BY]
+        if name.endswith(_SQL_SUFFIXES):
+            patterns.append(_SQL_IDENTIFIED_BY_BARE)
+    found = []
+    for pattern in patterns:
+        for hit in pattern.finditer(lowered):
+            group = "quoted" if "quoted" in hit.re.groupindex and hit.group("quoted") else "bare"
+            value = text[hit.start(group):hit.end(group)]
+            if not _is_reference(value):
+                found.append(SecretMatch("secret-assignment", hit.start(group), hit.end(group)))
+    if name in _PGPASS_NAMES:
+        found.extend(_pgpass_passwords(text))
+    return found
+
+
+def _pgpass_passwords(text: str) -> list[SecretMatch]:
+    """The fifth field of each ``hostname:port:database:username:password`` line."""
+    found = []
+    pos = 0
+    while pos <= len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end == -1 else end
+        if not text[pos:end].lstrip().startswith("#"):
+            field_start = pos
+            for _ in range(4):
+                field = _PGPASS_FIELD.match(text, field_start, end)
+                if field is None or field.end() >= end or text[field.end()] != ":":
+                    break
+                field_start = field.end() + 1
+            else:
+                if text[field_start:end].strip() not in ("", "*"):
+                    found.append(SecretMatch("secret-assignment", field_start, end))
+        pos = end + 1
+    return found
 
 
 # --- High-entropy strings -------------------------------------------------------------------
@@ -613,6 +716,9 @@ def find_secrets(text: str, *, path: str | None = None) -> list[SecretMatch]:
     if "://" in text:
         ranked.extend(_url_passwords(text))
     ranked.extend(_assignments(text, file_mode(path)))
+    name = path.rsplit("/", 1)[-1].lower() if path else ""
+    if "password" in text.lower() or "identified" in text.lower() or name in _PGPASS_NAMES:
+        ranked.extend(_spaced_passwords(text, name))
     ranked.extend(_high_entropy(text, exempt))
     return _resolve_overlaps(ranked)
 

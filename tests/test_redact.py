@@ -169,6 +169,37 @@ def test_an_unquoted_value_is_a_variable_in_code_and_a_literal_in_config() -> No
     assert redact_text("PASSWORD=hunter2")[0] == "PASSWORD=[REDACTED:secret-assignment]"
 
 
+@pytest.mark.parametrize(("text", "path", "expected"), [
+    ("ALTER ROLE app WITH PASSWORD 'Kw9pQ2x7';", "db.sql",
+     "ALTER ROLE app WITH PASSWORD '[REDACTED:secret-assignment]';"),
+    ("GRANT ALL ON app.* TO 'u'@'%' IDENTIFIED BY \"Kw9pQ2x7\";", "notes.txt",
+     "GRANT ALL ON app.* TO 'u'@'%' IDENTIFIED BY \"[REDACTED:secret-assignment]\";"),
+    ("CREATE USER scott IDENTIFIED BY tiger;", "schema.sql",
+     "CREATE USER scott IDENTIFIED BY [REDACTED:secret-assignment];"),
+    ('machine h login me password "two words"', "home/.netrc",
+     'machine h login me password "[REDACTED:secret-assignment]"'),
+    ("db:5432:*:app:pa\\:ss\n# host:port:db:user:password\n", ".pgpass",
+     "db:5432:*:app:[REDACTED:secret-assignment]\n# host:port:db:user:password\n"),
+    ("tls:\n  password: >-\n    first\n\n    second\n  port: 5432\nname: x", "values.yaml",
+     "tls:\n  password: >-\n    [REDACTED:secret-assignment]\n\n    [REDACTED:secret-assignment]"
+     "\n  port: 5432\nname: x"),
+])
+def test_passwords_without_an_equals_sign_are_redacted(text: str, path: str, expected: str) -> None:
+    assert redact_text(text, path=path) == (expected, 1)
+
+
+@pytest.mark.parametrize(("text", "path"), [
+    ("# rows identified by their primary key", "models.py"),  # prose, not SQL
+    ('read -sp "Enter password " PW; echo "done"', "setup.sh"),  # the quote closes prose
+    ("ALTER ROLE app PASSWORD '${DB_PASSWORD}';", "migrate.sql"),  # a reference
+    ("*:*:*:*:*\n", ".pgpass"),
+    ("description: |\n  Set the password here.\n", "chart/values.yaml"),  # not a secret name
+    ("password: |\nport: 5432", "values.yaml"),  # an empty block
+])
+def test_keyword_space_lookalikes_are_not_secrets(text: str, path: str) -> None:
+    assert redact_text(text, path=path) == (text, 0)
+
+
 def test_a_specific_token_keeps_its_kind_inside_an_assignment() -> None:
     token = GH + "p_" + rand(36)
     assert redact_text(f'GITHUB_TOKEN = "{token}"', path="ci.py")[0] == (

@@ -229,6 +229,21 @@ def _secrets() -> list[FakeSecret]:
     add("authorization-header", base64.b64encode(f"deploy:{rand(12)}".encode()).decode(),
         "    -H 'Authorization: Basic {S}' \\", "scripts/deploy.sh")
     add("authorization-header", rand(40, B64URL), 'headers["Authorization"] = "Bearer {S}"', "api.py")
+
+    # Passwords after a keyword and a space (SQL, .netrc, .pgpass) and YAML block scalars.
+    add("secret-assignment", "Pg" + rand(10), "CREATE USER app WITH PASSWORD '{S}';",
+        "db/migrations/0001_users.sql")
+    add("secret-assignment", "My" + rand(10),
+        "cursor.execute(\"ALTER USER 'app'@'%' IDENTIFIED BY '{S}'\")", "deploy/mysql_init.py")
+    add("secret-assignment", "Or" + rand(8), "CREATE USER scott IDENTIFIED BY {S};",
+        "schema/users.sql")
+    add("secret-assignment", rand(14), "machine api.example.com login me@example.com password {S}",
+        ".netrc")
+    add("secret-assignment", "pg" + rand(12), "db.internal:5432:app:app_user:{S}", ".pgpass")
+    lines = ["Block" + rand(12), "Scalar" + rand(12)]
+    s.append(FakeSecret("secret-assignment", "\n".join(lines),
+                        "db:\n  password: |\n    " + "\n    ".join(lines) + "\n  port: 5432",
+                        "helm/values.yaml"))
     return s
 
 
