@@ -90,13 +90,9 @@ def _is_checked(file: ChangedFile, settings: Settings) -> bool:
         return True
     if not file.is_binary:
         return False
-    from aider_hooks.hunks import default_exclusion, path_matches
+    from aider_hooks.hunks import exclusion
 
-    if settings.include and not any(path_matches(file.path, g) for g in settings.include):
-        return False
-    if any(path_matches(file.path, g) for g in settings.exclude):
-        return False
-    return default_exclusion(file.path) is None
+    return exclusion(file.path, settings) is None
 
 
 class _BlobCache:

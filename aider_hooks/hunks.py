@@ -38,7 +38,8 @@ ReadNewFile = Callable[[str], bytes | None]
 DEV_NULL = "/dev/null"
 PYTHON_SUFFIXES = (".py", ".pyi", ".pyw")
 
-# Files nobody reviews by hand. A user's ``exclude`` globs add to these.
+# Files nobody reviews by hand. A user's ``exclude`` globs add to these (or, with ``!``,
+# take paths back: see ``exclusion``).
 LOCK_FILES = frozenset({
     "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "poetry.lock",
     "Cargo.lock", "uv.lock", "Pipfile.lock", "composer.lock", "Gemfile.lock", "go.sum",
@@ -317,16 +318,31 @@ def _skip_reason(info: FileInfo, patched: PatchedFile, settings: Settings) -> st
         return SKIP_SYMLINK
     if patched.is_submodule:
         return SKIP_SUBMODULE
-    if settings.include and not any(path_matches(info.path, g) for g in settings.include):
-        return SKIP_NOT_INCLUDED
-    if any(path_matches(info.path, g) for g in settings.exclude):
-        return SKIP_EXCLUDED
-    builtin = default_exclusion(info.path)
-    if builtin is not None:
-        return builtin
+    excluded = exclusion(info.path, settings)
+    if excluded is not None:
+        return excluded
     if not len(patched):
         return SKIP_NO_CHANGE  # mode change, pure rename, empty new file
     return None
+
+
+def exclusion(path: str, settings: Settings) -> str | None:
+    """Why ``path`` is not reviewed, by the ``include``/``exclude`` settings and the built-in
+    skips (lock, generated, vendored), or None.
+
+    ``exclude`` globs apply in order after the built-in skips, and one that starts with ``!``
+    takes paths back in, as in ``.gitignore``: the last glob that matches decides.
+    ``exclude = ["!vendor/our-fork/"]`` reviews a vendored fork; ``["docs/", "!docs/api/"]``
+    skips the docs except the API docs.
+    """
+    if settings.include and not any(path_matches(path, g) for g in settings.include):
+        return SKIP_NOT_INCLUDED
+    reason = default_exclusion(path)
+    for glob in settings.exclude:
+        taken_back = glob.startswith("!")
+        if path_matches(path, glob[1:] if taken_back else glob):
+            reason = None if taken_back else SKIP_EXCLUDED
+    return reason
 
 
 def default_exclusion(path: str) -> str | None:

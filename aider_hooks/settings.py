@@ -39,7 +39,8 @@ class Settings:
     verbose: bool = False
     # What to review.
     include: tuple[str, ...] = ()  # globs; empty means everything not excluded
-    exclude: tuple[str, ...] = ()  # globs, added to the built-in lock/generated/vendored list
+    # globs, after the built-in lock/generated/vendored skips; "!glob" takes paths back in
+    exclude: tuple[str, ...] = ()
     context_lines: int = 3  # extra lines from the staged file around each hunk
     max_hunk_lines: int = 200  # larger hunks are split into parts
     batch_tokens: int = 2500  # small hunks of one file share a request up to this estimate

@@ -246,6 +246,22 @@ def test_paths_restrict_the_review(git_repo: Path, model_server: Any, tmp_path: 
     assert paths == {"one.py"}
 
 
+def test_a_bang_glob_in_the_config_reviews_a_vendored_fork(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    stage(git_repo, "vendor/ours/patched.py", "x = 1  # BUG\n")
+    stage(git_repo, "vendor/theirs/lib.py", "y = 2  # BUG\n")
+    env = model_env(model_server, tmp_path)
+
+    def reviewed_paths() -> set[str]:
+        result = run_cli("--format", "json", "--no-cache", cwd=git_repo, env=env)
+        return {f["path"] for f in json.loads(result.stdout)["findings"]}
+
+    assert reviewed_paths() == set()  # vendor/ is skipped by default
+    (git_repo / ".aider-review.toml").write_text(
+        '[tool.aider-review]\nexclude = ["!vendor/ours/"]\n')
+    assert reviewed_paths() == {"vendor/ours/patched.py"}
+
+
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github", "markdown"])
 def test_every_format_renders(git_repo: Path, fmt: str) -> None:
     stage(git_repo, "a.py", "breakpoint()\n")

@@ -293,6 +293,27 @@ def test_include_and_exclude_globs() -> None:
     assert reasons["tests/test_app.py"] == "excluded by settings"
 
 
+def test_a_bang_glob_takes_back_what_the_built_in_skips_or_an_earlier_glob_left_out() -> None:
+    paths = ["vendor/ours/lib.py", "vendor/theirs/lib.py", "docs/guide.md", "docs/api/ref.md",
+             "poetry.lock", "src/app.py"]
+    diff = "".join(_one_line_diff(p) for p in paths)
+
+    def reasons(*exclude: str) -> dict[str, str | None]:
+        files = parse_diff(diff, settings=replace(SETTINGS, exclude=exclude)).files
+        return {f.path: f.skipped_reason for f in files}
+
+    assert reasons()["vendor/ours/lib.py"] == "vendored code"
+    assert reasons("!vendor/ours/") == {
+        "vendor/ours/lib.py": None, "vendor/theirs/lib.py": "vendored code",
+        "docs/guide.md": None, "docs/api/ref.md": None, "poetry.lock": "lock file",
+        "src/app.py": None}
+    docs = reasons("docs/", "!docs/api/")
+    assert docs["docs/guide.md"] == "excluded by settings" and docs["docs/api/ref.md"] is None
+    # The last matching glob wins: a later exclude undoes an earlier take-back.
+    assert reasons("!poetry.lock")["poetry.lock"] is None
+    assert reasons("!poetry.lock", "*.lock")["poetry.lock"] == "excluded by settings"
+
+
 def test_path_matches() -> None:
     assert path_matches("a/b/c.py", "*.py") and path_matches("a/b/c.py", "c.py")
     assert path_matches("a/b/c.py", "/a/") and path_matches("a/b/c.py", "./a/b/*")
