@@ -1,4 +1,4 @@
-"""redact.py: every kind of fake secret is hidden, ordinary code is left alone, and whatever
+"""aider_hooks.redact: every kind of fake secret is hidden, ordinary code is left alone, and whatever
 detect-secrets finds in the corpus we find too."""
 from __future__ import annotations
 
