@@ -90,7 +90,7 @@ def _is_checked(file: ChangedFile, settings: Settings) -> bool:
         return True
     if not file.is_binary:
         return False
-    from aider_hooks.hunks import exclusion
+    from aider_hooks.paths import exclusion
 
     return exclusion(file.path, settings) is None
 

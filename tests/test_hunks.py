@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from aider_hooks import git as g
+from aider_hooks.diff_headers import unquote_git_path
 from aider_hooks.diff_source import DiffSource, decode_diff_bytes, load_diff
 from aider_hooks.errors import InputError
 from aider_hooks.hunk import Hunk
-from aider_hooks.hunks import HunkSet, default_exclusion, parse_diff, path_matches, unquote_git_path
+from aider_hooks.hunks import HunkSet, parse_diff
+from aider_hooks.paths import default_exclusion, path_matches
 from aider_hooks.settings import Settings
 from tests.conftest import git
 from tests.git_shapes import (

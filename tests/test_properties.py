@@ -23,7 +23,8 @@ from aider_hooks.diff_source import decode_diff_bytes
 from aider_hooks.errors import InputError
 from aider_hooks.finding import normalize_code
 from aider_hooks.hunk import Hunk
-from aider_hooks.hunks import default_exclusion, parse_diff
+from aider_hooks.hunks import parse_diff
+from aider_hooks.paths import default_exclusion
 from aider_hooks.settings import Settings
 from tests.reliability_support import record_figure
 
