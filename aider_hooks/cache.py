@@ -9,6 +9,8 @@ file): WAL journal, a long busy timeout and ``BEGIN IMMEDIATE`` for every write,
 "database is locked". A new file is built under a temporary name and linked into place, so no
 process ever opens a half-made one. Any trouble with the cache is a warning, never a failed
 review: a damaged file is replaced once, a file that cannot be opened turns the cache off.
+A file that is neither empty, nor SQLite, nor named ``*.sqlite3``/``*.sqlite``/``*.db`` is
+never replaced (``--cache pyproject.toml`` is a slip, not a damaged cache).
 """
 from __future__ import annotations
 
@@ -84,6 +86,25 @@ class CachedAnswer:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     created_at: float = 0.0  # seconds since the epoch
+
+
+# Only files that can be ours are ever replaced: ``--cache pyproject.toml`` (a slip for
+# ``--config``) must not cost the user that file.
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_CACHE_SUFFIXES = (".sqlite3", ".sqlite", ".db")
+
+
+def _may_replace(path: Path) -> bool:
+    """Whether a file we cannot read as a cache may be deleted and started afresh: it is empty,
+    it is an SQLite file, or its name says it is a database."""
+    if path.suffix.lower() in _CACHE_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(_SQLITE_HEADER))
+    except OSError:
+        return False
+    return head in (b"", _SQLITE_HEADER)
 
 
 def default_cache_path() -> Path:
@@ -246,6 +267,9 @@ class ResponseCache:
             self._conn = None
         if self._replaced_damaged_file:
             self._turn_off(f"it is damaged again ({problem})")
+            return None
+        if not _may_replace(self.path):
+            self._turn_off(f"it is not a cache file ({problem}), so it was left as it is")
             return None
         self._replaced_damaged_file = True
         try:

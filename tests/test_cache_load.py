@@ -90,3 +90,19 @@ def test_a_damaged_cache_file_is_rebuilt_with_one_warning(
     assert json_report(again)["stats"]["cached"] == 3  # rebuilt, and in use again
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
     record_figure("cache-damaged", damage=damage, crashed=0)
+
+
+@pytest.mark.parametrize("command", [(), ("cache", "stats"), ("cache", "clear")])
+def test_a_file_that_is_not_a_cache_is_never_replaced(
+        tmp_path: Path, server: FakeModelServer, command: tuple[str, ...]) -> None:
+    """``--cache pyproject.toml`` (a slip for ``--config``) must not cost the user the file."""
+    repo = make_repo(tmp_path, "repo", 2)
+    precious = repo / "pyproject.toml"
+    precious.write_text('[project]\nname = "mine"\n')
+    result = run_cli(*command, "--cache", str(precious), cwd=repo,
+                     env=model_env(server, tmp_path / "unused.sqlite3"))
+    assert precious.read_text() == '[project]\nname = "mine"\n'
+    assert "Traceback" not in result.stderr
+    if not command:  # the review itself goes on without a cache
+        assert_clean_exit(result, 1)
+        assert "cannot be used" in result.stderr and "left as it is" in result.stderr
