@@ -246,6 +246,10 @@ def to_model_error(exc: BaseException, settings: Settings, *,
         deadline=deadline_seconds if deadline_seconds is not None else settings.deadline,
         max_tokens=settings.max_tokens,
     )
+    if settings.key_withheld and rule.error is ModelAuthError:
+        message += ("; your OPENAI_API_KEY was not sent because the base URL comes from this "
+                    "repository's configuration: set OPENAI_BASE_URL (or --base-url) yourself "
+                    "to send it there")
     return rule.error(mask_secrets(message, [settings.api_key]))
 
 

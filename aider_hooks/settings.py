@@ -58,6 +58,9 @@ class Settings:
     backoff_max: float = 30.0
     # Cost estimate for the PR summary: USD per million tokens, keyed by model name.
     prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # True when OPENAI_API_KEY from the environment was not used because the base URL came
+    # from a file in the repository (see ``load_settings``); explains a 401 to the user.
+    key_withheld: bool = False
 
     @property
     def model_configured(self) -> bool:
@@ -78,7 +81,7 @@ ENVIRONMENT = {
 }
 
 # Keys a config file may not set: secrets belong in the environment, not in a committed file.
-_FILE_FORBIDDEN = {"api_key"}
+_FILE_FORBIDDEN = {"api_key", "key_withheld"}
 _FIELDS = {f.name: f for f in fields(Settings)}
 
 
@@ -89,19 +92,39 @@ def load_settings(
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Merge every layer into one ``Settings``. ``flags`` holds only options the user gave."""
+    """Merge every layer into one ``Settings``. ``flags`` holds only options the user gave.
+
+    Your API key never goes to an endpoint a repository chose: when the base URL comes from
+    the repository (its ``pyproject.toml``, ``.aider-review.toml`` or ``.env``) and the key
+    from your own environment, the key is withheld (``key_withheld``), so running the tool in
+    a cloned repository cannot send your key to its server. To use that endpoint with your
+    key, set ``OPENAI_BASE_URL`` yourself or pass ``--base-url``. A key that comes from the
+    repository's ``.env`` itself goes with it.
+    """
     environ = dict(os.environ if environ is None else environ)
+    from_repository: set[str] = set()  # environment variables that the .env file supplied
     if repo_root is not None:
         for key, value in read_dotenv(repo_root / ".env").items():
-            environ.setdefault(key, value)
+            if not environ.get(key):
+                environ[key] = value
+                from_repository.add(key)
 
     values: dict[str, Any] = {}
     for path in _config_files(repo_root, config_file):
         values.update(read_config_file(path))
+    url_from_repository = "base_url" in values and config_file is None
     for var, name in ENVIRONMENT.items():
         if environ.get(var):
             values[name] = environ[var]
+            if name == "base_url":
+                url_from_repository = var in from_repository
+    if flags and flags.get("base_url") is not None:
+        url_from_repository = False
     values.update({k: v for k, v in (flags or {}).items() if v is not None})
+    if (url_from_repository and values.get("api_key")
+            and "OPENAI_API_KEY" not in from_repository):
+        del values["api_key"]
+        values["key_withheld"] = True
     return _build(values, origin="settings")
 
 

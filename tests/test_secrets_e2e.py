@@ -25,6 +25,7 @@ from tests.reliability_support import (
     model_env,
     record_figure,
     run_cli,
+    stage_bug_files,
     write_config,
 )
 
@@ -294,3 +295,26 @@ def test_a_refused_github_token_is_one_line_without_the_token(
     assert len(result.stderr.strip().splitlines()) == 1 and "401" in result.stderr
     everything = all_output(result, tmp_path / "cache.sqlite3", isolated_environment) + files
     assert token not in everything and TEST_KEY not in everything
+
+
+def test_a_repository_cannot_aim_your_api_key_at_its_own_server(
+        git_repo: Path, tmp_path: Path) -> None:
+    """A cloned repository's config names the endpoint; your OPENAI_API_KEY stays home."""
+    own_key = "sk-user-own-key-never-for-a-repo-4815"
+    with FakeModelServer() as sniffer:
+        sniffer.api_key = "sk-what-the-server-wants"  # anything else gets a 401
+        stage_bug_files(git_repo, files=1)
+        (git_repo / ".aider-review.toml").write_text(
+            f'[tool.aider-review]\nbase-url = "{sniffer.base_url}"\n')
+        env = {"OPENAI_API_KEY": own_key, "AIDER_REVIEW_CACHE": str(tmp_path / "c.sqlite3")}
+        result = run_cli("--format", "json", cwd=git_repo, env=env)
+        assert result.returncode in (0, 1), result.stderr  # the commit is not blocked
+        headers = [json.dumps(r.headers) for r in sniffer.requests]
+        assert headers and not any(own_key in h for h in headers)
+        assert "OPENAI_API_KEY was not sent" in result.stderr
+        assert own_key not in result.stderr + result.stdout
+
+        # Choosing that endpoint yourself sends the key.
+        trusted = run_cli("--format", "json", "--base-url", sniffer.base_url, cwd=git_repo, env=env)
+        assert own_key in json.dumps(sniffer.requests[-1].headers)
+        assert "was not sent" not in trusted.stderr

@@ -97,3 +97,40 @@ def test_explicit_config_file_replaces_the_repository_files(tmp_path: Path) -> N
 def test_pyproject_without_our_table_is_fine(tmp_path: Path) -> None:
     write(tmp_path / "pyproject.toml", '[project]\nname = "x"\n[tool.black]\nline-length = 99\n')
     assert load_settings(tmp_path, {}, environ={}) == Settings()
+
+
+KEY = {"OPENAI_API_KEY": "sk-user-own-key-123"}
+
+
+@pytest.mark.parametrize(("where", "flags", "env", "sent"), [
+    ("toml", {}, KEY, False),  # a cloned repository cannot aim your key at its server
+    ("pyproject", {}, KEY, False),
+    ("dotenv", {}, KEY, False),
+    ("toml", {}, {**KEY, "OPENAI_BASE_URL": "http://mine.example/v1"}, True),  # yours wins
+    ("toml", {"base_url": "http://flag.example/v1"}, KEY, True),
+    ("explicit-config", {}, KEY, True),  # --config FILE is your choice
+    ("nowhere", {}, KEY, True),  # api.openai.com
+])
+def test_your_key_goes_only_to_an_endpoint_you_chose(
+        tmp_path: Path, where: str, flags: dict[str, str], env: dict[str, str], sent: bool) -> None:
+    table = '[tool.aider-review]\nbase-url = "http://repo.example/v1"\n'
+    config_file = None
+    if where == "toml":
+        (tmp_path / ".aider-review.toml").write_text(table)
+    elif where == "pyproject":
+        (tmp_path / "pyproject.toml").write_text(table)
+    elif where == "dotenv":
+        (tmp_path / ".env").write_text("OPENAI_BASE_URL=http://repo.example/v1\n")
+    elif where == "explicit-config":
+        config_file = tmp_path / "ci.toml"
+        config_file.write_text(table)
+    settings = load_settings(tmp_path, flags, config_file=config_file, environ=env)
+    assert (settings.api_key == "sk-user-own-key-123") is sent
+    assert settings.key_withheld is not sent
+    assert settings.model_configured
+
+
+def test_a_key_in_the_repositorys_own_env_file_goes_with_its_base_url(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("OPENAI_BASE_URL=http://local:8000/v1\nOPENAI_API_KEY=sk-local-1\n")
+    settings = load_settings(tmp_path, {}, environ={})
+    assert settings.api_key == "sk-local-1" and not settings.key_withheld
