@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -37,8 +38,11 @@ def run_review_command(args: argparse.Namespace) -> int:
     if source.kind == "staged" and root is not None:
         from aider_hooks.git import has_staged_changes
 
-        if not has_staged_changes(root):
-            return EXIT_OK  # the common case on `git commit --allow-empty` etc.: cost nothing
+        # The common case on `git commit --allow-empty` etc.: cost nothing. Unless a report was
+        # asked for on the command line: a JSON reader or an --output file gets an empty one.
+        wants_report = args.output is not None or args.format not in (None, "text")
+        if not wants_report and not has_staged_changes(root):
+            return EXIT_OK
 
     from aider_hooks.cli_options import settings_from_args
     from aider_hooks.diff_source import load_diff
@@ -129,8 +133,10 @@ def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult
         write_report(settings, patch)
         return EXIT_FINDINGS
     backup = apply_patch(root, patch)
+    # `git -C root`: from a subdirectory, a plain `git apply -R` skips files outside it.
+    undo = shlex.join(["git", "-C", str(root), "apply", "-R", str(backup / "fix.patch")])
     _notice(settings, f"applied the fixes to the work tree (the index is untouched); "
-                      f"to undo: git apply -R {backup / 'fix.patch'}")
+                      f"to undo: {undo}")
     return EXIT_OK
 
 
@@ -153,6 +159,24 @@ def format_dry_run(result: ReviewResult) -> str:
 def _print_notices(result: ReviewResult, settings: Settings) -> None:
     for notice in result.report.notices:
         _notice(settings, notice)
+    if settings.verbose:
+        _notice(settings, _what_happened(result, settings))
+
+
+def _what_happened(result: ReviewResult, settings: Settings) -> str:
+    """The -v line: where the review went and what it cost."""
+    from aider_hooks.retry_policy import endpoint_label
+
+    stats = result.report.stats
+    if result.report.model is None:
+        model = "no model (built-in checks only)"
+    else:
+        model = f"model {result.report.model} at {endpoint_label(settings.base_url)}"
+    return (f"{model}; {stats.files} file(s), {stats.hunks} hunk(s): {stats.reviewed} reviewed "
+            f"({stats.cached} from the cache), {stats.failed} failed, {stats.skipped} skipped; "
+            f"{stats.requests} request(s), {stats.prompt_tokens}+{stats.completion_tokens} "
+            f"tokens; {stats.redacted} secret(s) redacted; {stats.dropped_unanchored} finding(s) "
+            f"dropped as off the diff; {stats.elapsed_s:.2f} s")
 
 
 def _print_failed(result: ReviewResult, settings: Settings) -> None:

@@ -164,11 +164,29 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=value`` pairs of a ``.env`` file. The file may belong to another tool and be in
+    any encoding (UTF-16 from PowerShell, latin-1): it is decoded leniently, never an error."""
     if not path.is_file():
         return {}
+    import io
+
     from dotenv import dotenv_values  # lazily: importing python-dotenv costs ~40 ms
 
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return {}
+    values = dotenv_values(stream=io.StringIO(_decode_leniently(data)))
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _decode_leniently(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _build(values: Mapping[str, Any], *, origin: str) -> Settings:

@@ -214,7 +214,41 @@ def test_fix_prints_a_patch_and_apply_touches_only_the_work_tree(
     assert (git_repo / ".git" / "index").read_bytes() == index_before
     staged = git(git_repo, "show", ":calc.py")
     assert "return eval(text)" in staged  # the index still holds what the user staged
-    assert "git apply -R" in applied.stderr
+    assert "apply -R" in applied.stderr
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif"])
+def test_nothing_staged_still_gives_a_report_when_one_is_asked_for(
+        git_repo: Path, tmp_path: Path, fmt: str) -> None:
+    commit_file(git_repo, "a.py", "x = 1\n")
+    shown = run_cli("--format", fmt, cwd=git_repo)
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert (report["stats"]["hunks"] if fmt == "json" else report["runs"][0]["results"]) in (0, [])
+    # A report file left by an earlier run is replaced, not left looking current.
+    stale = tmp_path / "report.json"
+    stale.write_text('{"findings": ["old"]}')
+    assert run_cli("--format", "json", "-o", str(stale), cwd=git_repo).returncode == 0
+    assert json.loads(stale.read_text())["findings"] == []
+    assert run_cli(cwd=git_repo).stdout == ""  # the hook's own case still prints nothing
+
+
+def test_verbose_says_where_the_review_went_and_what_it_cost(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    stage(git_repo, "a.py", "x = 1  # BUG\n")
+    result = run_cli("-v", cwd=git_repo, env=model_env(model_server, tmp_path))
+    line = next(l for l in result.stderr.splitlines() if "request(s)" in l)
+    assert model_server.base_url in line and "1 hunk(s): 1 reviewed" in line
+    assert "sk-test-e2e-not-a-real-key" not in result.stderr
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
+def test_a_dotenv_in_another_encoding_is_read_not_fatal(git_repo: Path, encoding: str) -> None:
+    (git_repo / ".env").write_bytes("# café\nAIDER_REVIEW_MODEL=from-dotenv\n".encode(encoding))
+    stage(git_repo, "a.py", "breakpoint()\n")
+    result = run_cli("--format", "json", cwd=git_repo)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert json.loads(result.stdout)["findings"][0]["category"] == "debugger"
 
 
 def test_dry_run_sends_nothing_and_shows_redacted_prompt(

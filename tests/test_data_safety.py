@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -238,8 +239,11 @@ def test_apply_writes_only_the_work_tree_and_the_backup_undoes_it_exactly(
     assert after[".git/index"] == before[".git/index"]
     (backup,) = backups(calc_repo)
     assert (backup / "files" / "calc.py").read_bytes() == original
-    assert f"git apply -R {backup / 'fix.patch'}" in result.stderr
-    git(calc_repo, "apply", "-R", str(backup / "fix.patch"))
+    undo = result.stderr.split("to undo: ", 1)[1].splitlines()[0]
+    assert shlex.split(undo) == ["git", "-C", str(calc_repo), "apply", "-R",
+                                 str(backup / "fix.patch")]
+    elsewhere = calc_repo / ".git" / "info"  # the printed command works from any directory
+    subprocess.run(shlex.split(undo), cwd=elsewhere, check=True)
     assert (calc_repo / "calc.py").read_bytes() == original
     assert repo_state(calc_repo) == before
     record_figure("fix-apply-undo", applied=1, restored_exactly=1)
