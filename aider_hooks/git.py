@@ -387,6 +387,7 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
 # Off the per-commit path ---------------------------------------------------------------------
 # The functions below run once per pull request or per `fix --apply`, where GitPython's import
 # cost does not matter and its object database reads are clearer than parsing plumbing output.
+# (``git_dir`` asks git itself: GitPython's ``Repo`` ignores ``GIT_DIR``/``GIT_WORK_TREE``.)
 
 
 def commits_present(root: Path, shas: Sequence[str]) -> bool:
@@ -407,11 +408,9 @@ def commits_present(root: Path, shas: Sequence[str]) -> bool:
 
 
 def git_dir(root: Path) -> Path:
-    """The repository's git directory (``.git``, or a worktree's own folder)."""
-    import git as gitpython  # GitPython
-
-    repo = gitpython.Repo(root, search_parent_directories=True)
-    try:
-        return Path(repo.git_dir)
-    finally:
-        repo.close()
+    """The repository's git directory (``.git``, a worktree's own folder, or ``$GIT_DIR``)."""
+    result = _git(root, "rev-parse", "--absolute-git-dir", ok_codes=(0, 128))
+    if result.returncode != 0 or not result.stdout.strip():
+        raise InputError(f"not in a git repository ({_first_error_line(result.stderr)}): "
+                         "fix --apply keeps its backup in the repository's git directory")
+    return Path(os.fsdecode(result.stdout.rstrip(b"\r\n")))

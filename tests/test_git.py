@@ -394,3 +394,29 @@ def test_commits_present_reads_the_object_database(git_repo: Path) -> None:
     assert not commits_present(git_repo, [head, "0" * 40])
     assert not commits_present(git_repo.parent, [head])  # not a repository
     assert git_dir(git_repo) == git_repo / ".git"
+
+
+def test_git_dir_follows_git_dir_and_worktrees_and_says_when_there_is_none(
+        git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aider_hooks.errors import InputError
+    from aider_hooks.git import git_dir
+
+    (git_repo / "a.txt").write_text("a\n")
+    subprocess.run(["git", "add", "a.txt"], cwd=git_repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "a"], cwd=git_repo, check=True)
+    worktree = tmp_path / "wt"
+    subprocess.run(["git", "worktree", "add", "-q", str(worktree)], cwd=git_repo, check=True)
+    assert git_dir(worktree).parent == (git_repo / ".git" / "worktrees").resolve()
+    # The dotfiles pattern: a bare repository with GIT_DIR and GIT_WORK_TREE set.
+    bare, home = tmp_path / "dotfiles.git", tmp_path / "home"
+    home.mkdir()
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    monkeypatch.setenv("GIT_DIR", str(bare))
+    monkeypatch.setenv("GIT_WORK_TREE", str(home))
+    assert git_dir(home) == bare.resolve()
+    monkeypatch.delenv("GIT_DIR")
+    monkeypatch.delenv("GIT_WORK_TREE")
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    with pytest.raises(InputError, match="not in a git repository"):
+        git_dir(outside)
