@@ -22,10 +22,7 @@ COMMANDS = ("review", "explain", "fix", "github", "cache")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or (args_list[0] not in COMMANDS
-                         and args_list[0] not in ("-h", "--help", "--version")):
-        args_list.insert(0, "review")
+    args_list = command_first(list(sys.argv[1:] if argv is None else argv))
     _never_fail_on_encoding()
     try:
         args = build_parser().parse_args(args_list)
@@ -51,6 +48,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             # object the model SDK created (about 0.1 s after a model run). Output is still
             # flushed and atexit handlers still run.
             gc.freeze()
+
+
+# Options of review/explain/fix that take a value (tests/test_cli.py keeps this in step with
+# the parser): needed to find a command after options, as in `aider-review -v --format json fix`.
+VALUE_OPTIONS = frozenset({"--range", "--diff", "--model", "--base-url", "--format", "--output",
+                           "-o", "--fail-on", "--concurrency", "--cache", "--config"})
+
+
+def command_first(args: list[str]) -> list[str]:
+    """The arguments with the command in front: ``review`` when none is named, and a command
+    named after options moved first (``aider-review -v fix`` is ``aider-review fix -v``, not a
+    review of a file called "fix")."""
+    if args and (args[0] in COMMANDS or args[0] in ("-h", "--help", "--version")):
+        return args
+    at = 0
+    while at < len(args) and args[at].startswith("-") and args[at] != "--":
+        at += 2 if args[at] in VALUE_OPTIONS else 1  # "--format=json" is one token
+    if at < len(args) and args[at] in COMMANDS:
+        return [args[at], *args[:at], *args[at + 1:]]
+    return ["review", *args]
 
 
 def build_parser() -> argparse.ArgumentParser:

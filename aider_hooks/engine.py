@@ -77,6 +77,10 @@ def review_diff(
     stats.files = len({h.path for h in hunks})
     stats.hunks = len(hunks)
     stats.skipped = hunk_set.skipped_hunks
+    if paths and not hunk_set.files:
+        shown = ", ".join(_terminal_safe(p) for p in list(paths)[:3])
+        more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+        report.notices.append(f"nothing to review: no change in {shown}{more}")
     unmerged = _unmerged_paths(diff.text)
     if unmerged:
         # git lists them as "* Unmerged path X" with no diff: say so rather than pass in silence.

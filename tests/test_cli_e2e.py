@@ -374,3 +374,12 @@ def test_default_cache_lives_in_the_user_cache_dir(git_repo: Path,
                                                    isolated_environment: Path) -> None:
     shown = run_cli("cache", "path", cwd=git_repo)
     assert shown.stdout.strip().startswith(str(isolated_environment / ".cache"))
+
+
+def test_options_before_the_command_and_paths_that_match_nothing(git_repo: Path) -> None:
+    stage(git_repo, "a.py", "breakpoint()\n")
+    result = run_cli("-q", "--format", "json", "fix", cwd=git_repo)  # fix, not a file "fix"
+    assert result.returncode == 2 and "`fix` needs a model" in result.stderr
+    missing = run_cli("nope.py", cwd=git_repo)
+    assert missing.returncode == 0
+    assert "nothing to review: no change in nope.py" in missing.stderr

@@ -1,0 +1,36 @@
+"""cli.py: which command runs. Options may come before the command; `review` is the default."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from aider_hooks.cli import COMMANDS, VALUE_OPTIONS, build_parser, command_first
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ([], ["review"]),
+    (["--range", "main...HEAD"], ["review", "--range", "main...HEAD"]),
+    (["a.py", "fix"], ["review", "a.py", "fix"]),  # PATHs: "fix" here is a file name
+    (["-v", "fix"], ["fix", "-v"]),
+    (["--no-cache", "explain", "a.py"], ["explain", "--no-cache", "a.py"]),
+    (["--format", "json", "-q", "fix", "--apply"], ["fix", "--format", "json", "-q", "--apply"]),
+    (["--format=json", "explain"], ["explain", "--format=json"]),
+    (["--model", "fix"], ["review", "--model", "fix"]),  # a model named "fix", oddly
+    (["--", "fix"], ["review", "--", "fix"]),
+    (["cache", "stats"], ["cache", "stats"]),
+    (["--version"], ["--version"]),
+])
+def test_the_command_comes_first(given: list[str], expected: list[str]) -> None:
+    assert command_first(given) == expected
+
+
+def test_value_options_are_exactly_the_options_that_take_a_value() -> None:
+    subparsers = next(a for a in build_parser()._actions
+                      if isinstance(a, argparse._SubParsersAction))
+    for name in ("review", "explain", "fix"):
+        parser = subparsers.choices[name]
+        taking = {option for action in parser._actions if action.option_strings
+                  and action.nargs != 0 for option in action.option_strings}
+        assert taking == VALUE_OPTIONS, name
+    assert set(subparsers.choices) == set(COMMANDS)
