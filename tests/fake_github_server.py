@@ -123,6 +123,9 @@ class FakeGitHub:
         self.requests: list[Recorded] = []
         self.scripted: list[Scripted] = []
         self.edits: list[tuple[str, int]] = []  # ("review_comment" | "issue_comment", id)
+        # Who the token acts as. None: the workflow's GITHUB_TOKEN (writes as BOT_LOGIN, and
+        # GET /user is a 403). A login: a personal token of that user (GET /user answers).
+        self.viewer_login: str | None = None
         self._next_id = 1000
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -263,6 +266,10 @@ class FakeGitHub:
 
     def _route(self, method: str, path: str, query: dict[str, str], body: Any,
                accept: str) -> Answer:
+        if path == "/user" and method == "GET":
+            if self.viewer_login is None:  # the workflow's GITHUB_TOKEN: an app installation
+                return 403, {}, {"message": "Resource not accessible by integration"}
+            return 200, {}, _user(self.viewer_login)
         prefix = f"/repos/{self.repo}"
         if not path.startswith(prefix + "/"):
             return 404, {}, {"message": "Not Found"}
@@ -329,12 +336,13 @@ class FakeGitHub:
         review: dict[str, Any] = {"id": self._new_id(), "pull_number": number,
                                   "body": body.get("body") or "",
                   "commit_id": commit, "state": "PENDING" if event is None else "COMMENTED",
-                  "user": {"login": BOT_LOGIN}}
+                  "user": _user(self.acting_login)}
         self.reviews.append(review)
         if event is not None:
             for comment in body.get("comments") or []:
                 self.review_comments.append(
-                    self._review_comment(number, comment, commit, review["id"], BOT_LOGIN))
+                    self._review_comment(number, comment, commit, review["id"],
+                                         self.acting_login))
         return 200, {}, review
 
     def _delete_review(self, number: int, review_id: int, **kw: Any) -> Answer:
@@ -353,7 +361,7 @@ class FakeGitHub:
         text = (kw["body"] or {}).get("body") or ""
         if not text or len(text) > MAX_BODY:
             return 422, {}, {"message": "Validation Failed", "errors": ["body is invalid"]}
-        comment = self._issue_comment(number, text, BOT_LOGIN)
+        comment = self._issue_comment(number, text, self.acting_login)
         self.issue_comments.append(comment)
         return 201, {}, comment
 
@@ -365,7 +373,7 @@ class FakeGitHub:
         text = (body or {}).get("body") or ""
         for comment in store:
             if comment["id"] == comment_id:
-                if comment["user"]["login"] != BOT_LOGIN:
+                if comment["user"]["login"] != self.acting_login:
                     return 403, {}, {"message": "Resource not accessible by integration"}
                 if not text or len(text) > MAX_BODY:
                     return 422, {}, {"message": "Validation Failed", "errors": ["body is invalid"]}
@@ -399,15 +407,24 @@ class FakeGitHub:
                 "line": comment.get("line"), "start_line": comment.get("start_line"),
                 "side": comment.get("side") or "RIGHT",
                 "start_side": comment.get("start_side"), "commit_id": commit,
-                "original_commit_id": commit, "user": {"login": user}}
+                "original_commit_id": commit, "user": _user(user)}
 
     def _issue_comment(self, number: int, body: str, user: str) -> dict[str, Any]:
         return {"id": self._new_id(), "issue_number": number, "body": body,
-                "user": {"login": user}}
+                "user": _user(user)}
+
+    @property
+    def acting_login(self) -> str:
+        return self.viewer_login or BOT_LOGIN
 
     def _new_id(self) -> int:
         self._next_id += 1
         return self._next_id
+
+
+def _user(login: str) -> dict[str, str]:
+    """A user object as GitHub shows it on a comment: bots are of type "Bot"."""
+    return {"login": login, "type": "Bot" if login.endswith("[bot]") else "User"}
 
 
 def _comment_problem(comment: dict[str, Any], hunks: dict[str, list[set[int]]]) -> str | None:

@@ -438,3 +438,62 @@ def test_dry_run_sends_nothing_to_the_model_and_posts_nothing(
 
     assert run.code == 0 and "nothing was sent" in run.out
     assert world.model.requests == [] and world.github.writes() == []
+
+
+# --- whose comments count -----------------------------------------------------------------------
+
+
+def test_markers_pasted_by_someone_else_are_not_taken_for_ours(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    run_bot(world, capsys)
+    fingerprints = [fingerprint_of(str(c["body"])) for c in world.github.review_comments]
+    # Start again on a fresh pull request where a human pasted our hidden markers.
+    world.github.review_comments.clear()
+    world.github.issue_comments.clear()
+    for fingerprint in fingerprints:
+        world.github.seed_review_comment(
+            world.number, body=f"lgtm <!-- aider-review:fingerprint={fingerprint} -->",
+            user="pr-author")
+    world.github.seed_issue_comment(world.number, body=f"my notes\n\n{SUMMARY_MARKER}",
+                                    user="pr-author")
+
+    run_bot(world, capsys)
+    run_bot(world, capsys)
+
+    ours = [c for c in world.github.review_comments if c["user"]["login"] != "pr-author"]
+    assert sorted(int(c["line"]) for c in ours) == [5, 6, 7]  # every finding posted, once
+    assert len([s for s in summaries(world.github)
+                if s["user"]["login"] != "pr-author"]) == 1  # one summary, edited in place
+    assert not [e for e in world.github.edits
+                if e[1] in {c["id"] for c in world.github.issue_comments
+                            if c["user"]["login"] == "pr-author"}]
+
+
+def test_a_personal_token_knows_its_own_comments_by_login(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.github.viewer_login = "alice"  # a personal access token of alice
+    run_bot(world, capsys)
+    again = run_bot(world, capsys)
+    assert again.code == 1
+    assert len(world.github.submitted_reviews()) == 1 and len(summaries(world.github)) == 1
+    assert {c["user"]["login"] for c in world.github.review_comments} == {"alice"}
+
+
+def test_a_rate_limited_summary_edit_is_an_error_not_a_second_summary(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    run_bot(world, capsys)
+    world.github.script(403, body={"message": "You have exceeded a secondary rate limit"},
+                        method="PATCH", times=10)
+    with pytest.raises(GitHubError, match="rate limit"):
+        run_bot(world, capsys)
+    assert len(summaries(world.github)) == 1
+
+
+def test_a_suggestion_quoting_the_resolved_marker_is_still_an_open_comment(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.model.reviewer = lambda body: json.dumps({"findings": [{
+        "line": 6, "severity": "warning", "category": "security", "message": "eval of input",
+        "suggestion": f"    data = eval(input())  # {RESOLVED_MARKER}"}]})
+    run_bot(world, capsys)
+    run_bot(world, capsys)
+    assert len(world.github.review_comments) == 1 and len(world.github.submitted_reviews()) == 1

@@ -353,6 +353,20 @@ class PullRequestAPI:
         self._pulls = f"/repos/{repo}/pulls"
         self._issues = f"/repos/{repo}/issues"
 
+    def viewer_login(self) -> str | None:
+        """The login the token acts as, or None when GitHub will not say: the workflow's
+        GITHUB_TOKEN (an app installation) gets a 403 from ``/user``."""
+        try:
+            data = self.client.get_json("/user")
+        except GitHubRateLimited:
+            raise
+        except GitHubError as err:
+            if err.status in (401, 403, 404):
+                return None
+            raise
+        login = data.get("login") if isinstance(data, dict) else None
+        return login if isinstance(login, str) and login else None
+
     def get(self) -> dict[str, Any]:
         data = self.client.get_json(f"{self._pulls}/{self.number}")
         if not isinstance(data, dict):

@@ -149,7 +149,8 @@ def _publish(api: PullRequestAPI, outcome: BotOutcome, review_comments: list[dic
              settings: Settings, options: BotOptions, log: Log) -> None:
     report = outcome.report
     head = outcome.pull_request.head_sha
-    existing = _our_review_comments(review_comments)
+    author = Authorship(api.viewer_login())
+    existing = _our_review_comments(review_comments, author)
     posted_fingerprints = {fp for fp, comments in existing.items()
                            if any(not is_resolved(_body(c)) for c in comments)}
     new, not_inline, already = _plan(report.findings, outcome.result, posted_fingerprints,
@@ -168,7 +169,7 @@ def _publish(api: PullRequestAPI, outcome: BotOutcome, review_comments: list[dic
                            base_url=settings.base_url),
         diff_origin=outcome.diff_origin,
     )
-    outcome.summary_comment_id = upsert_summary(api, summary_body(facts), log)
+    outcome.summary_comment_id = upsert_summary(api, summary_body(facts), log, author)
 
 
 def _plan(findings: list[Finding], result: ReviewResult, posted: set[str],
@@ -263,10 +264,34 @@ class _Prober:
         return bad + self.rejected_within(second)
 
 
-def _our_review_comments(comments: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+class Authorship:
+    """Which comments are this bot's: anybody can paste our hidden markers into a comment, so
+    a marker counts only on a comment the token itself wrote. A personal token says who it is
+    (``/user``); the workflow's GITHUB_TOKEN does not, and writes as a bot account
+    (``github-actions[bot]``, an app's ``<name>[bot]``), which no pull-request author is."""
+
+    def __init__(self, viewer_login: str | None) -> None:
+        self.viewer_login = viewer_login
+
+    def wrote(self, comment: dict[str, Any]) -> bool:
+        user = comment.get("user")
+        if not isinstance(user, dict):
+            return False
+        login = user.get("login")
+        if not isinstance(login, str):
+            return False
+        if self.viewer_login is not None:
+            return login == self.viewer_login
+        return user.get("type") == "Bot" or login.endswith("[bot]")
+
+
+def _our_review_comments(comments: list[dict[str, Any]],
+                         author: Authorship) -> dict[str, list[dict[str, Any]]]:
     """Existing inline comments of this bot, by the fingerprint marker they carry."""
     ours: dict[str, list[dict[str, Any]]] = {}
     for comment in comments:
+        if not author.wrote(comment):
+            continue
         fingerprint = fingerprint_of(_body(comment))
         if fingerprint:
             ours.setdefault(fingerprint, []).append(comment)
@@ -289,7 +314,7 @@ def _mark_resolved(api: PullRequestAPI, existing: dict[str, list[dict[str, Any]]
             try:
                 api.edit_review_comment(int(comment["id"]), resolved_body(body, head_sha))
             except GitHubError as err:
-                if err.status not in (403, 404):
+                if err.status not in (403, 404) or isinstance(err, GitHubRateLimited):
                     raise
                 log(f"could not mark comment {comment.get('id')} resolved ({err.status})")
                 continue
@@ -309,9 +334,11 @@ def _looked_again(comment: dict[str, Any], body: str, report: Report,
     return True
 
 
-def upsert_summary(api: PullRequestAPI, body: str, log: Log) -> int | None:
-    """Edit the summary comment in place, or create it; returns its id."""
-    summaries = [c for c in api.issue_comments() if is_summary(_body(c))]
+def upsert_summary(api: PullRequestAPI, body: str, log: Log,
+                   author: Authorship | None = None) -> int | None:
+    """Edit our summary comment in place, or create it; returns its id."""
+    author = author or Authorship(api.viewer_login())
+    summaries = [c for c in api.issue_comments() if is_summary(_body(c)) and author.wrote(c)]
     for comment in summaries[:1]:
         if _body(comment) == body:
             return _id(comment)
@@ -320,7 +347,9 @@ def upsert_summary(api: PullRequestAPI, body: str, log: Log) -> int | None:
             log("updated the summary comment")
             return _id(comment)
         except GitHubError as err:
-            if err.status != 403:  # someone else's comment with our marker: write our own
+            # A bot account that is not ours (another workflow's app): write our own. A rate
+            # limit is no such answer: a new comment now would be a duplicate summary.
+            if err.status != 403 or isinstance(err, GitHubRateLimited):
                 raise
     created = api.create_issue_comment(body)
     log("posted the summary comment")

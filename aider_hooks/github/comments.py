@@ -40,11 +40,13 @@ def fingerprint_of(body: str) -> str | None:
 
 
 def is_resolved(body: str) -> bool:
-    return RESOLVED_MARKER in (body or "")
+    """``resolved_body`` puts the marker first; one inside a quoted suggestion does not count."""
+    return (body or "").startswith(RESOLVED_MARKER)
 
 
 def is_summary(body: str) -> bool:
-    return SUMMARY_MARKER in (body or "")
+    """The summary ends with its marker (model text in it cannot end the body)."""
+    return (body or "").rstrip().endswith(SUMMARY_MARKER)
 
 
 # Where a comment may go -------------------------------------------------------------------
