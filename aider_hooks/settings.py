@@ -95,11 +95,12 @@ def load_settings(
     """Merge every layer into one ``Settings``. ``flags`` holds only options the user gave.
 
     Your API key never goes to an endpoint a repository chose: when the base URL comes from
-    the repository (its ``pyproject.toml``, ``.aider-review.toml`` or ``.env``) and the key
-    from your own environment, the key is withheld (``key_withheld``), so running the tool in
-    a cloned repository cannot send your key to its server. To use that endpoint with your
-    key, set ``OPENAI_BASE_URL`` yourself or pass ``--base-url``. A key that comes from the
-    repository's ``.env`` itself goes with it.
+    the repository (its ``pyproject.toml``, ``.aider-review.toml``, ``.env``, or a ``--config``
+    file inside the work tree) and the key from your own environment, the key is withheld
+    (``key_withheld``), so running the tool in a cloned repository, or the bot on a pull
+    request that edits the config, cannot send your key to their server. To use that endpoint
+    with your key, set ``OPENAI_BASE_URL`` yourself or pass ``--base-url``. A key that comes
+    from the repository's ``.env`` itself goes with it.
     """
     environ = dict(os.environ if environ is None else environ)
     from_repository: set[str] = set()  # environment variables that the .env file supplied
@@ -110,9 +111,12 @@ def load_settings(
                 from_repository.add(key)
 
     values: dict[str, Any] = {}
+    url_from_repository = False
     for path in _config_files(repo_root, config_file):
-        values.update(read_config_file(path))
-    url_from_repository = "base_url" in values and config_file is None
+        file_values = read_config_file(path)
+        values.update(file_values)
+        if "base_url" in file_values:
+            url_from_repository = _inside(path, repo_root)
     for var, name in ENVIRONMENT.items():
         if environ.get(var):
             values[name] = environ[var]
@@ -126,6 +130,17 @@ def load_settings(
         del values["api_key"]
         values["key_withheld"] = True
     return _build(values, origin="settings")
+
+
+def _inside(path: Path, repo_root: Path | None) -> bool:
+    """Whether ``path`` is repository content (which a pull request or a clone can change)."""
+    if repo_root is None:
+        return False
+    try:
+        path.resolve().relative_to(repo_root.resolve())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _config_files(repo_root: Path | None, explicit: Path | None) -> list[Path]:

@@ -289,3 +289,15 @@ def test_docs_show_the_fork_and_comment_triggers() -> None:
                 for step in job["steps"]:
                     assert "ref" not in step.get("with", {}), "never check out the PR's head"
     assert "upload-sarif" in docs_text() and "--format sarif" in docs_text()
+
+
+def test_the_configs_fail_on_holds_when_the_input_is_not_given(
+        action: dict[str, Any], pull_request: PullRequestWorld, tmp_path: Path) -> None:
+    github, model, env = pull_request
+    config = tmp_path / "review.toml"
+    config.write_text('[tool.aider-review]\nfail-on = "never"\n')
+    inputs = {"api-key": "sk-test-action-key-1234567890", "base-url": model.base_url,
+              "config": str(config)}
+    done = run_review_step(action, inputs, env, Path(env["REPO"]))
+    assert done.returncode == 0, done.stderr  # a BUG line, but the config says never
+    assert len(github.review_comments) == 1

@@ -108,23 +108,26 @@ KEY = {"OPENAI_API_KEY": "sk-user-own-key-123"}
     ("dotenv", {}, KEY, False),
     ("toml", {}, {**KEY, "OPENAI_BASE_URL": "http://mine.example/v1"}, True),  # yours wins
     ("toml", {"base_url": "http://flag.example/v1"}, KEY, True),
-    ("explicit-config", {}, KEY, True),  # --config FILE is your choice
+    ("explicit-config-outside", {}, KEY, True),  # --config FILE of your own
+    ("explicit-config-inside", {}, KEY, False),  # ...but inside the work tree: repo content
     ("nowhere", {}, KEY, True),  # api.openai.com
 ])
 def test_your_key_goes_only_to_an_endpoint_you_chose(
         tmp_path: Path, where: str, flags: dict[str, str], env: dict[str, str], sent: bool) -> None:
     table = '[tool.aider-review]\nbase-url = "http://repo.example/v1"\n'
     config_file = None
+    repo = tmp_path / "repo"
+    repo.mkdir()
     if where == "toml":
-        (tmp_path / ".aider-review.toml").write_text(table)
+        (repo / ".aider-review.toml").write_text(table)
     elif where == "pyproject":
-        (tmp_path / "pyproject.toml").write_text(table)
+        (repo / "pyproject.toml").write_text(table)
     elif where == "dotenv":
-        (tmp_path / ".env").write_text("OPENAI_BASE_URL=http://repo.example/v1\n")
-    elif where == "explicit-config":
-        config_file = tmp_path / "ci.toml"
+        (repo / ".env").write_text("OPENAI_BASE_URL=http://repo.example/v1\n")
+    elif where.startswith("explicit-config"):
+        config_file = (repo if where.endswith("inside") else tmp_path) / "ci.toml"
         config_file.write_text(table)
-    settings = load_settings(tmp_path, flags, config_file=config_file, environ=env)
+    settings = load_settings(repo, flags, config_file=config_file, environ=env)
     assert (settings.api_key == "sk-user-own-key-123") is sent
     assert settings.key_withheld is not sent
     assert settings.model_configured
