@@ -24,7 +24,8 @@ def make_fingerprint(path: str, category: str, code: str, source: str) -> str:
     It hashes the file, the category and the anchored line's text, not the line number and
     not the model's wording: after a push that moves code, or a re-review that words the
     message differently, the same problem keeps the same fingerprint, so the PR bot does not
-    post it again. Two findings of one category on one line of code are treated as one.
+    post it again. Two findings of one category on one line of code are treated as one
+    (``deduplicate`` tells apart the same code on two lines).
     """
     material = "\x1f".join([source, path, category.strip().lower(), normalize_code(code)])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
@@ -81,11 +82,25 @@ def at_or_above(findings: list[Finding], threshold: str) -> list[Finding]:
 
 
 def deduplicate(findings: list[Finding]) -> list[Finding]:
-    """One finding per fingerprint (the most severe wins), sorted by file and line."""
-    best: dict[str, Finding] = {}
+    """One finding per fingerprint and line (the most severe wins), sorted by file and line.
+
+    The same line of code in two places (``data = eval(input())`` in two functions) gives two
+    findings with one fingerprint: each keeps its place, and the second and later ones, in
+    line order, get a fingerprint of their own (``#2``, ``#3``...), so the PR bot posts both.
+    """
+    best: dict[tuple[str, int], Finding] = {}
     for finding in findings:
         finding = finding.with_fingerprint()
-        kept = best.get(finding.fingerprint)
+        at = (finding.fingerprint, finding.line)
+        kept = best.get(at)
         if kept is None or finding.rank > kept.rank:
-            best[finding.fingerprint] = finding
-    return sorted(best.values(), key=Finding.sort_key)
+            best[at] = finding
+    seen: dict[str, int] = {}
+    unique = []
+    for finding in sorted(best.values(), key=Finding.sort_key):
+        seen[finding.fingerprint] = occurrence = seen.get(finding.fingerprint, 0) + 1
+        if occurrence > 1:
+            again = f"{finding.fingerprint}#{occurrence}".encode()
+            finding = replace(finding, fingerprint=hashlib.sha256(again).hexdigest()[:16])
+        unique.append(finding)
+    return unique

@@ -497,3 +497,14 @@ def test_a_suggestion_quoting_the_resolved_marker_is_still_an_open_comment(
     run_bot(world, capsys)
     run_bot(world, capsys)
     assert len(world.github.review_comments) == 1 and len(world.github.submitted_reviews()) == 1
+
+
+def test_the_same_line_of_code_in_two_places_gets_two_comments_once(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.push(HEAD_TEXT + "\n\ndef other():\n    data = eval(input())\n    return data\n",
+               "a second eval")
+    first = run_bot(world, capsys, "--format", "json")
+    assert sorted(inline(world.github)) == [5, 6, 7, 12]
+    assert sorted(f["line"] for f in json.loads(first.out)["findings"]) == [5, 6, 7, 12]
+    run_bot(world, capsys)
+    assert len(world.github.review_comments) == 4  # nothing posted twice
