@@ -69,7 +69,7 @@ class FakePull:
     number: int
     base_sha: str
     head_sha: str
-    diffs: dict[str, str]  # head sha -> diff served for it
+    diffs: dict[str, str | bytes]  # head sha -> diff served for it
     head_repo: str
     base_repo: str
     state: str = "open"
@@ -181,15 +181,16 @@ class FakeGitHub:
 
     # Test set-up ----------------------------------------------------------------------------
 
-    def add_pull(self, number: int, *, base_sha: str, head_sha: str, diff: str,
+    def add_pull(self, number: int, *, base_sha: str, head_sha: str, diff: str | bytes,
                  head_repo: str | None = None) -> FakePull:
         pull = FakePull(number, base_sha, head_sha, {head_sha: diff},
                         head_repo=head_repo or self.repo, base_repo=self.repo)
         self.pulls[number] = pull
         return pull
 
-    def push(self, number: int, *, head_sha: str, diff: str) -> None:
-        """A new head for the pull request, as after ``git push``."""
+    def push(self, number: int, *, head_sha: str, diff: str | bytes) -> None:
+        """A new head for the pull request, as after ``git push``. ``diff`` as bytes is served
+        as it is, as GitHub serves a diff of files in any encoding."""
         pull = self.pulls[number]
         pull.head_sha = head_sha
         pull.diffs[head_sha] = diff
@@ -299,7 +300,7 @@ class FakeGitHub:
             return 404, {}, {"message": "Not Found"}
         if "diff" in kw["accept"]:
             return 200, {"Content-Type": "text/plain; charset=utf-8"}, \
-                pull.diffs[pull.head_sha].encode()
+                _diff_bytes(pull.diffs[pull.head_sha])
         return 200, {}, pull.to_json(self.api_url)
 
     def _list_review_comments(self, number: int, **kw: Any) -> Answer:
@@ -328,7 +329,7 @@ class FakeGitHub:
                              "errors": ["User can only have one pending review per pull request"]}
         if len(body.get("body") or "") > MAX_BODY:
             return 422, {}, {"message": "Validation Failed", "errors": ["body is too long"]}
-        hunks = right_side_hunks(pull.diffs[commit])
+        hunks = right_side_hunks(_diff_bytes(pull.diffs[commit]).decode("utf-8", "replace"))
         for comment in body.get("comments") or []:
             problem = _comment_problem(comment, hunks)
             if problem:
@@ -420,6 +421,10 @@ class FakeGitHub:
     def _new_id(self) -> int:
         self._next_id += 1
         return self._next_id
+
+
+def _diff_bytes(diff: str | bytes) -> bytes:
+    return diff if isinstance(diff, bytes) else diff.encode()
 
 
 def _user(login: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ GitHub's waits are shortened.
 from __future__ import annotations
 
 import json
+import subprocess
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -508,3 +509,23 @@ def test_the_same_line_of_code_in_two_places_gets_two_comments_once(
     assert sorted(f["line"] for f in json.loads(first.out)["findings"]) == [5, 6, 7, 12]
     run_bot(world, capsys)
     assert len(world.github.review_comments) == 4  # nothing posted twice
+
+
+def test_a_cp1252_file_reads_the_same_from_the_api_as_from_the_checkout(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    (world.repo / "app.py").write_bytes(HEAD_TEXT.replace("# TODO: tidy up", "# TODO: café")
+                                        .encode("cp1252"))
+    git(world.repo, "commit", "-qam", "cp1252")
+    world.head = git(world.repo, "rev-parse", "HEAD").strip()
+    raw = subprocess.run(["git", "diff", f"{world.base}...{world.head}"], cwd=world.repo,
+                         capture_output=True, check=True).stdout  # bytes, as GitHub serves it
+    world.github.push(world.number, head_sha=world.head, diff=raw)
+    run_bot(world, capsys)  # the local checkout
+    comments = len(world.github.review_comments)
+
+    run_bot(world, capsys, event_name="pull_request_target")  # the API's diff, as data
+
+    assert len(world.github.review_comments) == comments  # nothing looks new
+    assert not any(RESOLVED_MARKER in str(c["body"]) for c in world.github.review_comments)
+    todo = next(c for c in world.github.review_comments if int(c["line"]) == 7)
+    assert "\ufffd" not in str(todo["body"])

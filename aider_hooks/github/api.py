@@ -112,9 +112,6 @@ class GitHubClient:
     def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         return self.request("GET", path, params=params).json()
 
-    def get_text(self, path: str, *, accept: str) -> str:
-        return self.request("GET", path, accept=accept).text
-
     def send_json(self, method: str, path: str, body: Mapping[str, Any]) -> Any:
         return self.request(method, path, body=body).json()
 
@@ -374,7 +371,12 @@ class PullRequestAPI:
         return data
 
     def diff(self) -> str:
-        return self.client.get_text(f"{self._pulls}/{self.number}", accept=DIFF_MEDIA)
+        """The pull request's diff, decoded as a local ``git diff`` is (a file in cp1252 must
+        read the same either way, or its findings would look new and its suggestions wrong)."""
+        from aider_hooks.diff_source import decode_diff_bytes
+
+        response = self.client.request("GET", f"{self._pulls}/{self.number}", accept=DIFF_MEDIA)
+        return decode_diff_bytes(response.body)
 
     def review_comments(self) -> list[dict[str, Any]]:
         return [c for c in self.client.paginate(f"{self._pulls}/{self.number}/comments")
