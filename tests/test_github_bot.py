@@ -529,3 +529,15 @@ def test_a_cp1252_file_reads_the_same_from_the_api_as_from_the_checkout(
     assert not any(RESOLVED_MARKER in str(c["body"]) for c in world.github.review_comments)
     todo = next(c for c in world.github.review_comments if int(c["line"]) == 7)
     assert "\ufffd" not in str(todo["body"])
+
+
+def test_a_run_on_the_apis_diff_does_not_resolve_what_it_could_not_check(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.push(HEAD_TEXT + "\ndef broken(:\n    pass\n", "a syntax error")
+    run_bot(world, capsys)  # the checkout: the file is compiled, the error is found
+    [syntax] = [c for c in world.github.review_comments if "syntax-error" in str(c["body"])]
+
+    run = run_bot(world, capsys, event_name="pull_request_target")  # the API's diff: no files
+
+    assert not str(syntax["body"]).startswith(RESOLVED_MARKER)
+    assert "marked" not in run.err

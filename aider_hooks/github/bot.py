@@ -47,6 +47,8 @@ Log = Callable[[str], None]
 MAX_PROBES = 40  # pending reviews spent on finding which comments GitHub rejects
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
 _BUILTIN_HEADING = "· built-in check"
+# Built-in checks that read the changed file itself, not only the diff.
+_CHECKS_NEEDING_FILES = ("· syntax-error ·", "· large-file ·")
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ def run_bot(client: GitHubClient, repo: str, trigger: Trigger, settings: Setting
 
 # The diff ------------------------------------------------------------------------------------
 
+LOCAL_ORIGIN = "the local checkout"  # the diff and the files are read from git
+
 
 def load_pull_request_diff(api: PullRequestAPI, pull: PullRequestRef, trigger: Trigger,
                            cwd: Path, log: Log) -> tuple[LoadedDiff, str]:
@@ -116,7 +120,7 @@ def load_pull_request_diff(api: PullRequestAPI, pull: PullRequestRef, trigger: T
     if not trigger.diff_as_data_only and commits_present(cwd, (pull.base_sha, pull.head_sha)):
         try:
             source = DiffSource("range", f"{pull.base_sha}...{pull.head_sha}")
-            return load_diff(source, cwd=cwd, paths=()), "the local checkout"
+            return load_diff(source, cwd=cwd, paths=()), LOCAL_ORIGIN
         except InputError as err:
             log(f"could not read the diff locally ({err}); asking the GitHub API")
     try:
@@ -160,7 +164,8 @@ def _publish(api: PullRequestAPI, outcome: BotOutcome, review_comments: list[dic
     outcome.new_comments = len(accepted)
     outcome.already_posted = already
     outcome.not_inline = not_inline
-    outcome.resolved = _mark_resolved(api, existing, report, head, log)
+    outcome.resolved = _mark_resolved(api, existing, report, head, log,
+                                      files_read=outcome.diff_origin == LOCAL_ORIGIN)
     facts = SummaryFacts(
         report=report, head_sha=head, new_inline=len(accepted), already_inline=already,
         resolved=outcome.resolved, not_inline=not_inline,
@@ -299,7 +304,7 @@ def _our_review_comments(comments: list[dict[str, Any]],
 
 
 def _mark_resolved(api: PullRequestAPI, existing: dict[str, list[dict[str, Any]]],
-                   report: Report, head_sha: str, log: Log) -> int:
+                   report: Report, head_sha: str, log: Log, *, files_read: bool) -> int:
     """Edit comments whose finding is gone; only where this run really looked again."""
     current = {f.with_fingerprint().fingerprint for f in report.findings}
     failed_paths = {h.path for h in report.failed}
@@ -309,7 +314,8 @@ def _mark_resolved(api: PullRequestAPI, existing: dict[str, list[dict[str, Any]]
             continue
         for comment in comments:
             body = _body(comment)
-            if is_resolved(body) or not _looked_again(comment, body, report, failed_paths):
+            if is_resolved(body) or not _looked_again(comment, body, report, failed_paths,
+                                                      files_read=files_read):
                 continue
             try:
                 api.edit_review_comment(int(comment["id"]), resolved_body(body, head_sha))
@@ -325,12 +331,16 @@ def _mark_resolved(api: PullRequestAPI, existing: dict[str, list[dict[str, Any]]
 
 
 def _looked_again(comment: dict[str, Any], body: str, report: Report,
-                  failed_paths: set[str]) -> bool:
+                  failed_paths: set[str], *, files_read: bool) -> bool:
     """Whether this run would have found the comment's finding again if it were still there."""
     if report.model_unavailable or comment.get("path") in failed_paths:
         return False
+    heading = body.split("\n", 1)[0]
+    builtin = _BUILTIN_HEADING in heading
+    if builtin and not files_read and any(c in heading for c in _CHECKS_NEEDING_FILES):
+        return False  # a diff from the API has no file contents to compile or measure
     if report.model is None:  # built-in checks only: model findings were not looked for
-        return _BUILTIN_HEADING in body.split("\n", 1)[0]
+        return builtin
     return True
 
 
