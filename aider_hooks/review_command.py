@@ -130,7 +130,7 @@ def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult
         _notice(settings, "no fixes to suggest")
         return EXIT_OK
     if not args.apply:
-        write_report(settings, patch)
+        write_report(settings, patch, patch=True)
         return EXIT_FINDINGS
     backup = apply_patch(root, patch)
     # `git -C root`: from a subdirectory, a plain `git apply -R` skips files outside it.
@@ -197,17 +197,29 @@ def _notice(settings: Settings, message: str) -> None:
         print(f"{PROG}: {mask_secrets(message, [settings.api_key])}", file=sys.stderr)
 
 
-def write_report(settings: Settings, text: str) -> None:
-    """The report to --output, or to standard output."""
+def write_report(settings: Settings, text: str, *, patch: bool = False) -> None:
+    """The report to --output, or to standard output.
+
+    A patch is written as the bytes of the files it changes (undecodable bytes travel as
+    surrogates and go back out unchanged), or ``git apply`` would not find its context lines.
+    Other reports escape what they cannot encode, as standard output does.
+    """
+    errors = "surrogateescape" if patch else "backslashreplace"
+    data = text.encode("utf-8", errors=errors)
     if settings.output:
         try:
-            Path(settings.output).write_text(text, encoding="utf-8")
+            Path(settings.output).write_bytes(data)
         except OSError as err:
             raise InputError(f"cannot write {settings.output}: {err.strerror}") from None
         return
     out: TextIO = sys.stdout
-    out.write(text)
     out.flush()
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:  # a stream without bytes underneath (tests capturing text)
+        out.write(data.decode("utf-8", errors="replace"))
+    else:
+        buffer.write(data)
+        buffer.flush()
 
 
 def _use_color(settings: Settings) -> bool:

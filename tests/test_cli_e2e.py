@@ -383,3 +383,25 @@ def test_options_before_the_command_and_paths_that_match_nothing(git_repo: Path)
     missing = run_cli("nope.py", cwd=git_repo)
     assert missing.returncode == 0
     assert "nothing to review: no change in nope.py" in missing.stderr
+
+
+def test_a_fix_for_a_latin1_file_is_a_patch_git_can_apply(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    before = "import ast\n\n\ndef parse(text):\n    # caf\xe9 au lait\n    return text\n"
+    commit_file(git_repo, "calc.py", "x = 1\n")
+    (git_repo / "calc.py").write_bytes(before.encode("latin-1"))
+    git(git_repo, "add", "calc.py")
+    (git_repo / "calc.py").write_bytes(before.replace("return text", "return eval(text)")
+                                       .encode("latin-1"))
+    git(git_repo, "add", "calc.py")
+    env = model_env(model_server, tmp_path)
+    shown = run_cli("fix", cwd=git_repo, env=env, stdin=b"")  # stdout as bytes
+    assert shown.returncode == 1, shown.stderr
+    assert b"caf\xe9" in shown.stdout  # the file's own byte, as context
+    patch = tmp_path / "fix.patch"
+    written = run_cli("fix", "-o", str(patch), cwd=git_repo, env=env)
+    assert written.returncode == 1 and "Traceback" not in written.stderr, written.stderr
+    for candidate in (patch.read_bytes(), shown.stdout):
+        check = subprocess.run(["git", "apply", "--check", "-"], cwd=git_repo, input=candidate,
+                               capture_output=True, check=False)
+        assert check.returncode == 0, check.stderr
