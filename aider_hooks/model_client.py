@@ -272,17 +272,23 @@ class ModelClient:
         if getattr(exc, "status_code", None) not in (400, 422):
             return False
         text = f"{exc} {getattr(exc, 'param', '')}".lower()
+        # Requests run in parallel: one built before another thread dropped (or switched) the
+        # parameter is resent as well, or every request in flight at the time would fail.
         with self._lock:
             for name in _DROPPABLE:
-                if name in params and name in text and name not in self._dropped:
+                if name in params and name in text:
                     self._dropped.add(name)
                     return True
-            current = self._token_param
-            if current in params and current in text and current not in self._switched:
-                self._switched.add(current)  # switch each way at most once: no ping-pong
-                self._token_param = _TOKEN_PARAMS[1 - _TOKEN_PARAMS.index(current)]
-                return True
-        return False
+            sent = next((p for p in _TOKEN_PARAMS if p in params), None)
+            if sent is None or sent not in text:
+                return False
+            if sent != self._token_param:
+                return True  # another thread has switched already
+            if sent in self._switched:
+                return False  # switch each way at most once: no ping-pong
+            self._switched.add(sent)
+            self._token_param = _TOKEN_PARAMS[1 - _TOKEN_PARAMS.index(sent)]
+            return True
 
     def _send(self, count: _AttemptCount, params: dict[str, Any]) -> Any:
         if self._tripped is not None:

@@ -411,3 +411,22 @@ def test_a_storm_of_every_fault_kind_accounts_for_every_hunk(
                   by_kind=dict(server.faults), requests=len(server.requests), hunks=hunks,
                   reviewed=run.stats["reviewed"], failed=run.stats["failed"],
                   seconds=round(run.seconds, 2))
+
+
+# --- parameters an endpoint rejects, with many requests in flight ------------------------------
+
+
+@pytest.mark.parametrize("rejected", ["response_format", "max_tokens"])
+def test_a_rejected_parameter_is_dropped_for_every_request_in_flight(
+        git_repo: Path, server: FaultCountingServer, tmp_path: Path, rejected: str) -> None:
+    stage_bug_files(git_repo, files=24)
+    write_config(git_repo, concurrency=8, batch_tokens=100)
+    server.latency = 0.05  # eight requests in flight when the first 400 comes back
+    if rejected == "response_format":
+        server.answer_json_mode_400 = True  # a local server without JSON mode
+    else:
+        server.script = [{"status": 400, "message": "Unsupported parameter: 'max_tokens'; use "
+                          "'max_completion_tokens' instead."}] * 8
+    run = review(git_repo, server, tmp_path)
+    assert run.stats["reviewed"] == 24 and run.stats["failed"] == 0
+    assert len(bug_lines(run)) == 24
