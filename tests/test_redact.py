@@ -200,6 +200,19 @@ def test_keyword_space_lookalikes_are_not_secrets(text: str, path: str) -> None:
     assert redact_text(text, path=path) == (text, 0)
 
 
+@pytest.mark.parametrize(("text", "path"), [
+    ('x = "user=" + user + ";password=" + pw', "db.py"),  # pieces of a string being built
+    ("oauth = OAuth(app)", "app.py"),  # ends in "auth" but is no auth value
+    ('TOKEN_STORAGE_KEY = "auth.token"', "store.ts"),  # the name of a storage slot
+    ('primary_key = "id"', "models.py"),
+    ('"auth": true', "settings.json"),
+    ('password = ""', "empty.py"),
+    ('query = "?page=2&sort=name"', "list.py"),
+])
+def test_string_and_name_lookalikes_are_not_secrets(text: str, path: str) -> None:
+    assert redact_text(text, path=path) == (text, 0)
+
+
 def test_a_specific_token_keeps_its_kind_inside_an_assignment() -> None:
     token = GH + "p_" + rand(36)
     assert redact_text(f'GITHUB_TOKEN = "{token}"', path="ci.py")[0] == (

@@ -36,8 +36,11 @@ into the specific one when it covers more than it):
   ``${DB_PASSWORD}``).
 - An AWS secret access key (40 base64 characters) assigned to an aws-ish name.
 - ``secret-assignment``: a value assigned to a name that *ends* in password, passwd, pwd,
-  pass, passphrase, secret, token, credential(s) or api/access/secret/private/auth/... key
-  (``DB_PASSWORD=``, ``"client_secret": ``, ``apiKey: ``, ``--token=``, ``<password>``...).
+  pass, passphrase, secret, token, credential(s), auth, secret_key_base or
+  api/access/secret/private/auth/hmac/subscription/... key (``DB_PASSWORD=``,
+  ``"client_secret":``, ``apiKey: ``, ``--token=``, ``<password>``, npm's ``_auth=``...),
+  quoted, triple-quoted or bare; also inside a string after ``;``, ``?`` or ``&``
+  (``"Server=db;Password=x"``, ``"...?api_key=x&..."``), where a bare value is a literal.
   The value is replaced, the name kept. Names that merely contain a keyword (``token_url``,
   ``password_field``, ``max_tokens``) are not secrets. Values that are clearly not literals
   are kept: empty strings, interpolations (``${VAR}``, ``{{ x }}``, ``%(x)s``, f-strings,

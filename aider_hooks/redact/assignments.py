@@ -14,13 +14,18 @@ from aider_hooks.redact.common import SecretMatch, is_reference, mixed
 _SUFFIX = r"(?:[_.-]?(?:value|string|str|b64|base64|hex|raw|plaintext|plain|encrypted|enc|hash|\d{1,3}))?"
 _KEYWORD_HITS = tuple(
     re.compile(rf"{keyword}{_SUFFIX}(?=[\"'`]?\]?[ \t]*[:=!>]|[ \t]+[a-z_][\w.]{{0,40}}[ \t]*=)")
-    for keyword in ("pass(?:word|wd|phrase)?", "pwd", "secret", "token", "key", "credentials?"))
+    for keyword in ("pass(?:word|wd|phrase)?", "pwd", "secret", "token", "key", "credentials?",
+                    "auth", "key[_.-]?base"))
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-$@")
 _MAX_NAME = 128
 # The (lower-cased) name must end with one of these keywords (and the suffix).
 _SECRET_NAME = re.compile(
-    r"(?P<kw>password|passwd|passphrase|pwd|pass|secret|token|credentials?|apikey"
-    r"|(?:api|access|secret|private|auth|encryption|signing|master|client|account|app|service)"
+    r"(?P<kw>password|passwd|passphrase|pwd|pass|secret|token|credentials?|apikey|auth"
+    r"|secret[_.-]?key[_.-]?base"  # Rails
+    r"|(?:api|access|secret|private|auth|encryption|decryption|signing|master|client|account"
+    # Not "storage", "session" or "cookie": their keys are mostly names of slots.
+    r"|app|service|hmac|subscription|license|consumer|webhook|jwt|crypto"
+    r"|shared|deploy|ssh|gpg|pgp|admin|root|bot|integration|signature|verification)"
     rf"[_.-]?key){_SUFFIX}$")
 _ASSIGNMENT_TAIL = re.compile(
     r"""(?P<close>["'`]\]?|\])?      # end of a quoted key or a subscript: "password": / ["token"] =
@@ -41,6 +46,10 @@ _HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 _REGEX_SYNTAX = ("\\w", "\\d", "\\s", "\\b", "\\.", "\\/", "[^", "(?", "]+", "]*", "]{", ".*", ".+")
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _MAX_XML_VALUE = 1024
+# Just before a name, these say it is inside a string: a connection string's ";", a URL
+# query's "?" and "&". The value there is a literal, whatever the file type.
+_IN_A_STRING = (";", "?", "&")
+_CONNECTION_BARE = re.compile(r"[^\s;&#\"'`]{1,1024}")  # ends at the next field or the quote
 
 
 def _is_number(value: str) -> bool:
@@ -90,9 +99,15 @@ def _assignment_value(text: str, start: int, end: int, mode: str) -> tuple[Secre
     if sep == ":" and not tail.group("close") and (
             mode == "python" or opener not in _KEY_OPENERS or text[end] != ":"):
         return None, end  # prose ("Enter your password: ", "pass :data:`x`"), Python annotations
-    if opener and opener in "\"'`" and tail.group("quote") == opener and tail.start("quote") == tail.end("sep"):
-        return None, end  # the end of a string: 'Credential=' + key
-    if tail.group("quote") is not None:
+    if (opener and opener in "\"'`" and not tail.group("close")
+            and tail.group("quote") == opener and tail.start("quote") == tail.end("sep")):
+        return None, end  # the end of a string: 'Credential=' + key (not JSON's "k":"v")
+    if opener in _IN_A_STRING:
+        mode = "connection"  # Server=db;Password=x, ?api_key=x&: a literal inside a string
+    triple = _triple_quoted(text, tail)
+    if triple is not None:
+        value, value_start, scanned = triple
+    elif tail.group("quote") is not None:
         value, value_start, scanned = tail.group("quoted"), tail.start("quoted"), tail.end()
         prefix = tail.group("prefix").lower()
         if ("f" in prefix and "{" in value) or ("r" in prefix and any(
@@ -146,6 +161,19 @@ def _block_scalar(text: str, key_start: int, indicator: int) -> tuple[int, int] 
     return None if first == -1 else (first, last)
 
 
+def _triple_quoted(text: str, tail: re.Match[str]) -> tuple[str, int, int] | None:
+    """``password = \"\"\"x\"\"\"`` (Python, TOML): the value, where it starts, and the end
+    of the assignment; None for anything else (the tail then read an empty string)."""
+    quote = tail.group("quote")
+    if quote is None or tail.group("quoted") or text[tail.end():tail.end() + 1] != quote:
+        return None
+    start = tail.end() + 1
+    close = text.find(quote * 3, start, start + 8192)
+    if close == -1 or "\n" in text[start:close]:
+        return None
+    return text[start:close], start, close + 3
+
+
 def _assignment_kind(name: str, value: str) -> str:
     lowered = name.lower()
     if (len(value) == 40 and set(value) <= _BASE64_CHARS and "secret" in lowered
@@ -155,8 +183,9 @@ def _assignment_kind(name: str, value: str) -> str:
 
 
 def _keyword_starts_word(name: str, at: int, keyword: str) -> bool:
-    """``bypass``/``compass`` do not end in the keyword ``pass``; ``db_pass``/``dbPass`` do."""
-    if keyword != "pass" or at == 0 or not name[at - 1].isalpha():
+    """``bypass``/``compass`` do not end in the keyword ``pass``, nor ``oauth`` in ``auth``;
+    ``db_pass``/``dbPass``/``basic_auth``/``npmAuth`` do."""
+    if keyword not in ("pass", "auth") or at == 0 or not name[at - 1].isalpha():
         return True
     return name[at].isupper() and name[at - 1].islower()  # camelCase: dbPass
 
@@ -181,6 +210,10 @@ def _xml_value(text: str, end: int) -> SecretMatch | None:
 def _bare_value(text: str, pos: int, mode: str) -> tuple[str | None, int]:
     """The literal unquoted value at ``pos`` (None for an expression or a reference), and the
     end of what was read."""
+    if mode == "connection":
+        raw = _CONNECTION_BARE.match(text, pos)
+        value = raw.group() if raw else ""
+        return (value or None), pos + len(value)
     if mode == "config":
         raw = _CONFIG_BARE.match(text, pos)
         scanned = raw.end() if raw else pos

@@ -240,6 +240,21 @@ def _secrets() -> list[FakeSecret]:
     add("secret-assignment", rand(14), "machine api.example.com login me@example.com password {S}",
         ".netrc")
     add("secret-assignment", "pg" + rand(12), "db.internal:5432:app:app_user:{S}", ".pgpass")
+    # Compact JSON, connection strings and URL queries inside string literals, more key
+    # names, triple quotes, npm/Docker "auth".
+    add("secret-assignment", "Jc" + rand(10), '{"username":"admin","password":"{S}"}',
+        "fixtures/login.json")
+    add("secret-assignment", "Wi" + rand(10),
+        '  "Default": "Server=db;Database=app;User Id=sa;Password={S};"', "appsettings.json")
+    add("secret-assignment", "Od" + rand(10), 'conn = "DRIVER={{ODBC}};SERVER=db;UID=sa;PWD={S}"',
+        "etl/db.py")
+    add("secret-assignment", rand(24), 'URL = "https://api.example.com/v1/items?api_key={S}&page=2"',
+        "client/items.py")
+    add("secret-assignment", rand(128, HEX), "SECRET_KEY_BASE={S}", ".env.production")
+    add("secret-assignment", rand(32, HEX), 'HMAC_KEY = "{S}"', "webhooks/verify.py")
+    add("secret-assignment", "Tq" + rand(12), 'password = """{S}"""', "settings_local.py")
+    add("secret-assignment", base64.b64encode(f"me:{rand(10)}".encode()).decode(),
+        "//registry.npmjs.org/:_auth={S}", ".npmrc")
     lines = ["Block" + rand(12), "Scalar" + rand(12)]
     s.append(FakeSecret("secret-assignment", "\n".join(lines),
                         "db:\n  password: |\n    " + "\n    ".join(lines) + "\n  port: 5432",
