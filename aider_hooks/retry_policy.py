@@ -121,8 +121,8 @@ RULES: dict[str, ErrorRule] = {
         "the model endpoint denied access (403): {detail}; check that the API key may use "
         "model {model}",
         trips_breaker=True),
-    "NotFoundError": ErrorRule(
-        False, ModelRequestError,
+    "NotFoundError": ErrorRule(  # every request would get it: the model cannot be reached
+        False, ModelUnavailable,
         "the model endpoint answered 404 for model {model} ({detail}); check --model and that "
         "--base-url ends in /v1",
         trips_breaker=True),
@@ -157,8 +157,8 @@ RULES: dict[str, ErrorRule] = {
     # -- raised by httpx2 while the SDK client is built from a broken base URL --
     "InvalidURL": _BAD_URL,
     # -- failures model_client.py detects itself --
-    "MalformedResponse": ErrorRule(
-        True, ModelRequestError,
+    "MalformedResponse": ErrorRule(  # after retries, as good as unreachable (a proxy's page)
+        True, ModelUnavailable,
         "the model endpoint {endpoint} sent something that is not a chat completion "
         "({detail}); check that --base-url points at an OpenAI-compatible /v1 endpoint"),
     "StreamIncomplete": ErrorRule(

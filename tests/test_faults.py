@@ -430,3 +430,17 @@ def test_a_rejected_parameter_is_dropped_for_every_request_in_flight(
     run = review(git_repo, server, tmp_path)
     assert run.stats["reviewed"] == 24 and run.stats["failed"] == 0
     assert len(bug_lines(run)) == 24
+
+
+@pytest.mark.parametrize("fault", [404, "garbage"])
+def test_a_wrong_model_or_endpoint_is_unreachable_to_strict_and_said_in_one_line(
+        repo: Path, server: FaultCountingServer, tmp_path: Path, fault: object) -> None:
+    """A wrong model name (404) or a base URL that serves a web page is no review at all."""
+    server.script = [fault] * 40
+    strict = Run(repo, server, tmp_path, "--no-cache", "--strict")
+    assert_clean_exit(strict.result, 3)
+    assert strict.stats["reviewed"] == 0 and strict.stats["failed"] == 4
+    lenient = Run(repo, server, tmp_path, "--no-cache")
+    assert_clean_exit(lenient.result, 0)  # never blocks a commit without --strict
+    notice = [line for line in lenient.result.stderr.splitlines() if "model endpoint" in line]
+    assert len(notice) == 1, lenient.result.stderr

@@ -332,7 +332,7 @@ def test_not_found_trips_the_breaker(model_server: FakeModelServer) -> None:
     client = ModelClient(settings_for(model_server, model="no-such-model"))
 
     for _ in range(2):
-        with pytest.raises(ModelRequestError, match="404 for model 'no-such-model'.*--model"):
+        with pytest.raises(ModelUnavailable, match="404 for model 'no-such-model'.*--model"):
             client.complete(MESSAGES)
     assert client.requests == 1
 

@@ -80,7 +80,7 @@ def test_every_message_template_formats() -> None:
     (status_error(400), False, ModelRequestError),
     (status_error(401), False, ModelAuthError),
     (status_error(403), False, ModelAuthError),
-    (status_error(404), False, ModelRequestError),
+    (status_error(404), False, ModelUnavailable),  # no such model or path: nothing works
     (status_error(422), False, ModelRequestError),
     (status_error(418), False, ModelRequestError),  # plain APIStatusError
     (status_error(429, code="insufficient_quota"), False, ModelUnavailable),
@@ -89,7 +89,7 @@ def test_every_message_template_formats() -> None:
     (connection_error(httpx2.ReadError("reset")), True, ModelUnavailable),
     (connection_error(httpx2.UnsupportedProtocol("no scheme")), False, ModelUnavailable),
     (openai.APITimeoutError(request=REQUEST), True, ModelUnavailable),
-    (MalformedResponse("html"), True, ModelRequestError),
+    (MalformedResponse("html"), True, ModelUnavailable),  # a proxy's page, retries exhausted
     (StreamIncomplete(), True, ModelRequestError),
     (DeadlineExceeded(), False, ModelUnavailable),
     (RuntimeError("surprise"), False, ModelRequestError),
