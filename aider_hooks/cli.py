@@ -32,6 +32,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         _say("interrupted")
+        if argv is None:
+            # Requests still in flight would hold the exit until they time out (Python joins
+            # the worker threads at exit). Ctrl-C means now: output is flushed, nothing of
+            # the user's is being written (the cache commits whole transactions or none).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     except BrokenPipeError:  # e.g. `aider-review | head`: the reader went away, not our fault
         _silence_stdout()

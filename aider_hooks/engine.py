@@ -227,14 +227,20 @@ class _RequestRunner:
             from concurrent.futures import ThreadPoolExecutor
 
             workers = max(1, min(self.settings.concurrency, len(missing)))
-            with ThreadPoolExecutor(max_workers=workers,
-                                    thread_name_prefix="aider-review") as pool:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aider-review")
+            try:
                 futures = [pool.submit(self._ask, requests[i], keys[i]) for i in missing]
                 for index, future in zip(missing, futures):
                     results[index] = future.result()
                     done += 1
                     if progress:
                         progress(done, total)
+            except BaseException:
+                # Ctrl-C: leave at once. `with ThreadPoolExecutor` would wait here for every
+                # request in flight, and start the queued ones, before letting go.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
         return [outcome for outcome in results if outcome is not None]
 
     # One request -----------------------------------------------------------------------

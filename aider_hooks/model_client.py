@@ -16,9 +16,10 @@ What a user notices:
   timeout is ``min(settings.timeout, time left)``.
 - Circuit breaker: after an error that every later request would repeat (connection refused,
   DNS failure, bad base URL, 401/403, 404, out of quota, deadline) or after
-  ``SOFT_FAILURES_TO_TRIP`` calls in a row that ran out of retries on 429/5xx/timeouts, every
-  later call on this client fails at once with the same error, in every thread; calls that
-  were waiting to retry stop before their next attempt.
+  ``SOFT_FAILURES_TO_TRIP`` calls in a row that ran out of retries on 429/5xx/timeouts, or
+  after ``TIMEOUTS_TO_TRIP`` attempts in a row (any thread) got no answer at all (a hung
+  server), every later call on this client fails at once with the same error, in every
+  thread; calls that were waiting to retry stop before their next attempt.
 - ``stream``: a stream that stops before its end (no finish_reason) or fails is retried while
   no text has been passed to ``on_text``. Once text was shown, retrying would show it twice,
   so the failure is raised as ``ModelRequestError`` (the request failed; the endpoint is up, so
@@ -41,6 +42,7 @@ from aider_hooks.retry_policy import (
     StreamIncomplete,
     build_retrying,
     rule_for,
+    rule_key,
     to_model_error,
 )
 from aider_hooks.sdk_import import import_openai
@@ -50,6 +52,9 @@ from aider_hooks.settings import Settings
 # the endpoint is considered down; one success resets the count. Soft failures do not trip at
 # once: a busy endpoint that fails one request in twenty should not end the whole review.
 SOFT_FAILURES_TO_TRIP = 3
+# Attempts in a row, in any thread, that got no answer within the timeout before the endpoint
+# is taken for hung. Any answer in between (even an error) resets the count.
+TIMEOUTS_TO_TRIP = 3
 # A host that drops packets would otherwise hold each attempt for the whole request timeout.
 CONNECT_TIMEOUT = 5.0
 # Parameters dropped when a 400 names them; the token-limit parameter is switched instead.
@@ -114,6 +119,7 @@ class ModelClient:
         self._sdk: Any = None
         self._tripped: ModelError | None = None
         self._soft_failures = 0
+        self._timeouts_in_a_row = 0
         self._dropped: set[str] = set()
         self._switched: set[str] = set()
         self._token_param = _TOKEN_PARAMS[0] if _is_openai(settings.base_url) else _TOKEN_PARAMS[1]
@@ -304,9 +310,31 @@ class ModelClient:
             self.requests += 1
         count.value += 1
         try:
-            return sdk.chat.completions.create(**params, timeout=timeout)
+            response = sdk.chat.completions.create(**params, timeout=timeout)
         except ValueError as exc:  # a 200 whose JSON body is broken or not a completion
+            self._note_answer()
             raise MalformedResponse(_short(exc)) from exc
+        except Exception as exc:
+            if rule_key(exc) == "APITimeoutError":
+                self._note_timeout(exc)
+            else:
+                self._note_answer()
+            raise
+        self._note_answer()
+        return response
+
+    def _note_timeout(self, exc: Exception) -> None:
+        """An endpoint that takes connections and never answers: after TIMEOUTS_TO_TRIP
+        attempts in a row (across all threads) time out, every request stops, so a hung
+        server costs about one timeout, not max_attempts of them per request."""
+        with self._lock:
+            self._timeouts_in_a_row += 1
+            if self._timeouts_in_a_row >= TIMEOUTS_TO_TRIP and self._tripped is None:
+                self._tripped = to_model_error(exc, self.settings)
+
+    def _note_answer(self) -> None:
+        with self._lock:
+            self._timeouts_in_a_row = 0
 
     def _sdk_client(self) -> Any:
         with self._lock:

@@ -9,6 +9,8 @@ file, storms included, runs in well under a minute.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 import tomllib
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.reliability_support import (
+    EXE,
     FaultCountingServer,
     assert_clean_exit,
     assert_every_hunk_accounted,
@@ -444,3 +447,39 @@ def test_a_wrong_model_or_endpoint_is_unreachable_to_strict_and_said_in_one_line
     assert_clean_exit(lenient.result, 0)  # never blocks a commit without --strict
     notice = [line for line in lenient.result.stderr.splitlines() if "model endpoint" in line]
     assert len(notice) == 1, lenient.result.stderr
+
+
+def test_an_endpoint_that_never_answers_costs_about_one_timeout_not_four(
+        git_repo: Path, server: FaultCountingServer, tmp_path: Path) -> None:
+    stage_bug_files(git_repo, files=8)
+    write_config(git_repo, concurrency=4, batch_tokens=100, timeout=0.5, max_attempts=4)
+    server.script = [{"kind": "slow", "seconds": 5}] * 40  # takes the request, never answers
+    run = review(git_repo, server, tmp_path)
+    assert_clean_exit(run.result, 0)
+    assert run.stats["failed"] == 8
+    # The first wave times out together; nobody tries again. Four attempts of each of the 8
+    # requests would be 32 requests and about 4 s.
+    assert len(server.requests) <= 6
+    assert run.stats["elapsed_s"] < 2.0
+    assert "did not answer within 0.5 s" in run.result.stderr
+
+
+def test_ctrl_c_stops_the_review_at_once_even_with_requests_in_flight(
+        git_repo: Path, server: FaultCountingServer, tmp_path: Path) -> None:
+    import signal
+
+    stage_bug_files(git_repo, files=8)
+    write_config(git_repo, concurrency=4, batch_tokens=100, timeout=30, max_attempts=4)
+    server.script = [{"kind": "slow", "seconds": 20}] * 40
+    env = {**os.environ, **model_env(server, tmp_path / "cache.sqlite3")}
+    process = subprocess.Popen([str(EXE), "--no-cache"], cwd=git_repo, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while len(server.requests) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the requests are in flight
+    interrupted = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert time.monotonic() - interrupted < 3.0  # not the 20 s the answers would take
+    assert "interrupted" in err and "Traceback" not in err
