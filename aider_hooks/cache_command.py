@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,11 +12,19 @@ if TYPE_CHECKING:
     from aider_hooks.cache import ResponseCache
 
 
-def cache_file(explicit: str | None) -> Path:
-    """--cache, then AIDER_REVIEW_CACHE, then the user's cache directory."""
+def cache_file(explicit: str | None, cwd: Path | None = None) -> Path:
+    """The file a review run here would use: --cache, AIDER_REVIEW_CACHE (also from the
+    repository's .env), the repository's ``cache-path`` setting, the user's cache directory."""
     from aider_hooks.cache import default_cache_path
+    from aider_hooks.errors import InputError
+    from aider_hooks.git import find_repo_root
+    from aider_hooks.settings import load_settings
 
-    chosen = explicit or os.environ.get("AIDER_REVIEW_CACHE")
+    try:
+        root: Path | None = find_repo_root(cwd or Path.cwd())
+    except InputError:
+        root = None  # outside a repository: the environment and the default
+    chosen = load_settings(root, {"cache_path": explicit}).cache_path
     return Path(chosen) if chosen else default_cache_path()
 
 

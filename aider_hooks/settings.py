@@ -175,6 +175,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: unknown key {raw_key!r} in [tool.aider-review]{hint}")
         values[name] = value
     _build(values, origin=str(path))  # type-check now, so the error names this file
+    for name in ("cache_path", "output"):  # relative to the file, not to where git ran
+        if isinstance(values.get(name), str) and not Path(values[name]).expanduser().is_absolute():
+            values[name] = str(path.parent / values[name])
     return values
 
 

@@ -405,3 +405,20 @@ def test_a_fix_for_a_latin1_file_is_a_patch_git_can_apply(
         check = subprocess.run(["git", "apply", "--check", "-"], cwd=git_repo, input=candidate,
                                capture_output=True, check=False)
         assert check.returncode == 0, check.stderr
+
+
+def test_the_cache_command_uses_the_file_reviews_here_use(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    (git_repo / ".aider-review.toml").write_text(
+        '[tool.aider-review]\ncache-path = ".cache/review.sqlite3"\n')
+    stage(git_repo, "src/a.py", "x = 1  # BUG\n")
+    env = {k: v for k, v in model_env(model_server, tmp_path).items() if k != "AIDER_REVIEW_CACHE"}
+    expected = git_repo / ".cache" / "review.sqlite3"
+    assert run_cli(cwd=git_repo / "src", env=env).returncode == 1  # from a subdirectory
+    assert expected.is_file()  # relative to the config file, not to where git ran
+    shown = run_cli("cache", "path", cwd=git_repo / "src", env=env)
+    assert Path(shown.stdout.strip()).resolve() == expected.resolve()
+    stats = run_cli("cache", "stats", cwd=git_repo, env=env)
+    assert "entries: 1" in stats.stdout
+    assert run_cli("cache", "clear", cwd=git_repo, env=env).returncode == 0
+    assert "entries: 0" in run_cli("cache", "stats", cwd=git_repo, env=env).stdout
