@@ -72,9 +72,25 @@ def _replacements(findings: list[Finding], lines: list[str], *, crlf: bool) -> l
     return chosen
 
 
+_C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v",
+              "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+
+
+def _header_name(prefix: str, path: str) -> str:
+    """``a/path`` as git writes it in a header: C-quoted when the name holds a quote, a
+    backslash or a control character (a tab would otherwise end the name for git apply)."""
+    name = prefix + path
+    if not any(c in _C_ESCAPES or ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        return name
+    quoted = "".join(_C_ESCAPES.get(c) or (f"\\{ord(c):03o}" if ord(c) < 0x20 or ord(c) == 0x7F
+                                           else c) for c in name)
+    return f'"{quoted}"'
+
+
 def _file_diff(path: str, lines: list[str], replacements: list[Replacement], *,
                ends_with_newline: bool) -> str:
-    out = [f"diff --git a/{path} b/{path}\n", f"--- a/{path}\n", f"+++ b/{path}\n"]
+    old, new = _header_name("a/", path), _header_name("b/", path)
+    out = [f"diff --git {old} {new}\n", f"--- {old}\n", f"+++ {new}\n"]
     shift = 0  # new-file line offset accumulated by earlier hunks
     for group in _group(replacements):
         old_start = max(1, group[0].start - CONTEXT)
@@ -166,9 +182,11 @@ def _backup(root: Path, patch: str) -> Path:
         suffix += 1
         folder = folder.with_name(f"{folder.name.split('.')[0]}.{suffix}")
     folder.mkdir(parents=True)
-    for line in patch.splitlines():
-        if line.startswith("+++ b/"):
-            rel = line[len("+++ b/"):]
+    from aider_hooks.diff_headers import unquote_git_path
+
+    for line in patch.split("\n"):
+        if line.startswith(('+++ b/', '+++ "b/')):
+            rel = unquote_git_path(line[len("+++ "):])[len("b/"):]
             source = root / rel
             if source.is_file():
                 target = folder / "files" / rel

@@ -10,6 +10,7 @@ that the user sees one vocabulary.
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Sequence
 
 from aider_hooks.settings import Settings
@@ -113,7 +114,8 @@ class PathFilter:
 
 
 def _clean_path(path: str) -> str:
-    cleaned = path.replace("\\", "/")
+    # "\\" separates directories only on Windows; on POSIX it is a character of the name.
+    cleaned = path.replace("\\", "/") if os.sep == "\\" else path
     while cleaned.startswith("./"):
         cleaned = cleaned[2:]
     cleaned = cleaned.rstrip("/")

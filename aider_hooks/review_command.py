@@ -106,9 +106,19 @@ def _repo_root(source: DiffSource, cwd: Path) -> Path | None:
 def _review(diff: LoadedDiff, settings: Settings, paths: list[str], task: str) -> ReviewResult:
     from aider_hooks.engine import review_diff
 
-    stream_to = sys.stdout if task == "explain" else None
-    return review_diff(diff, settings, paths=paths, task=task, stream_to=stream_to,
-                       progress=_progress_printer(settings))
+    if task != "explain":
+        return review_diff(diff, settings, paths=paths, task=task,
+                           progress=_progress_printer(settings))
+    if not settings.output or settings.dry_run:
+        return review_diff(diff, settings, paths=paths, task=task, stream_to=sys.stdout,
+                           progress=_progress_printer(settings))
+    try:  # explain -o FILE: the explanation streams into the file
+        target = open(settings.output, "w", encoding="utf-8", errors="backslashreplace")
+    except OSError as err:
+        raise InputError(f"cannot write {settings.output}: {err.strerror}") from None
+    with target:
+        return review_diff(diff, settings, paths=paths, task=task, stream_to=target,
+                           progress=_progress_printer(settings))
 
 
 def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult,

@@ -422,3 +422,29 @@ def test_the_cache_command_uses_the_file_reviews_here_use(
     assert "entries: 1" in stats.stdout
     assert run_cli("cache", "clear", cwd=git_repo, env=env).returncode == 0
     assert "entries: 0" in run_cli("cache", "stats", cwd=git_repo, env=env).stdout
+
+
+def test_explain_writes_to_output_when_asked(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    stage(git_repo, "a.py", "x = 1\n")
+    target = tmp_path / "explained.txt"
+    result = run_cli("explain", "-o", str(target), cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and "== a.py" in target.read_text()
+
+
+def test_fix_apply_handles_a_file_name_with_a_tab(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    name = "tab\there.py"
+    commit_file(git_repo, name, "import ast\n\n\ndef parse(text):\n    return text\n")
+    stage(git_repo, name, "import ast\n\n\ndef parse(text):\n    return eval(text)\n")
+    applied = run_cli("fix", "--apply", cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert applied.returncode == 0, applied.stderr
+    assert "ast.literal_eval(text)" in (git_repo / name).read_text()
+
+
+def test_a_path_argument_with_a_backslash_is_a_file_name_on_posix(git_repo: Path) -> None:
+    stage(git_repo, "back\\slash.py", "breakpoint()\n")
+    result = run_cli("--format", "json", "back\\slash.py", cwd=git_repo)  # as pre-commit passes it
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["findings"][0]["path"] == "back\\slash.py"
