@@ -68,7 +68,8 @@ def import_openai() -> ModuleType:
 
 
 def _import_sdk() -> ModuleType:
-    if SDK_PACKAGE in sys.modules or os.environ.get(EAGER_ENV, "").strip() not in ("", "0"):
+    eager = os.environ.get(EAGER_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    if SDK_PACKAGE in sys.modules or eager:
         return importlib.import_module(SDK_PACKAGE)
     return import_with_lazy_packages(SDK_PACKAGE, LAZY_PREFIX)
 

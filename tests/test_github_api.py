@@ -119,14 +119,14 @@ def test_primary_rate_limit_waits_until_the_reset_time(github: FakeGitHub) -> No
     assert clock.sleeps == [13.0]  # until the reset, plus a second for rounding
 
 
-def test_secondary_rate_limit_backs_off_at_least_the_minimum(github: FakeGitHub) -> None:
+def test_secondary_rate_limit_waits_the_minimum_then_longer_each_time(github: FakeGitHub) -> None:
     github.script(403, body={"message": "You have exceeded a secondary rate limit."},
-                  method="POST", times=2)
+                  method="POST", times=3)
     clock = FrozenClock()
 
     PullRequestAPI(make_client(github, clock), github.repo, 7).create_issue_comment("hi")
 
-    assert clock.sleeps == [0.5, 0.5]
+    assert clock.sleeps == [0.5, 1.0, 2.0]  # GitHub: a minute at least, then exponentially
     assert [c["body"] for c in github.issue_comments] == ["hi"]
 
 

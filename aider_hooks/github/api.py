@@ -277,7 +277,8 @@ def rate_limit_wait(response: Response, *, now: float, attempt: int,
     if headers.get("x-ratelimit-remaining") == "0" and reset is not None:
         return max(0.0, reset - now) + 1.0  # +1: the reset time is rounded down to the second
     if is_rate_limited(response):
-        return max(policy.secondary_min_wait, policy.backoff_base * 2.0 ** (attempt - 1))
+        # GitHub: at least a minute, then exponentially longer while it keeps refusing.
+        return policy.secondary_min_wait * 2.0 ** (attempt - 1)
     return None
 
 

@@ -98,8 +98,9 @@ def run_bot(client: GitHubClient, repo: str, trigger: Trigger, settings: Setting
         if err.status != 403 or isinstance(err, GitHubRateLimited):
             raise
         outcome.read_only = True
-        log("the token may not comment on this pull request (403; a fork's pull request gets "
-            "a read-only token): reporting with annotations and the step summary instead")
+        log("the token may not comment on this pull request (403): a fork's pull request gets "
+            "a read-only token; otherwise give the workflow `permissions: pull-requests: "
+            "write`. Reporting with annotations and the step summary instead")
     return outcome
 
 
