@@ -268,7 +268,8 @@ class _RequestRunner:
             return self._ask_model(request, key)
         except ModelUnavailable as err:
             self.unavailable_message = str(err)
-            return _Outcome(failed_reason="model unreachable", unavailable=True)
+            # The real reason (unreachable, refused key, deadline...), not one word for all.
+            return _Outcome(failed_reason=_one_line(str(err)), unavailable=True)
         except ModelError as err:
             return _Outcome(failed_reason=_one_line(str(err)))
 
@@ -289,7 +290,8 @@ class _RequestRunner:
                 return _Outcome(failed_reason=f"invalid answer from the model: {outcome}",
                                 prompt_tokens=tokens[0], completion_tokens=tokens[1])
         outcome.prompt_tokens, outcome.completion_tokens = tokens
-        if self._cache is not None and key:
+        # An explanation cut off at max-tokens is shown, but not kept as if it were whole.
+        if self._cache is not None and key and not completion.truncated:
             from aider_hooks.cache import CachedAnswer
 
             self._cache.put(key, CachedAnswer(text=completion.text, prompt_tokens=tokens[0],
@@ -301,15 +303,21 @@ class _RequestRunner:
         messages = list(request.messages)
         if self.task == "explain" and self.stream_to is not None:
             out = self.stream_to
+            started: list[bool] = []
 
             def show(text: str) -> None:
+                if not started:  # the header only once there is something under it
+                    started.append(True)
+                    out.write(_explain_header(request))
                 out.write(_terminal_safe(text))
                 out.flush()
 
             with self._print_lock:
-                out.write(_explain_header(request))
-                completion = client.stream(messages, show)
-                out.write("\n")
+                try:
+                    completion = client.stream(messages, show)
+                finally:
+                    if started:
+                        out.write("\n")
             return completion
         return client.complete(messages)
 

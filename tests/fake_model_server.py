@@ -43,6 +43,11 @@ status code (``429``, ``"503"``) or a kind name, or a dict with parameters:
 - ``{"kind": "huge", "size": 1_000_000}``: the normal answer followed by ``size`` characters;
 - ``"fenced"``: the normal answer inside a ```json fence.
 
+With ``honour_max_tokens``, an answer longer than the request's ``max_tokens`` /
+``max_completion_tokens`` (in ``fake_token_count`` tokens) is cut there with
+``finish_reason: "length"``, as real servers do (off by default: the ``huge`` fault is a
+server that ignores the limit).
+
 Other knobs: ``latency`` (seconds slept per chat request), ``answer_json_mode_400`` (reject any
 request with ``response_format`` with a 400 naming it, like some local servers),
 ``api_key`` (when set, other bearer tokens get a 401), ``stream_chunk_delay``.
@@ -276,6 +281,7 @@ class FakeModelServer:
         self.rng = random.Random(seed)
         self.latency = latency
         self.answer_json_mode_400 = False
+        self.honour_max_tokens = False
         self.api_key: str | None = None
         self.stream_chunk_delay = 0.0
         self.requests: list[RecordedRequest] = []
@@ -514,15 +520,20 @@ class _Handler(BaseHTTPRequestHandler):
     # Answers ---------------------------------------------------------------------------------
 
     def _answer(self, body: dict[str, Any], content: str) -> None:
+        finish = "stop"
+        if self.owner.honour_max_tokens:
+            content, finish = _within_token_limit(body, content)
         if body.get("stream"):
             options = body.get("stream_options") or {}
-            self._stream(body, content, include_usage=bool(options.get("include_usage")))
+            self._stream(body, content, include_usage=bool(options.get("include_usage")),
+                         finish=finish)
         else:
-            self._send_json(200, _completion(body, content))
+            self._send_json(200, _completion(body, content, finish))
 
-    def _stream(self, body: dict[str, Any], content: str, *, include_usage: bool) -> None:
+    def _stream(self, body: dict[str, Any], content: str, *, include_usage: bool,
+                finish: str = "stop") -> None:
         self._start_sse()
-        for chunk in _stream_chunks(body, content, include_usage=include_usage):
+        for chunk in _stream_chunks(body, content, include_usage=include_usage, finish=finish):
             self._write_chunk(f"data: {json.dumps(chunk)}\n\n".encode())
             self.owner._sleep(self.owner.stream_chunk_delay)
         self._write_chunk(b"data: [DONE]\n\n")
@@ -602,13 +613,22 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
-def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
+def _within_token_limit(body: dict[str, Any], content: str) -> tuple[str, str]:
+    """As a real server does: an answer over ``max_tokens``/``max_completion_tokens`` is cut
+    there and finishes with "length"."""
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if isinstance(limit, int) and fake_token_count(content) > limit:
+        return content[:limit * 4], "length"
+    return content, "stop"
+
+
+def _completion(body: dict[str, Any], content: str, finish: str = "stop") -> dict[str, Any]:
     return {
         "id": f"chatcmpl-fake-{time.monotonic_ns()}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": str(body.get("model") or DEFAULT_MODEL_ID),
-        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+        "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
                      "message": {"role": "assistant", "content": content, "refusal": None}}],
         "usage": _usage(body, content),
     }
@@ -621,8 +641,8 @@ def _usage(body: dict[str, Any], content: str) -> dict[str, int]:
             "total_tokens": prompt + completion}
 
 
-def _stream_chunks(body: dict[str, Any], content: str, *,
-                   include_usage: bool) -> Iterator[dict[str, Any]]:
+def _stream_chunks(body: dict[str, Any], content: str, *, include_usage: bool,
+                   finish: str = "stop") -> Iterator[dict[str, Any]]:
     """The SSE chunks of a streamed answer: role, content pieces, finish, usage."""
     base = {"id": f"chatcmpl-fake-{time.monotonic_ns()}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": str(body.get("model") or DEFAULT_MODEL_ID)}
@@ -636,7 +656,7 @@ def _stream_chunks(body: dict[str, Any], content: str, *,
     piece_size = max(16, len(content) // 64)  # a huge answer still streams in few chunks
     for start in range(0, len(content), piece_size):
         yield chunk({"content": content[start:start + piece_size]}, None)
-    yield chunk({}, "stop")
+    yield chunk({}, finish)
     if include_usage:
         yield {**base, "choices": [], "usage": _usage(body, content)}
 

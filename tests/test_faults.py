@@ -270,6 +270,8 @@ def test_explain_lists_hunks_the_model_never_answered(
     result, _ = explain(repo, server, tmp_path)
     assert_clean_exit(result, 0)
     assert sum(": failed: " in line for line in result.stderr.splitlines()) == 4
+    assert result.stdout == ""  # no empty "== path: lines ==" headers for hunks never answered
+    assert "(503)" in result.stderr  # each says why, not just "unreachable"
     result, _ = explain(repo, server, tmp_path, "--strict")
     assert_clean_exit(result, 3)
 
@@ -483,3 +485,17 @@ def test_ctrl_c_stops_the_review_at_once_even_with_requests_in_flight(
     assert process.returncode == 130
     assert time.monotonic() - interrupted < 3.0  # not the 20 s the answers would take
     assert "interrupted" in err and "Traceback" not in err
+
+
+def test_an_explanation_cut_at_max_tokens_is_shown_but_not_cached(
+        repo: Path, server: FaultCountingServer, tmp_path: Path) -> None:
+    server.honour_max_tokens = True
+    write_config(repo, concurrency=1, batch_tokens=100, max_tokens=5)  # ~20 characters
+    env = model_env(server, tmp_path / "cache.sqlite3")
+    first = run_cli("explain", cwd=repo, env=env)
+    assert_clean_exit(first, 0)
+    assert first.stdout.count("== pkg/mod_") == 4  # the cut explanations are shown
+    sent = len(server.requests)
+    again = run_cli("explain", cwd=repo, env=env)
+    assert len(server.requests) == sent + 4  # none came from the cache
+    assert again.stdout == first.stdout
