@@ -161,10 +161,16 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"{path}: cannot read TOML: {err}") from None
-    if path.name == "pyproject.toml":
-        table = data.get("tool", {}).get("aider-review", {})
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: [tool] must be a table")
+    # [tool.aider_review] is the spelling Python users type by habit; take it rather than
+    # silently ignore every setting in it.
+    ours = next((name for name in ("aider-review", "aider_review") if name in tool), None)
+    if ours is not None:
+        table = tool[ours]
     else:
-        table = data.get("tool", {}).get("aider-review", data)
+        table = {} if path.name == "pyproject.toml" else data
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.aider-review] must be a table")
     values: dict[str, Any] = {}

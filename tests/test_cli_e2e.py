@@ -448,3 +448,16 @@ def test_a_path_argument_with_a_backslash_is_a_file_name_on_posix(git_repo: Path
     result = run_cli("--format", "json", "back\\slash.py", cwd=git_repo)  # as pre-commit passes it
     assert result.returncode == 1, result.stderr
     assert json.loads(result.stdout)["findings"][0]["path"] == "back\\slash.py"
+
+
+def test_output_dash_is_stdout_and_a_missing_directory_fails_before_any_request(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    stage(git_repo, "a.py", "x = 1  # BUG\n")
+    env = model_env(model_server, tmp_path)
+    dash = run_cli("--format", "json", "-o", "-", cwd=git_repo, env=env)
+    assert json.loads(dash.stdout)["findings"] and not (git_repo / "-").exists()
+    sent = len(model_server.requests)
+    missing = run_cli("-o", str(tmp_path / "no" / "such" / "r.txt"), "--no-cache", cwd=git_repo,
+                      env=env)
+    assert missing.returncode == 2 and "no such directory" in missing.stderr
+    assert len(model_server.requests) == sent  # nothing was paid for

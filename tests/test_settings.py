@@ -137,3 +137,13 @@ def test_a_key_in_the_repositorys_own_env_file_goes_with_its_base_url(tmp_path: 
     (tmp_path / ".env").write_text("OPENAI_BASE_URL=http://local:8000/v1\nOPENAI_API_KEY=sk-local-1\n")
     settings = load_settings(tmp_path, {}, environ={})
     assert settings.api_key == "sk-local-1" and not settings.key_withheld
+
+
+def test_the_underscore_table_name_is_read_and_a_tool_array_is_a_config_error(
+        tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aider_review]\nfail_on = "never"\n')
+    assert load_settings(tmp_path, {}, environ={}).fail_on == "never"
+    (tmp_path / "pyproject.toml").unlink()
+    (tmp_path / ".aider-review.toml").write_text("[[tool]]\nname = 1\n")
+    with pytest.raises(ConfigError, match=r"\[tool\] must be a table"):
+        load_settings(tmp_path, {}, environ={})
