@@ -12,6 +12,7 @@ import gc
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 from pathlib import Path
 
 from aider_hooks import __version__
@@ -77,8 +78,15 @@ def command_first(args: list[str]) -> list[str]:
     return ["review", *args]
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """A usage error is one line (and exit 2), like every other error, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog=PROG,
         description="AI code review of staged changes, revision ranges, diff files and pull "
                     "requests, on any OpenAI-compatible model.",

@@ -117,16 +117,15 @@ def _review(diff: LoadedDiff, settings: Settings, paths: list[str], task: str) -
     if task != "explain":
         return review_diff(diff, settings, paths=paths, task=task,
                            progress=_progress_printer(settings))
+    # No progress line for explain: the explanations stream to the same terminal.
     if not settings.output or settings.dry_run:
-        return review_diff(diff, settings, paths=paths, task=task, stream_to=sys.stdout,
-                           progress=_progress_printer(settings))
+        return review_diff(diff, settings, paths=paths, task=task, stream_to=sys.stdout)
     try:  # explain -o FILE: the explanation streams into the file
         target = open(settings.output, "w", encoding="utf-8", errors="backslashreplace")
     except OSError as err:
         raise InputError(f"cannot write {settings.output}: {err.strerror}") from None
     with target:
-        return review_diff(diff, settings, paths=paths, task=task, stream_to=target,
-                           progress=_progress_printer(settings))
+        return review_diff(diff, settings, paths=paths, task=task, stream_to=target)
 
 
 def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult,

@@ -34,3 +34,13 @@ def test_value_options_are_exactly_the_options_that_take_a_value() -> None:
                   and action.nargs != 0 for option in action.option_strings}
         assert taking == VALUE_OPTIONS, name
     assert set(subparsers.choices) == set(COMMANDS)
+
+
+def test_a_usage_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from aider_hooks.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--format", "xml"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and "invalid choice: 'xml'" in err
