@@ -17,9 +17,9 @@ What a user notices:
 - Circuit breaker: after an error that every later request would repeat (connection refused,
   DNS failure, bad base URL, 401/403, 404, out of quota, deadline) or after
   ``SOFT_FAILURES_TO_TRIP`` calls in a row that ran out of retries on 429/5xx/timeouts, or
-  after ``TIMEOUTS_TO_TRIP`` attempts in a row (any thread) got no answer at all (a hung
-  server), every later call on this client fails at once with the same error, in every
-  thread; calls that were waiting to retry stop before their next attempt.
+  after attempts in a row (any thread) got no answer at all (a hung server: see
+  ``_note_timeout``), every later call on this client fails at once with the same error, in
+  every thread; calls that were waiting to retry stop before their next attempt.
 - ``stream``: a stream that stops before its end (no finish_reason) or fails is retried while
   no text has been passed to ``on_text``. Once text was shown, retrying would show it twice,
   so the failure is raised as ``ModelRequestError`` (the request failed; the endpoint is up, so
@@ -52,8 +52,8 @@ from aider_hooks.settings import Settings
 # the endpoint is considered down; one success resets the count. Soft failures do not trip at
 # once: a busy endpoint that fails one request in twenty should not end the whole review.
 SOFT_FAILURES_TO_TRIP = 3
-# Attempts in a row, in any thread, that got no answer within the timeout before the endpoint
-# is taken for hung. Any answer in between (even an error) resets the count.
+# Attempts in a row, in any thread, that got no answer within the timeout before an endpoint
+# that has not answered once is taken for hung. Any answer (even an error) resets the count.
 TIMEOUTS_TO_TRIP = 3
 # A host that drops packets would otherwise hold each attempt for the whole request timeout.
 CONNECT_TIMEOUT = 5.0
@@ -120,6 +120,7 @@ class ModelClient:
         self._tripped: ModelError | None = None
         self._soft_failures = 0
         self._timeouts_in_a_row = 0
+        self._answered = False
         self._dropped: set[str] = set()
         self._switched: set[str] = set()
         self._token_param = _TOKEN_PARAMS[0] if _is_openai(settings.base_url) else _TOKEN_PARAMS[1]
@@ -324,17 +325,26 @@ class ModelClient:
         return response
 
     def _note_timeout(self, exc: Exception) -> None:
-        """An endpoint that takes connections and never answers: after TIMEOUTS_TO_TRIP
-        attempts in a row (across all threads) time out, every request stops, so a hung
-        server costs about one timeout, not max_attempts of them per request."""
+        """An endpoint that takes connections and never answers: once enough attempts in a
+        row (across all threads) time out, every request stops, so a hung server costs about
+        one timeout (two if it hangs midway), not max_attempts of them per request.
+
+        Enough: TIMEOUTS_TO_TRIP while the endpoint has not answered once in this run; after
+        it has, more than a whole wave of requests in flight, so that a few slow answers
+        among good ones (a busy server) never stop the review."""
         with self._lock:
             self._timeouts_in_a_row += 1
-            if self._timeouts_in_a_row >= TIMEOUTS_TO_TRIP and self._tripped is None:
+            needed = TIMEOUTS_TO_TRIP
+            if self._answered:
+                needed = max(TIMEOUTS_TO_TRIP, self.settings.concurrency + 1)
+            if self._timeouts_in_a_row >= needed and self._tripped is None:
                 self._tripped = to_model_error(exc, self.settings)
 
     def _note_answer(self) -> None:
+        """Any HTTP answer, an error status included: the endpoint is alive."""
         with self._lock:
             self._timeouts_in_a_row = 0
+            self._answered = True
 
     def _sdk_client(self) -> Any:
         with self._lock:
