@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -150,6 +149,8 @@ def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult
         write_report(settings, patch, patch=True)
         return EXIT_FINDINGS
     backup = apply_patch(root, patch)
+    import shlex
+
     # `git -C root`: from a subdirectory, a plain `git apply -R` skips files outside it.
     undo = shlex.join(["git", "-C", str(root), "apply", "-R", str(backup / "fix.patch")])
     _notice(settings, f"applied the fixes to the work tree (the index is untouched); "
