@@ -279,6 +279,7 @@ class FakeGitHub:
             ("GET", r"/pulls/(\d+)", self._get_pull),
             ("GET", r"/pulls/(\d+)/comments", self._list_review_comments),
             ("POST", r"/pulls/(\d+)/reviews", self._create_review),
+            ("GET", r"/pulls/(\d+)/reviews", self._list_reviews),
             ("DELETE", r"/pulls/(\d+)/reviews/(\d+)", self._delete_review),
             ("PATCH", r"/pulls/comments/(\d+)", self._edit_review_comment),
             ("GET", r"/issues/(\d+)/comments", self._list_issue_comments),
@@ -345,6 +346,12 @@ class FakeGitHub:
                     self._review_comment(number, comment, commit, review["id"],
                                          self.acting_login))
         return 200, {}, review
+
+    def _list_reviews(self, number: int, **kw: Any) -> Answer:
+        # GitHub lists a user's own PENDING review to that user only; here every token is
+        # the one user that wrote them.
+        items = [r for r in self.reviews if r["pull_number"] == number]
+        return self._page(items, kw["query"], kw["path"])
 
     def _delete_review(self, number: int, review_id: int, **kw: Any) -> Answer:
         for review in self.reviews:

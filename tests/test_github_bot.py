@@ -541,3 +541,19 @@ def test_a_run_on_the_apis_diff_does_not_resolve_what_it_could_not_check(
 
     assert not str(syntax["body"]).startswith(RESOLVED_MARKER)
     assert "marked" not in run.err
+
+
+def test_a_pending_review_left_by_a_cancelled_run_does_not_block_the_next(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    ours = world.diff()
+    cut = ours[: ours.index("+    data = eval(input())\n")] + "+    data = eval(input())\n"
+    github_diff = re.sub(r"@@ -(\d+),\d+ \+(\d+),\d+ @@", r"@@ -\1,3 +\2,5 @@", cut)
+    world.github.pulls[world.number].diffs[world.head] = github_diff
+    # A run cancelled mid-probe (cancel-in-progress) left its pending review behind.
+    world.github.reviews.append({"id": 1, "pull_number": world.number, "body": "",
+                                 "commit_id": world.head, "state": "PENDING",
+                                 "user": {"login": "github-actions[bot]", "type": "Bot"}})
+    run = run_bot(world, capsys)
+    assert sorted(inline(world.github)) == [5, 6]  # the probing worked; only line 7 refused
+    assert not [r for r in world.github.reviews if r["state"] == "PENDING"]
+    assert "left by an interrupted run" in run.err

@@ -392,6 +392,10 @@ class PullRequestAPI:
         result = self.client.send_json("POST", f"{self._pulls}/{self.number}/reviews", payload)
         return result if isinstance(result, dict) else {}
 
+    def reviews(self) -> list[dict[str, Any]]:
+        return [r for r in self.client.paginate(f"{self._pulls}/{self.number}/reviews")
+                if isinstance(r, dict)]
+
     def delete_pending_review(self, review_id: int) -> None:
         self.client.request("DELETE", f"{self._pulls}/{self.number}/reviews/{review_id}")
 

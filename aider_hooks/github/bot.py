@@ -160,7 +160,7 @@ def _publish(api: PullRequestAPI, outcome: BotOutcome, review_comments: list[dic
                            if any(not is_resolved(_body(c)) for c in comments)}
     new, not_inline, already = _plan(report.findings, outcome.result, posted_fingerprints,
                                      options.max_comments)
-    accepted, rejected = post_review(api, head, new, log)
+    accepted, rejected = post_review(api, head, new, log, author)
     not_inline += [(c.finding, "GitHub did not accept a comment on this line") for c in rejected]
     outcome.new_comments = len(accepted)
     outcome.already_posted = already
@@ -202,7 +202,8 @@ def _plan(findings: list[Finding], result: ReviewResult, posted: set[str],
 
 
 def post_review(api: PullRequestAPI, head_sha: str, comments: list[InlineComment],
-                log: Log) -> tuple[list[InlineComment], list[InlineComment]]:
+                log: Log, author: Authorship | None = None,
+                ) -> tuple[list[InlineComment], list[InlineComment]]:
     """Post one review; returns (accepted, rejected). A 422 loses only the rejected comments."""
     if not comments:
         return [], []
@@ -215,6 +216,7 @@ def post_review(api: PullRequestAPI, head_sha: str, comments: list[InlineComment
         if err.status != 422:
             raise
         log(f"GitHub refused the review ({err}); finding the comments it rejects")
+    _delete_leftover_pending_reviews(api, author or Authorship(api.viewer_login()), log)
     probe = _Prober(api, head_sha)
     rejected = probe.rejected_within(comments)
     accepted = [c for c in comments if c not in rejected]
@@ -229,6 +231,16 @@ def post_review(api: PullRequestAPI, head_sha: str, comments: list[InlineComment
     log(f"posted a review with {len(accepted)} inline comment(s); {len(rejected)} rejected by "
         "GitHub went to the summary")
     return accepted, rejected
+
+
+def _delete_leftover_pending_reviews(api: PullRequestAPI, author: Authorship, log: Log) -> None:
+    """A run cancelled while probing (``cancel-in-progress``) leaves its PENDING review
+    behind, and GitHub allows one per user: every probe of the next run would fail."""
+    for review in api.reviews():
+        if review.get("state") == "PENDING" and author.wrote(review) and isinstance(
+                review.get("id"), int):
+            api.delete_pending_review(review["id"])
+            log(f"deleted a pending review (id {review['id']}) left by an interrupted run")
 
 
 class _Prober:
