@@ -222,14 +222,18 @@ def test_a_read_only_token_falls_back_to_annotations_and_the_step_summary(
     assert "findings=3" in run.outputs
 
 
-def test_a_line_github_rejects_costs_only_that_comment(
-        world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    # GitHub's view of the diff ends before the TODO line (as when its diff differs from
-    # ours): the review is refused with a 422 that does not say which comment is wrong.
+def github_refuses_the_todo_line(world: World) -> None:
+    """GitHub's view of the diff ends before the TODO line (line 7), as when its diff
+    differs from ours: a review commenting there is refused with a 422 that names nothing."""
     ours = world.diff()
     cut = ours[: ours.index("+    data = eval(input())\n")] + "+    data = eval(input())\n"
     github_diff = re.sub(r"@@ -(\d+),\d+ \+(\d+),\d+ @@", r"@@ -\1,3 +\2,5 @@", cut)
     world.github.pulls[world.number].diffs[world.head] = github_diff
+
+
+def test_a_line_github_rejects_costs_only_that_comment(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    github_refuses_the_todo_line(world)
 
     run = run_bot(world, capsys)
 
@@ -545,10 +549,7 @@ def test_a_run_on_the_apis_diff_does_not_resolve_what_it_could_not_check(
 
 def test_a_pending_review_left_by_a_cancelled_run_does_not_block_the_next(
         world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    ours = world.diff()
-    cut = ours[: ours.index("+    data = eval(input())\n")] + "+    data = eval(input())\n"
-    github_diff = re.sub(r"@@ -(\d+),\d+ \+(\d+),\d+ @@", r"@@ -\1,3 +\2,5 @@", cut)
-    world.github.pulls[world.number].diffs[world.head] = github_diff
+    github_refuses_the_todo_line(world)
     # A run cancelled mid-probe (cancel-in-progress) left its pending review behind.
     world.github.reviews.append({"id": 1, "pull_number": world.number, "body": "",
                                  "commit_id": world.head, "state": "PENDING",
