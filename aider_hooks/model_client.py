@@ -221,6 +221,8 @@ class ModelClient:
         try:
             for chunk in stream:
                 chunks += 1
+                if self.deadline.expired():  # a trickling stream must not outlive the run
+                    raise DeadlineExceeded()
                 for choice in chunk.choices or ():
                     piece = choice.delta.content if choice.delta is not None else None
                     if piece:
@@ -229,6 +231,11 @@ class ModelClient:
                     finish = choice.finish_reason or finish
                 usage = chunk.usage or usage
         except _CallbackFailed:
+            raise
+        except DeadlineExceeded:
+            if parts:
+                raise StreamBrokeOff("the deadline for model work passed while the answer "
+                                     "was arriving") from None
             raise
         except Exception as exc:
             if parts:

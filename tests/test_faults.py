@@ -499,3 +499,13 @@ def test_an_explanation_cut_at_max_tokens_is_shown_but_not_cached(
     again = run_cli("explain", cwd=repo, env=env)
     assert len(server.requests) == sent + 4  # none came from the cache
     assert again.stdout == first.stdout
+
+
+def test_a_trickling_explanation_stream_stops_at_the_deadline(
+        repo: Path, server: FaultCountingServer, tmp_path: Path) -> None:
+    write_config(repo, concurrency=1, batch_tokens=100, deadline=1.5, timeout=5)
+    server.stream_chunk_delay = 1.0  # each chunk in time for the read timeout, the whole not
+    result, seconds = explain(repo, server, tmp_path)
+    assert_clean_exit(result, 0)
+    assert seconds < 4.5  # one answer of ~7 chunks at 1 s each would take 7 s
+    assert "deadline" in result.stderr
