@@ -18,16 +18,36 @@ def normalize_code(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+# Models name one kind of problem in several ways from one review to the next; the fingerprint
+# takes the family, so "correctness" after "bug" is not a new finding (the PR bot would
+# resolve the old comment and post the same one again). The finding keeps its own word.
+_CATEGORY_FAMILIES = {
+    **dict.fromkeys(("bug", "bugs", "correctness", "logic", "logic-error", "logic error",
+                     "error", "defect", "runtime-error", "runtime error"), "bug"),
+    **dict.fromkeys(("security", "vulnerability", "injection", "secrets", "unsafe"),
+                    "security"),
+    **dict.fromkeys(("performance", "perf", "efficiency"), "performance"),
+    **dict.fromkeys(("style", "readability", "formatting", "naming", "convention"), "style"),
+    **dict.fromkeys(("maintainability", "design", "complexity", "refactor"), "maintainability"),
+}
+
+
+def category_family(category: str) -> str:
+    """The family a model's category word belongs to (itself when not a known synonym)."""
+    word = " ".join(category.strip().lower().split())
+    return _CATEGORY_FAMILIES.get(word, word)
+
+
 def make_fingerprint(path: str, category: str, code: str, source: str) -> str:
     """A stable id for a finding that survives line shifts.
 
-    It hashes the file, the category and the anchored line's text, not the line number and
-    not the model's wording: after a push that moves code, or a re-review that words the
+    It hashes the file, the category's family (``category_family``) and the anchored line's
+    text, not the line number and not the model's wording: after a push that moves code, or a re-review that words the
     message differently, the same problem keeps the same fingerprint, so the PR bot does not
     post it again. Two findings of one category on one line of code are treated as one
     (``deduplicate`` tells apart the same code on two lines).
     """
-    material = "\x1f".join([source, path, category.strip().lower(), normalize_code(code)])
+    material = "\x1f".join([source, path, category_family(category), normalize_code(code)])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
 
 

@@ -30,3 +30,14 @@ def test_a_fingerprint_ignores_the_line_number_and_the_wording() -> None:
     assert finding(60, message="do not eval").with_fingerprint().fingerprint == one
     assert finding(6, code="data  =  eval(input())").with_fingerprint().fingerprint == one
     assert finding(6, code="x = eval(input())").with_fingerprint().fingerprint != one
+
+
+def test_a_relabelled_finding_keeps_its_fingerprint_but_a_different_kind_does_not() -> None:
+    def fingerprint(category: str) -> str:
+        return Finding(path="app.py", line=6, end_line=6, severity="warning", category=category,
+                       message="m", code="data = eval(input())").with_fingerprint().fingerprint
+
+    assert fingerprint("bug") == fingerprint("Correctness") == fingerprint("logic error")
+    assert fingerprint("security") == fingerprint("vulnerability")
+    assert fingerprint("bug") != fingerprint("security") != fingerprint("style")
+    assert fingerprint("license") == fingerprint("License ")  # unknown words: case and spaces
