@@ -208,6 +208,11 @@ def test_keyword_space_lookalikes_are_not_secrets(text: str, path: str) -> None:
     ('"auth": true', "settings.json"),
     ('password = ""', "empty.py"),
     ('query = "?page=2&sort=name"', "list.py"),
+    ("psql --no-password mydb", "run.sh"),  # a flag without a value
+    ("docker login --password-stdin", "ci.sh"),
+    ("cmd --password $DB_PASSWORD", "run.sh"),  # a reference
+    ("Pass --password to be prompted for it.", "README.md"),  # prose
+    ('parser.add_argument("--password", help="your password")', "cli.py"),
 ])
 def test_string_and_name_lookalikes_are_not_secrets(text: str, path: str) -> None:
     assert redact_text(text, path=path) == (text, 0)

@@ -141,8 +141,10 @@ def find_secrets(text: str, *, path: str | None = None) -> list[SecretMatch]:
         ranked.extend(url_passwords(text))
     ranked.extend(assignments(text, file_mode(path)))
     name = path.rsplit("/", 1)[-1].lower() if path else ""
-    if "password" in text.lower() or "identified" in text.lower() or name in PGPASS_NAMES:
-        ranked.extend(spaced_passwords(text, name))
+    lowered = text.lower()
+    if ("password" in lowered or "identified" in lowered or "--" in text
+            or name in PGPASS_NAMES):
+        ranked.extend(spaced_passwords(text, name, file_mode(path)))
     ranked.extend(high_entropy(text, exempt))
     return _resolve_overlaps(ranked)
 

@@ -1,10 +1,10 @@
 """Passwords after a keyword and a space, where no ``=`` or ``:`` separates name and value:
-SQL clauses, ``.netrc`` and ``.pgpass``."""
+SQL clauses, command-line flags (``--password x``), ``.netrc`` and ``.pgpass``."""
 from __future__ import annotations
 
 import re
 
-from aider_hooks.redact.common import SecretMatch, is_reference
+from aider_hooks.redact.common import SecretMatch, is_reference, mixed
 
 
 # No "=" or ":" between name and value, so the assignment rule does not see these: SQL
@@ -21,13 +21,22 @@ _SQL_IDENTIFIED_BY = re.compile(rf"{_IDENTIFIED_BY}{_QUOTED}")
 # followed by ordinary words.
 _SQL_IDENTIFIED_BY_BARE = re.compile(rf"{_IDENTIFIED_BY}(?P<bare>[^\s;'\"]{{1,256}})")
 _SQL_SUFFIXES = (".sql", ".pls", ".pks", ".pkb", ".ddl")
+# Command-line flags with the value after a space, in shell scripts, Dockerfiles, compose
+# files and docs: ``mysql --password hunter2``, ``redis-server --requirepass x``,
+# ``--api-key abc``. Not ``--no-password db`` (no value) nor ``--password-stdin``.
+_FLAG_VALUE = re.compile(
+    r"--(?!no-)(?:[a-z0-9]+-){0,4}(?:password|passwd|pass|pwd|requirepass|masterauth|token"
+    rf"|secret|api-?key|access-key|secret-key)[ \t]+(?:{_QUOTED}|(?P<bare>[^\s;|&'\"\\$-][^\s;|&'\"\\]{{0,1023}}))")
+_FLAG_MODES = ("config", "unknown")
 _NETRC_PASSWORD = re.compile(r'password[ \t]+(?:"(?P<quoted>[^"\n]{1,1024})"|(?P<bare>[^\s"]{1,1024}))')
 _NETRC_NAMES = (".netrc", "_netrc", "netrc")
 PGPASS_NAMES = (".pgpass", "pgpass.conf")
 _PGPASS_FIELD = re.compile(r"(?:\\.|[^:\\\n])*")  # one field; "\:" is an escaped colon
 
 
-def spaced_passwords(text: str, name: str) -> list[SecretMatch]:
+def spaced_passwords(text: str, name: str, mode: str = "unknown") -> list[SecretMatch]:
+    """``mode``: how the file reads unquoted values (``redact.file_mode``); flag values are
+    looked for where commands are written (config files, shell, docs), not in code."""
     lowered = text.lower()
     if len(lowered) != len(text):
         lowered = "".join(c.lower() if c.isascii() else c for c in text)
@@ -37,11 +46,15 @@ def spaced_passwords(text: str, name: str) -> list[SecretMatch]:
         patterns = [_SQL_PASSWORD, _SQL_IDENTIFIED_BY]
         if name.endswith(_SQL_SUFFIXES):
             patterns.append(_SQL_IDENTIFIED_BY_BARE)
+        if mode in _FLAG_MODES:
+            patterns.append(_FLAG_VALUE)
     found = []
     for pattern in patterns:
         for hit in pattern.finditer(lowered):
             group = "quoted" if "quoted" in hit.re.groupindex and hit.group("quoted") else "bare"
             value = text[hit.start(group):hit.end(group)]
+            if pattern is _FLAG_VALUE and group == "bare" and mode != "config" and not mixed(value):
+                continue  # in prose "--password to be prompted" is followed by a word
             if not is_reference(value):
                 found.append(SecretMatch("secret-assignment", hit.start(group), hit.end(group)))
     if name in PGPASS_NAMES:

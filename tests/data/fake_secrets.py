@@ -255,6 +255,10 @@ def _secrets() -> list[FakeSecret]:
     add("secret-assignment", "Tq" + rand(12), 'password = """{S}"""', "settings_local.py")
     add("secret-assignment", base64.b64encode(f"me:{rand(10)}".encode()).decode(),
         "//registry.npmjs.org/:_auth={S}", ".npmrc")
+    add("secret-assignment", "Rq" + rand(12), "    command: redis-server --requirepass {S}",
+        "docker-compose.yml")
+    add("secret-assignment", "My" + rand(10), 'mysql -u root --password "{S}" -h db app',
+        "scripts/restore.sh")
     lines = ["Block" + rand(12), "Scalar" + rand(12)]
     s.append(FakeSecret("secret-assignment", "\n".join(lines),
                         "db:\n  password: |\n    " + "\n    ".join(lines) + "\n  port: 5432",
