@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from aider_hooks.errors import InputError
 from aider_hooks.settings import FAIL_ON, FORMATS, Settings, load_settings
 
 
@@ -64,4 +65,8 @@ def settings_from_args(args: argparse.Namespace, repo_root: Path | None) -> Sett
     from aider_hooks.masking import remember_secret  # the key may come from a .env file
 
     remember_secret(settings.api_key)
+    if settings.output and not Path(settings.output).parent.is_dir():
+        # Say so now, not after the model was paid for the review.
+        raise InputError(f"cannot write {settings.output}: no such directory "
+                         f"{Path(settings.output).parent}")
     return settings

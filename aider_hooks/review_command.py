@@ -47,14 +47,6 @@ def run_review_command(args: argparse.Namespace) -> int:
     from aider_hooks.diff_source import load_diff
 
     settings = settings_from_args(args, root)
-    if settings.output == "-":  # the usual spelling of "standard output"
-        from dataclasses import replace
-
-        settings = replace(settings, output=None)
-    if settings.output and not Path(settings.output).parent.is_dir():
-        # Say so now, not after the model was paid for the review.
-        raise InputError(f"cannot write {settings.output}: no such directory "
-                         f"{Path(settings.output).parent}")
     if task in ("explain", "fix") and not settings.model_configured and not settings.dry_run:
         raise ConfigError(f"`{task}` needs a model: set OPENAI_API_KEY, or OPENAI_BASE_URL for "
                           "a local server (e.g. http://localhost:11434/v1 for Ollama)")

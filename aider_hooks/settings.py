@@ -72,6 +72,8 @@ class Settings:
         return self.api_key or NO_KEY
 
 
+STDOUT = "-"  # an ``output`` of "-" means standard output
+
 # Environment variables, and the setting each one feeds.
 ENVIRONMENT = {
     "OPENAI_API_KEY": "api_key",
@@ -125,6 +127,8 @@ def load_settings(
     if flags and flags.get("base_url") is not None:
         url_from_repository = False
     values.update({k: v for k, v in (flags or {}).items() if v is not None})
+    if values.get("output") == STDOUT:  # `-o -`, as most tools spell standard output
+        del values["output"]
     if (url_from_repository and values.get("api_key")
             and "OPENAI_API_KEY" not in from_repository):
         del values["api_key"]
@@ -182,8 +186,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
         values[name] = value
     _build(values, origin=str(path))  # type-check now, so the error names this file
     for name in ("cache_path", "output"):  # relative to the file, not to where git ran
-        if isinstance(values.get(name), str) and not Path(values[name]).expanduser().is_absolute():
-            values[name] = str(path.parent / values[name])
+        value = values.get(name)
+        if isinstance(value, str) and value != STDOUT and not Path(value).expanduser().is_absolute():
+            values[name] = str(path.parent / value)
     return values
 
 

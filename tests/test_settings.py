@@ -147,3 +147,11 @@ def test_the_underscore_table_name_is_read_and_a_tool_array_is_a_config_error(
     (tmp_path / ".aider-review.toml").write_text("[[tool]]\nname = 1\n")
     with pytest.raises(ConfigError, match=r"\[tool\] must be a table"):
         load_settings(tmp_path, {}, environ={})
+
+
+def test_output_dash_is_standard_output_from_a_flag_or_a_config_file(tmp_path: Path) -> None:
+    assert load_settings(tmp_path, {"output": "-"}, environ={}).output is None
+    (tmp_path / ".aider-review.toml").write_text('[tool.aider-review]\noutput = "-"\n')
+    assert load_settings(tmp_path, {}, environ={}).output is None
+    (tmp_path / ".aider-review.toml").write_text('[tool.aider-review]\noutput = "r.txt"\n')
+    assert load_settings(tmp_path, {}, environ={}).output == str(tmp_path / "r.txt")
