@@ -121,6 +121,17 @@ def strip_prefixes(source: str | None, target: str | None) -> tuple[str | None, 
 
 
 _C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+_ESCAPED = {chr(code): "\\" + letter for letter, code in _C_ESCAPES.items()}
+
+
+def quote_git_path(name: str) -> str:
+    """``name`` as git writes it in a header: C-quoted when it holds a quote, a backslash or
+    a control character (unquoted, a tab would end the name for ``git apply``); the inverse
+    of ``unquote_git_path``. Non-ASCII stays as it is, which ``git apply`` reads fine."""
+    if not any(c in _ESCAPED or ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        return name
+    return '"' + "".join(_ESCAPED.get(c) or (f"\\{ord(c):03o}" if ord(c) < 0x20 or ord(c) == 0x7F
+                                            else c) for c in name) + '"'
 
 
 def unquote_git_path(name: str) -> str:

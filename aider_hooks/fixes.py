@@ -72,24 +72,11 @@ def _replacements(findings: list[Finding], lines: list[str], *, crlf: bool) -> l
     return chosen
 
 
-_C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v",
-              "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
-
-
-def _header_name(prefix: str, path: str) -> str:
-    """``a/path`` as git writes it in a header: C-quoted when the name holds a quote, a
-    backslash or a control character (a tab would otherwise end the name for git apply)."""
-    name = prefix + path
-    if not any(c in _C_ESCAPES or ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        return name
-    quoted = "".join(_C_ESCAPES.get(c) or (f"\\{ord(c):03o}" if ord(c) < 0x20 or ord(c) == 0x7F
-                                           else c) for c in name)
-    return f'"{quoted}"'
-
-
 def _file_diff(path: str, lines: list[str], replacements: list[Replacement], *,
                ends_with_newline: bool) -> str:
-    old, new = _header_name("a/", path), _header_name("b/", path)
+    from aider_hooks.diff_headers import quote_git_path
+
+    old, new = quote_git_path("a/" + path), quote_git_path("b/" + path)
     out = [f"diff --git {old} {new}\n", f"--- {old}\n", f"+++ {new}\n"]
     shift = 0  # new-file line offset accumulated by earlier hunks
     for group in _group(replacements):

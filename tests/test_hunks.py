@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aider_hooks import git as g
-from aider_hooks.diff_headers import unquote_git_path
+from aider_hooks.diff_headers import quote_git_path, unquote_git_path
 from aider_hooks.diff_source import DiffSource, decode_diff_bytes, load_diff
 from aider_hooks.errors import InputError
 from aider_hooks.hunk import Hunk
@@ -451,3 +451,11 @@ def test_a_five_thousand_file_diff_parses_quickly() -> None:
     elapsed = time.perf_counter() - start
     assert len(hunk_set.files) == 5000 and len(hunk_set.hunks) == 5000
     assert elapsed < 3.0, f"{elapsed:.2f}s"
+
+
+@pytest.mark.parametrize("name", ["a/plain.py", "a/tab\there.py", 'a/q"uote.py', "a/back\\slash.py",
+                                  "a/sp ace.py", "a/café.py", "a/bell\x07\x01"])
+def test_quote_git_path_is_the_inverse_of_unquote(name: str) -> None:
+    quoted = quote_git_path(name)
+    assert unquote_git_path(quoted) == name
+    assert quoted.startswith('"') == any(c in '"\\' or ord(c) < 0x20 for c in name)
