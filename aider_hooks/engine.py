@@ -303,11 +303,12 @@ class _RequestRunner:
         messages = list(request.messages)
         if self.task == "explain" and self.stream_to is not None:
             out = self.stream_to
-            started: list[bool] = []
+            started = False
 
             def show(text: str) -> None:
+                nonlocal started
                 if not started:  # the header only once there is something under it
-                    started.append(True)
+                    started = True
                     out.write(_explain_header(request))
                 out.write(_terminal_safe(text))
                 out.flush()

@@ -22,6 +22,8 @@ from aider_hooks.errors import (
 )
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from aider_hooks.diff_source import DiffSource, LoadedDiff
     from aider_hooks.engine import ReviewResult
     from aider_hooks.settings import Settings
@@ -105,18 +107,25 @@ def _repo_root(source: DiffSource, cwd: Path) -> Path | None:
 def _review(diff: LoadedDiff, settings: Settings, paths: list[str], task: str) -> ReviewResult:
     from aider_hooks.engine import review_diff
 
-    if task != "explain":
-        return review_diff(diff, settings, paths=paths, task=task,
-                           progress=_progress_printer(settings))
     # No progress line for explain: the explanations stream to the same terminal.
+    progress = _progress_printer(settings) if task != "explain" else None
+    with _explanation_target(settings, task) as stream_to:
+        return review_diff(diff, settings, paths=paths, task=task, stream_to=stream_to,
+                           progress=progress)
+
+
+def _explanation_target(settings: Settings, task: str) -> AbstractContextManager[TextIO | None]:
+    """Where explain streams: --output (a dry run prints prompts instead), else stdout."""
+    from contextlib import nullcontext
+
+    if task != "explain":
+        return nullcontext(None)
     if not settings.output or settings.dry_run:
-        return review_diff(diff, settings, paths=paths, task=task, stream_to=sys.stdout)
-    try:  # explain -o FILE: the explanation streams into the file
-        target = open(settings.output, "w", encoding="utf-8", errors="backslashreplace")
+        return nullcontext(sys.stdout)
+    try:
+        return open(settings.output, "w", encoding="utf-8", errors="backslashreplace")
     except OSError as err:
         raise InputError(f"cannot write {settings.output}: {err.strerror}") from None
-    with target:
-        return review_diff(diff, settings, paths=paths, task=task, stream_to=target)
 
 
 def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult,
@@ -225,7 +234,7 @@ def write_report(settings: Settings, text: str, *, patch: bool = False) -> None:
     out: TextIO = sys.stdout
     out.flush()
     buffer = getattr(out, "buffer", None)
-    if buffer is None:  # a stream without bytes underneath (tests capturing text)
+    if buffer is None:  # a text-only stream put in place of sys.stdout by an embedding
         out.write(data.decode("utf-8", errors="replace"))
     else:
         buffer.write(data)
