@@ -12,8 +12,8 @@ import gc
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 from pathlib import Path
+from typing import NoReturn
 
 from aider_hooks import __version__
 from aider_hooks.errors import EXIT_USAGE, AiderReviewError

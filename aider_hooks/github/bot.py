@@ -202,8 +202,7 @@ def _plan(findings: list[Finding], result: ReviewResult, posted: set[str],
 
 
 def post_review(api: PullRequestAPI, head_sha: str, comments: list[InlineComment],
-                log: Log, author: Authorship | None = None,
-                ) -> tuple[list[InlineComment], list[InlineComment]]:
+                log: Log, author: Authorship) -> tuple[list[InlineComment], list[InlineComment]]:
     """Post one review; returns (accepted, rejected). A 422 loses only the rejected comments."""
     if not comments:
         return [], []
@@ -216,7 +215,7 @@ def post_review(api: PullRequestAPI, head_sha: str, comments: list[InlineComment
         if err.status != 422:
             raise
         log(f"GitHub refused the review ({err}); finding the comments it rejects")
-    _delete_leftover_pending_reviews(api, author or Authorship(api.viewer_login()), log)
+    _delete_leftover_pending_reviews(api, author, log)
     probe = _Prober(api, head_sha)
     rejected = probe.rejected_within(comments)
     accepted = [c for c in comments if c not in rejected]
@@ -357,10 +356,8 @@ def _looked_again(comment: dict[str, Any], body: str, report: Report,
     return True
 
 
-def upsert_summary(api: PullRequestAPI, body: str, log: Log,
-                   author: Authorship | None = None) -> int | None:
+def upsert_summary(api: PullRequestAPI, body: str, log: Log, author: Authorship) -> int | None:
     """Edit our summary comment in place, or create it; returns its id."""
-    author = author or Authorship(api.viewer_login())
     summaries = [c for c in api.issue_comments() if is_summary(_body(c)) and author.wrote(c)]
     for comment in summaries[:1]:
         if _body(comment) == body:
