@@ -66,6 +66,17 @@ def model_server() -> Iterator["object"]:
         yield server
 
 
+def commit_base_and_head(repo: Path, path: str, base_text: str, head_text: str) -> tuple[str, str]:
+    """Two commits of one file, as a pull request's base and head; returns their shas."""
+    (repo / path).write_text(base_text)
+    git(repo, "add", path)
+    git(repo, "commit", "-qm", "base")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    (repo / path).write_text(head_text)
+    git(repo, "commit", "-qam", "head")
+    return base, git(repo, "rev-parse", "HEAD").strip()
+
+
 def snapshot_repo(repo: Path) -> tuple[bytes, dict[str, bytes]]:
     """The index file's bytes and every work-tree file's bytes, to prove nothing changed."""
     index = (repo / ".git" / "index").read_bytes() if (repo / ".git" / "index").exists() else b""

@@ -20,7 +20,7 @@ from aider_hooks.github import DEFAULT_MAX_COMMENTS
 from aider_hooks.github.command import write_action_outputs
 from aider_hooks.github.event import COMMAND
 from aider_hooks.settings import ENVIRONMENT
-from tests.conftest import git
+from tests.conftest import commit_base_and_head, git
 from tests.fake_github_server import WRITE_TOKEN, FakeGitHub
 from tests.fake_model_server import FakeModelServer
 
@@ -118,13 +118,8 @@ def evaluate(value: str, inputs: dict[str, str], runner_temp: Path) -> str:
 
 @pytest.fixture
 def pull_request(git_repo: Path, tmp_path: Path) -> Iterator[PullRequestWorld]:
-    (git_repo / "app.py").write_text("import os\n")
-    git(git_repo, "add", "app.py")
-    git(git_repo, "commit", "-qm", "base")
-    base = git(git_repo, "rev-parse", "HEAD").strip()
-    (git_repo / "app.py").write_text("import os\nvalue = BUG_here()\n")
-    git(git_repo, "commit", "-qam", "feature")
-    head = git(git_repo, "rev-parse", "HEAD").strip()
+    base, head = commit_base_and_head(git_repo, "app.py", "import os\n",
+                                      "import os\nvalue = BUG_here()\n")
     with FakeGitHub() as github, FakeModelServer() as model:
         pull = github.add_pull(3, base_sha=base, head_sha=head,
                                diff=git(git_repo, "diff", f"{base}...{head}"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import commit_base_and_head, git
 from tests.data.fake_secrets import FAKE_SECRETS, FakeSecret
 from tests.fake_github_server import WRITE_TOKEN, FakeGitHub
 from tests.fake_model_server import FakeModelServer
@@ -258,13 +258,7 @@ def run_bot(repo: Path, github: FakeGitHub, server: FakeModelServer, tmp_path: P
 
 @pytest.fixture
 def pull_request(git_repo: Path) -> Iterator[tuple[Path, FakeGitHub]]:
-    (git_repo / "app.py").write_text("x = 1\n")
-    git(git_repo, "add", "app.py")
-    git(git_repo, "commit", "-qm", "base")
-    base = git(git_repo, "rev-parse", "HEAD").strip()
-    (git_repo / "app.py").write_text("x = compute()  # BUG\n")
-    git(git_repo, "commit", "-qam", "head")
-    head = git(git_repo, "rev-parse", "HEAD").strip()
+    base, head = commit_base_and_head(git_repo, "app.py", "x = 1\n", "x = compute()  # BUG\n")
     with FakeGitHub() as github:
         github.add_pull(3, base_sha=base, head_sha=head,
                         diff=git(git_repo, "diff", f"{base}...{head}"))
