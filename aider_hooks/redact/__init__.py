@@ -85,7 +85,7 @@ from dataclasses import replace
 
 from aider_hooks.hunk import Hunk
 from aider_hooks.redact.assignments import assignments
-from aider_hooks.redact.common import SecretMatch
+from aider_hooks.redact.common import SecretMatch, lower_same_length
 from aider_hooks.redact.entropy import high_entropy
 from aider_hooks.redact.pem import pem_blocks
 from aider_hooks.redact.shapes import shape_matches, url_passwords
@@ -139,12 +139,12 @@ def find_secrets(text: str, *, path: str | None = None) -> list[SecretMatch]:
     ranked.extend(shape_matches(text))
     if "://" in text:
         ranked.extend(url_passwords(text))
-    ranked.extend(assignments(text, file_mode(path)))
+    mode, lowered = file_mode(path), lower_same_length(text)
+    ranked.extend(assignments(text, lowered, mode))
     name = path.rsplit("/", 1)[-1].lower() if path else ""
-    lowered = text.lower()
     if ("password" in lowered or "identified" in lowered or "--" in text
             or name in PGPASS_NAMES):
-        ranked.extend(spaced_passwords(text, name, file_mode(path)))
+        ranked.extend(spaced_passwords(text, lowered, name, mode))
     ranked.extend(high_entropy(text, exempt))
     return _resolve_overlaps(ranked)
 

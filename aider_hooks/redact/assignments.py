@@ -60,10 +60,8 @@ def _normalized(text: str) -> str:
     return "".join(c for c in text.lower() if c.isalnum())
 
 
-def assignments(text: str, mode: str) -> list[SecretMatch]:
-    lowered = text.lower()
-    if len(lowered) != len(text):  # a few non-ASCII letters grow when lower-cased
-        lowered = "".join(c.lower() if c.isascii() else c for c in text)
+def assignments(text: str, lowered: str, mode: str) -> list[SecretMatch]:
+    """``lowered``: ``common.lower_same_length(text)``, which the caller has already."""
     hits = sorted((hit.start(), hit.end()) for pattern in _KEYWORD_HITS
                   for hit in pattern.finditer(lowered))
     found: list[SecretMatch] = []

@@ -6,6 +6,15 @@ import re
 from typing import NamedTuple
 
 
+def lower_same_length(text: str) -> str:
+    """``text`` lower-cased with every position kept, so a match in it is a match in ``text``
+    (a few non-ASCII letters grow when lower-cased: those stay as they are)."""
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = "".join(c.lower() if c.isascii() else c for c in text)
+    return lowered
+
+
 class SecretMatch(NamedTuple):
     kind: str
     start: int

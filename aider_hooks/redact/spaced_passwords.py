@@ -34,12 +34,10 @@ PGPASS_NAMES = (".pgpass", "pgpass.conf")
 _PGPASS_FIELD = re.compile(r"(?:\\.|[^:\\\n])*")  # one field; "\:" is an escaped colon
 
 
-def spaced_passwords(text: str, name: str, mode: str = "unknown") -> list[SecretMatch]:
-    """``mode``: how the file reads unquoted values (``redact.file_mode``); flag values are
+def spaced_passwords(text: str, lowered: str, name: str, mode: str) -> list[SecretMatch]:
+    """``lowered``: ``common.lower_same_length(text)``; ``name``: the file's name, lower-cased;
+    ``mode``: how the file reads unquoted values (``redact.file_mode``). Flag values are
     looked for where commands are written (config files, shell, docs), not in code."""
-    lowered = text.lower()
-    if len(lowered) != len(text):
-        lowered = "".join(c.lower() if c.isascii() else c for c in text)
     if name.endswith(_NETRC_NAMES):
         patterns = [_NETRC_PASSWORD]
     else:
