@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from aider_hooks.cli import main
+from aider_hooks.cli.main import main
 
 raise SystemExit(main())

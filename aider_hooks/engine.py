@@ -18,10 +18,10 @@ from aider_hooks.hunk import Hunk
 from aider_hooks.report import FailedHunk, Report
 
 if TYPE_CHECKING:
-    from aider_hooks.cache import ResponseCache
-    from aider_hooks.diff_source import LoadedDiff
-    from aider_hooks.model_client import Completion, ModelClient
-    from aider_hooks.prompts import PromptRequest
+    from aider_hooks.model.cache import ResponseCache
+    from aider_hooks.diff.source import LoadedDiff
+    from aider_hooks.model.client import Completion, ModelClient
+    from aider_hooks.tasks.prompts import PromptRequest
     from aider_hooks.settings import Settings
 
 NO_MODEL_NOTICE = (
@@ -66,7 +66,7 @@ def review_diff(
     progress: ProgressCallback | None = None,
 ) -> ReviewResult:
     """Review ``diff`` and return everything the reporters need."""
-    from aider_hooks.hunks import parse_diff
+    from aider_hooks.diff.parse import parse_diff
 
     started = time.monotonic()
     hunk_set = parse_diff(diff.text, settings=settings, read_new_file=diff.read_new_file,
@@ -93,7 +93,7 @@ def review_diff(
     # --dry-run prints the prompts and nothing else: findings it would discard are not worth
     # the time (compiling every changed Python file dominates a large dry run).
     if task == "review" and settings.builtin_checks and not settings.dry_run:
-        from aider_hooks.builtin_checks import run_builtin_checks
+        from aider_hooks.checks.builtin import run_builtin_checks
 
         findings.extend(run_builtin_checks(hunk_set, read_new_file=diff.read_new_file,
                                            settings=settings))
@@ -117,7 +117,7 @@ def review_diff(
 def _plan_requests(hunks: list[Hunk], settings: Settings, task: str,
                    report: Report) -> list[PromptRequest]:
     """Redact, then pack hunks into prompt requests. Pure apart from the redaction count."""
-    from aider_hooks.prompts import build_requests
+    from aider_hooks.tasks.prompts import build_requests
 
     if settings.redact:
         from aider_hooks.redact import find_secrets, redact_hunk
@@ -280,7 +280,7 @@ class _RequestRunner:
         outcome = self._interpret(request, completion.text)
         if isinstance(outcome, str):
             # One repair request, then the hunk is reported as failed (DESIGN.md §3).
-            from aider_hooks.prompts import repair_messages
+            from aider_hooks.tasks.prompts import repair_messages
 
             repaired = client.complete(repair_messages(request, completion.text, outcome))
             tokens = (tokens[0] + repaired.prompt_tokens, tokens[1] + repaired.completion_tokens)
@@ -292,7 +292,7 @@ class _RequestRunner:
         outcome.prompt_tokens, outcome.completion_tokens = tokens
         # An explanation cut off at max-tokens is shown, but not kept as if it were whole.
         if self._cache is not None and key and not completion.truncated:
-            from aider_hooks.cache import CachedAnswer
+            from aider_hooks.model.cache import CachedAnswer
 
             self._cache.put(key, CachedAnswer(text=completion.text, prompt_tokens=tokens[0],
                                               completion_tokens=tokens[1],
@@ -332,8 +332,8 @@ class _RequestRunner:
         """Findings from an answer, or, when it is not usable, the one-line reason why."""
         if self.task == "explain":
             return _Outcome(text=text) if text.strip() else "the answer was empty"
-        from aider_hooks.anchoring import anchor_findings
-        from aider_hooks.answers import parse_review_answer
+        from aider_hooks.tasks.anchoring import anchor_findings
+        from aider_hooks.tasks.answers import parse_review_answer
 
         try:
             raw = parse_review_answer(text)
@@ -345,8 +345,8 @@ class _RequestRunner:
     def _key(self, request: PromptRequest) -> str | None:
         if self._cache is None:
             return None
-        from aider_hooks.cache import cache_key
-        from aider_hooks.prompts import PROMPT_VERSION
+        from aider_hooks.model.cache import cache_key
+        from aider_hooks.tasks.prompts import PROMPT_VERSION
 
         return cache_key(self.settings.model, self.task, PROMPT_VERSION,
                          [dict(m) for m in request.messages], base_url=self.settings.base_url)
@@ -354,7 +354,7 @@ class _RequestRunner:
     def _get_client(self) -> ModelClient:
         with self._client_lock:
             if self._client is None:
-                from aider_hooks.model_client import Deadline, ModelClient
+                from aider_hooks.model.client import Deadline, ModelClient
 
                 self._client = ModelClient(self.settings, Deadline(self.settings.deadline))
             return self._client
@@ -363,7 +363,7 @@ class _RequestRunner:
 def _open_cache(settings: Settings, on_warning: Callable[[str], None]) -> ResponseCache:
     from pathlib import Path
 
-    from aider_hooks.cache import ResponseCache, default_cache_path
+    from aider_hooks.model.cache import ResponseCache, default_cache_path
 
     path = Path(settings.cache_path) if settings.cache_path else default_cache_path()
     return ResponseCache(path, on_warning=on_warning)

@@ -3,7 +3,7 @@
     python benchmarks/reliability_figures.py            # prints a Markdown table
     python benchmarks/reliability_figures.py --json     # the raw totals
 
-Each suite records what it injected and what came out (``tests.reliability_support.
+Each suite records what it injected and what came out (``testing.reliability_support.
 record_figure``) into a file named by ``AIDER_REVIEW_FIGURES``; this script sets it, runs
 pytest on those suites, and adds the records up. Nothing here is estimated: a figure that no
 test recorded is not printed. Exits 1 when a test failed.

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.fake_model_server import FakeModelServer  # noqa: E402  (needs ROOT on sys.path)
+from testing.fake_model_server import FakeModelServer  # noqa: E402  (needs ROOT on sys.path)
 
 # Variables of the caller that would point the runs at a real model, cache or repository.
 _LEAKY = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AIDER_REVIEW_MODEL", "AIDER_REVIEW_CACHE",

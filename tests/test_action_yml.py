@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from aider_hooks.cli import build_parser
-from aider_hooks.github import DEFAULT_MAX_COMMENTS
-from aider_hooks.github.command import write_action_outputs
-from aider_hooks.github.event import COMMAND
+from aider_hooks.cli.main import build_parser
+from aider_hooks.pr.github import DEFAULT_MAX_COMMENTS
+from aider_hooks.cli.github import write_action_outputs
+from aider_hooks.pr.github.event import COMMAND
 from aider_hooks.settings import ENVIRONMENT
-from tests.conftest import commit_base_and_head, git
-from tests.fake_github_server import WRITE_TOKEN, FakeGitHub
-from tests.fake_model_server import FakeModelServer
+from testing.repos import commit_base_and_head, git
+from testing.fake_github_server import WRITE_TOKEN, FakeGitHub
+from testing.fake_model_server import FakeModelServer
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"

@@ -6,12 +6,12 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aider_hooks.anchoring import anchor_findings
-from aider_hooks.answers import RawFinding, parse_review_answer
+from aider_hooks.tasks.anchoring import anchor_findings
+from aider_hooks.tasks.answers import RawFinding, parse_review_answer
 from aider_hooks.finding import make_fingerprint
 from aider_hooks.hunk import DiffLine, Hunk
-from aider_hooks.prompts import build_requests
-from tests.hunk_factory import make_hunk
+from aider_hooks.tasks.prompts import build_requests
+from testing.hunk_factory import make_hunk
 
 
 

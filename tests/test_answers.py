@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from aider_hooks.answers import (
+from aider_hooks.tasks.answers import (
     MAX_FINDINGS_PER_ANSWER,
     MAX_MESSAGE_CHARS,
     RawFinding,

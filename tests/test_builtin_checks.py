@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from aider_hooks.builtin_checks import run_builtin_checks
-from aider_hooks.diff_source import DiffSource, LoadedDiff, load_diff
+from aider_hooks.checks.builtin import run_builtin_checks
+from aider_hooks.diff.source import DiffSource, LoadedDiff, load_diff
 from aider_hooks.finding import Finding
 from aider_hooks.hunk import DiffLine, Hunk
-from aider_hooks.hunks import ChangedFile, FileStatus, HunkSet, parse_diff
+from aider_hooks.diff.parse import ChangedFile, FileStatus, HunkSet, parse_diff
 from aider_hooks.settings import Settings
-from tests.conftest import git
+from testing.repos import git
 from tests.data.fake_secrets import B64, BEGIN, END, GH, PRIVATE, SK, rand
 
 SETTINGS = Settings()

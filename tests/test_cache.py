@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aider_hooks.cache import (
+from aider_hooks.model.cache import (
     SCHEMA_VERSION,
     CachedAnswer,
     ResponseCache,
@@ -92,7 +92,7 @@ def test_the_file_holds_answers_but_never_the_request_or_its_secrets(cache_path:
 
 _WORKER = textwrap.dedent("""
     import json, sys, time
-    from aider_hooks.cache import CachedAnswer, ResponseCache
+    from aider_hooks.model.cache import CachedAnswer, ResponseCache
     path, worker, start_at = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     time.sleep(max(0.0, start_at - time.time()))
     problems = []

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_model_server import FakeModelServer
-from tests.reliability_support import (
+from testing.fake_model_server import FakeModelServer
+from testing.reliability_support import (
     EXE,
     assert_clean_exit,
     json_report,

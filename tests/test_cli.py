@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-from aider_hooks.cli import COMMANDS, VALUE_OPTIONS, build_parser, command_first
+from aider_hooks.cli.main import COMMANDS, VALUE_OPTIONS, build_parser, command_first
 
 
 @pytest.mark.parametrize(("given", "expected"), [
@@ -37,7 +37,7 @@ def test_value_options_are_exactly_the_options_that_take_a_value() -> None:
 
 
 def test_a_usage_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    from aider_hooks.cli import main
+    from aider_hooks.cli.main import main
 
     with pytest.raises(SystemExit) as stopped:
         main(["--format", "xml"])

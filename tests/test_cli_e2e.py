@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import git, snapshot_repo
+from testing.repos import git, snapshot_repo
 
 EXE = Path(sys.executable).parent / "aider-review"
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,8 +307,8 @@ def test_every_format_renders(git_repo: Path, fmt: str) -> None:
 def test_every_staged_shape_gets_findings_on_exact_lines_even_with_wrong_numbers(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     """Issue 2's acceptance: every shape, numbers off by several lines, exact anchoring."""
-    from tests.fake_model_server import diff_lines
-    from tests.git_shapes import stage_all_shapes
+    from testing.fake_model_server import diff_lines
+    from testing.git_shapes import stage_all_shapes
 
     shapes = stage_all_shapes(git_repo)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
-from tests.git_shapes import UNSTAGED, stage_all_shapes
-from tests.reliability_support import (
+from testing.repos import git
+from testing.git_shapes import UNSTAGED, stage_all_shapes
+from testing.reliability_support import (
     assert_clean_exit,
     model_env,
     record_figure,
@@ -24,7 +24,7 @@ from tests.reliability_support import (
     stage,
     write_config,
 )
-from tests.fake_model_server import FakeModelServer
+from testing.fake_model_server import FakeModelServer
 
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
 
@@ -132,10 +132,10 @@ def test_a_file_diff_with_paths_outside_the_repository_changes_nothing(
 def test_the_github_bot_leaves_the_checkout_byte_identical(
         busy_repo: Path, server: FakeModelServer, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from aider_hooks.cli import build_parser
-    from aider_hooks.github.api import RetryPolicy
-    from aider_hooks.github.command import run_github
-    from tests.fake_github_server import FakeGitHub
+    from aider_hooks.cli.main import build_parser
+    from aider_hooks.pr.github.api import RetryPolicy
+    from aider_hooks.cli.github import run_github
+    from testing.fake_github_server import FakeGitHub
 
     # A pull request from the base commit to a head commit of the same repository; then the
     # checkout gets unstaged edits and staged work, as a developer's machine would have.

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from aider_hooks.diff_source import DiffSource, LoadedDiff, decode_diff_bytes, load_diff
+from aider_hooks.diff.source import DiffSource, LoadedDiff, decode_diff_bytes, load_diff
 from aider_hooks.errors import GitError, InputError
-from aider_hooks.hunks import parse_diff
+from aider_hooks.diff.parse import parse_diff
 from aider_hooks.settings import Settings
-from tests.conftest import git
-from tests.git_shapes import APP_STAGED, UNSTAGED, stage_all_shapes, stage_modified_file
+from testing.repos import git
+from testing.git_shapes import APP_STAGED, UNSTAGED, stage_all_shapes, stage_modified_file
 
 SIMPLE_DIFF = (
     b"diff --git a/hello.py b/hello.py\n"

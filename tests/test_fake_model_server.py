@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.fake_model_server import FakeModelServer, fake_token_count, rule_findings
+from testing.fake_model_server import FakeModelServer, fake_token_count, rule_findings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -311,7 +311,7 @@ def _swallow(client: openai.OpenAI) -> None:
 
 def test_standalone_prints_base_url_and_serves() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_model_server", "--port", "0", "--latency", "0.01"],
+        [sys.executable, "-m", "testing.fake_model_server", "--port", "0", "--latency", "0.01"],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability_support import (
+from testing.reliability_support import (
     EXE,
     FaultCountingServer,
     assert_clean_exit,

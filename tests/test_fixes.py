@@ -8,8 +8,8 @@ import pytest
 
 from aider_hooks.errors import InputError
 from aider_hooks.finding import Finding
-from aider_hooks.fixes import apply_patch, build_patch
-from tests.conftest import git
+from aider_hooks.tasks.patches import apply_patch, build_patch
+from testing.repos import git
 
 
 def finding(line: int, code: str, suggestion: str | None, *, end: int | None = None,

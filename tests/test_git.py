@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from aider_hooks import git as g
+from aider_hooks.diff import git as g
 from aider_hooks.errors import GitError, InputError
-from tests.conftest import git
-from tests.git_shapes import (
+from testing.repos import git
+from testing.git_shapes import (
     APP_STAGED,
     UNSTAGED,
     commit_base,
@@ -355,7 +355,7 @@ def test_an_alternate_index_named_by_git_index_file_is_honoured(
 HOOK_PROGRAM = """
 import os, sys
 from pathlib import Path
-from aider_hooks import git
+from aider_hooks.diff import git
 root = git.find_repo_root(Path.cwd())
 Path(sys.argv[1]).write_bytes(git.staged_diff(root))
 """
@@ -383,7 +383,7 @@ def test_a_pre_commit_hook_reviews_what_is_being_committed(
 
 
 def test_commits_present_reads_the_object_database(git_repo: Path) -> None:
-    from aider_hooks.git import commits_present, git_dir
+    from aider_hooks.diff.git import commits_present, git_dir
 
     (git_repo / "a.txt").write_text("a\n")
     subprocess.run(["git", "add", "a.txt"], cwd=git_repo, check=True)
@@ -399,7 +399,7 @@ def test_commits_present_reads_the_object_database(git_repo: Path) -> None:
 def test_git_dir_follows_git_dir_and_worktrees_and_says_when_there_is_none(
         git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from aider_hooks.errors import InputError
-    from aider_hooks.git import git_dir
+    from aider_hooks.diff.git import git_dir
 
     (git_repo / "a.txt").write_text("a\n")
     subprocess.run(["git", "add", "a.txt"], cwd=git_repo, check=True)

@@ -7,14 +7,14 @@ from collections.abc import Iterator
 import pytest
 
 from aider_hooks.errors import GitHubError
-from aider_hooks.github.api import (
+from aider_hooks.pr.github.api import (
     DIFF_MEDIA,
     GitHubClient,
     PullRequestAPI,
     RetryPolicy,
     next_page_url,
 )
-from tests.fake_github_server import READ_ONLY_TOKEN, WRITE_TOKEN, FakeGitHub
+from testing.fake_github_server import READ_ONLY_TOKEN, WRITE_TOKEN, FakeGitHub
 
 DIFF = """diff --git a/app.py b/app.py
 --- a/app.py

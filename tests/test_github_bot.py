@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from aider_hooks.cli import build_parser, main
+from aider_hooks.cli.main import build_parser, main
 from aider_hooks.errors import GitHubError, UsageError
-from aider_hooks.github.api import RetryPolicy
-from aider_hooks.github.command import run_github
-from aider_hooks.github.comments import RESOLVED_MARKER, SUMMARY_MARKER, fingerprint_of
-from aider_hooks.github.event import is_review_command
-from tests.conftest import git, snapshot_repo
-from tests.fake_github_server import READ_ONLY_TOKEN, WRITE_TOKEN, FakeGitHub
-from tests.fake_model_server import FakeModelServer
+from aider_hooks.pr.github.api import RetryPolicy
+from aider_hooks.cli.github import run_github
+from aider_hooks.pr.comments import RESOLVED_MARKER, SUMMARY_MARKER, fingerprint_of
+from aider_hooks.pr.github.event import is_review_command
+from testing.repos import git, snapshot_repo
+from testing.fake_github_server import READ_ONLY_TOKEN, WRITE_TOKEN, FakeGitHub
+from testing.fake_model_server import FakeModelServer
 
 BASE_TEXT = """import os
 

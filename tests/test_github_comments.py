@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from aider_hooks.finding import Finding
-from aider_hooks.github.comments import (
+from aider_hooks.pr.comments import (
     MAX_BODY_CHARS,
     SUMMARY_MARKER,
     DiffLines,

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import git
-from tests.fake_model_server import FakeModelServer
-from tests.reliability_support import (
+from testing.repos import git
+from testing.fake_model_server import FakeModelServer
+from testing.reliability_support import (
     assert_clean_exit,
     commit,
     json_report,

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from aider_hooks import git as g
-from aider_hooks.diff_headers import quote_git_path, unquote_git_path
-from aider_hooks.diff_source import DiffSource, decode_diff_bytes, load_diff
+from aider_hooks.diff import git as g
+from aider_hooks.diff.headers import quote_git_path, unquote_git_path
+from aider_hooks.diff.source import DiffSource, decode_diff_bytes, load_diff
 from aider_hooks.errors import InputError
 from aider_hooks.hunk import Hunk
-from aider_hooks.hunks import HunkSet, parse_diff
-from aider_hooks.paths import default_exclusion, path_matches
+from aider_hooks.diff.parse import HunkSet, parse_diff
+from aider_hooks.diff.paths import default_exclusion, path_matches
 from aider_hooks.settings import Settings
-from tests.conftest import git
-from tests.git_shapes import (
+from testing.repos import git
+from testing.git_shapes import (
     APP_ENCLOSING,
     QUOTED_PATH,
     SHAPES,

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import git
+from testing.repos import git
 
 # Top-level packages, as they appear in the import log (GitPython's package is ``git``).
 NOT_ON_THE_NO_OP_PATH = ("openai", "httpx2", "httpcore2", "git", "tenacity", "pydantic",
@@ -35,7 +35,7 @@ def imported_modules(*args: str, cwd: Path,
     for line in run.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
             modules.add(line.rsplit("|", 1)[1].strip())
-    assert "aider_hooks.cli" in modules, run.stderr[-2000:]  # the log was read at all
+    assert "aider_hooks.cli.main" in modules, run.stderr[-2000:]  # the log was read at all
     return modules, run
 
 
@@ -56,7 +56,7 @@ def test_nothing_staged_imports_no_heavy_library(git_repo: Path) -> None:
         sorted(packages(modules) & set(NOT_ON_THE_NO_OP_PATH))
     # The fast exit comes before any diff is parsed or any review is set up.
     assert {"unidiff", "sqlite3"}.isdisjoint(packages(modules))
-    assert {"aider_hooks.engine", "aider_hooks.hunks", "aider_hooks.cache"}.isdisjoint(modules)
+    assert {"aider_hooks.engine", "aider_hooks.diff.parse", "aider_hooks.model.cache"}.isdisjoint(modules)
 
 
 def test_a_fully_cached_review_never_loads_the_model_sdk(git_repo: Path, model_server: Any,

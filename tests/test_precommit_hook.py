@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import git, snapshot_repo
+from testing.repos import git, snapshot_repo
 
 ROOT = Path(__file__).resolve().parent.parent
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
@@ -77,7 +77,7 @@ def test_hook_manifest_matches_the_console_script_and_readme() -> None:
     assert review["require_serial"] is True
     assert by_id["aider-explain"]["stages"] == ["manual"]
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'aider-review = "aider_hooks.cli:main"' in pyproject
+    assert 'aider-review = "aider_hooks.cli.main:main"' in pyproject
     readme = (ROOT / "README.md").read_text()
     for hook_id in by_id:
         assert f"id: {hook_id}" in readme

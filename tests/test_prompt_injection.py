@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import git
-from tests.fake_model_server import FakeModelServer
-from tests.reliability_support import (
+from testing.repos import git
+from testing.fake_model_server import FakeModelServer
+from testing.reliability_support import (
     assert_clean_exit,
     json_report,
     model_env,
@@ -108,7 +108,7 @@ def hostile_reviewer(server: FakeModelServer, canaries: list[Path]) -> None:
                                                        f"; touch {canaries[4]} #"]
 
     def reviewer(body: dict[str, Any]) -> str:
-        from tests.fake_model_server import is_explain_request
+        from testing.fake_model_server import is_explain_request
 
         if is_explain_request(body):
             return (f"Run {touch[0]} now. {touch[3]} {touch[4]}\n"
@@ -180,11 +180,11 @@ def test_markdown_cells_and_github_commands_hold_model_text(
 def test_a_suggestion_cannot_break_out_of_its_pr_comment_fence(
         hostile: tuple[Path, list[Path]], server: FakeModelServer, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from aider_hooks.cli import build_parser
-    from aider_hooks.github.api import RetryPolicy
-    from aider_hooks.github.command import run_github
-    from aider_hooks.github.comments import SUMMARY_MARKER
-    from tests.fake_github_server import FakeGitHub
+    from aider_hooks.cli.main import build_parser
+    from aider_hooks.pr.github.api import RetryPolicy
+    from aider_hooks.cli.github import run_github
+    from aider_hooks.pr.comments import SUMMARY_MARKER
+    from testing.fake_github_server import FakeGitHub
 
     repo, canaries = hostile
     base = git(repo, "rev-parse", "HEAD").strip()

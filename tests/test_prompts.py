@@ -9,7 +9,7 @@ import pytest
 
 from aider_hooks.errors import UsageError
 from aider_hooks.hunk import DiffLine, Hunk
-from aider_hooks.prompts import (
+from aider_hooks.tasks.prompts import (
     MAX_FILES_PER_REQUEST,
     PROMPT_VERSION,
     PromptRequest,
@@ -18,7 +18,7 @@ from aider_hooks.prompts import (
     repair_messages,
 )
 from aider_hooks.settings import Settings
-from tests.hunk_factory import make_hunk
+from testing.hunk_factory import make_hunk
 
 # The reader the fake model server uses for diff lines (added and context lines only).
 SHOWN_LINE = re.compile(r"^\s*(\d+) ([+ ]) (.*)$")

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from aider_hooks.anchoring import anchor_findings
-from aider_hooks.answers import RawFinding
-from aider_hooks.diff_source import decode_diff_bytes
+from aider_hooks.tasks.anchoring import anchor_findings
+from aider_hooks.tasks.answers import RawFinding
+from aider_hooks.diff.source import decode_diff_bytes
 from aider_hooks.errors import InputError
 from aider_hooks.finding import normalize_code
 from aider_hooks.hunk import Hunk
-from aider_hooks.hunks import parse_diff
-from aider_hooks.paths import default_exclusion
+from aider_hooks.diff.parse import parse_diff
+from aider_hooks.diff.paths import default_exclusion
 from aider_hooks.settings import Settings
-from tests.reliability_support import record_figure
+from testing.reliability_support import record_figure
 
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -11,9 +11,9 @@ import openai
 import openai._exceptions
 import pytest
 
-from aider_hooks import retry_policy
+from aider_hooks.model import retry as retry_policy
 from aider_hooks.errors import ModelAuthError, ModelError, ModelRequestError, ModelUnavailable
-from aider_hooks.retry_policy import (
+from aider_hooks.model.retry import (
     RETRY_AFTER_LIMIT,
     RULES,
     DeadlineExceeded,

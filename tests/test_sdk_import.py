@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from aider_hooks.sdk_import import import_with_lazy_packages, lazy_packages, pending_packages
-from tests.reliability_support import model_env, stage_bug_files, write_config
+from aider_hooks.model.sdk_import import import_with_lazy_packages, lazy_packages, pending_packages
+from testing.reliability_support import model_env, stage_bug_files, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -178,8 +178,9 @@ def test_an_error_in_a_deferred_init_reaches_whoever_asked(on_path: Path) -> Non
 # it never happens on a review path.
 PROBE = """
 import json, sys, threading
-from aider_hooks import model_client, sdk_import
-from aider_hooks.cli import main
+from aider_hooks.model import client as model_client
+from aider_hooks.model import sdk_import
+from aider_hooks.cli.main import main
 
 imported = threading.Event()
 late: list[str] = []
@@ -256,7 +257,7 @@ print(json.dumps({names_of_types}))
 """
     lazy = f"""
 import json
-from aider_hooks.sdk_import import import_openai, pending_packages
+from aider_hooks.model.sdk_import import import_openai, pending_packages
 openai = import_openai()
 assert "openai.types" in pending_packages()
 from openai import *  # the SDK's whole public surface

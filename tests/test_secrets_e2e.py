@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import commit_base_and_head, git
+from testing.repos import commit_base_and_head, git
 from tests.data.fake_secrets import FAKE_SECRETS, FakeSecret
-from tests.fake_github_server import WRITE_TOKEN, FakeGitHub
-from tests.fake_model_server import FakeModelServer
-from tests.reliability_support import (
+from testing.fake_github_server import WRITE_TOKEN, FakeGitHub
+from testing.fake_model_server import FakeModelServer
+from testing.reliability_support import (
     TEST_KEY,
     assert_clean_exit,
     model_env,
@@ -223,7 +223,7 @@ def test_the_crash_log_masks_every_credential(
         isolated_environment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The last line of defence, called directly: no real input we know of crashes the tool,
     # so an exception that quotes every credential is handed to the crash handler.
-    from aider_hooks.cli import _write_crash_log
+    from aider_hooks.cli.main import _write_crash_log
     from aider_hooks.masking import remember_secret
 
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)

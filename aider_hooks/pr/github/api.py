@@ -374,7 +374,7 @@ class PullRequestAPI:
     def diff(self) -> str:
         """The pull request's diff, decoded as a local ``git diff`` is (a file in cp1252 must
         read the same either way, or its findings would look new and its suggestions wrong)."""
-        from aider_hooks.diff_source import decode_diff_bytes
+        from aider_hooks.diff.source import decode_diff_bytes
 
         response = self.client.request("GET", f"{self._pulls}/{self.number}", accept=DIFF_MEDIA)
         return decode_diff_bytes(response.body)

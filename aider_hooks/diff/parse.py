@@ -24,18 +24,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from aider_hooks.diff_headers import (
+from aider_hooks.diff.headers import (
     diff_name,
     disambiguate_git_headers,
     move_lines,
     only_unmerged_paths,
     strip_prefixes,
 )
-from aider_hooks.diff_source import decode_file_lines
-from aider_hooks.enclosing import DefIndex, enclosing
+from aider_hooks.diff.source import decode_file_lines
+from aider_hooks.diff.enclosing import DefIndex, enclosing
 from aider_hooks.errors import InputError
 from aider_hooks.hunk import DiffLine, Hunk
-from aider_hooks.paths import (
+from aider_hooks.diff.paths import (
     SKIP_BINARY,
     SKIP_DELETED,
     SKIP_NO_CHANGE,

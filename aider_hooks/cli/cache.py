@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 from aider_hooks.errors import EXIT_OK
 
 if TYPE_CHECKING:
-    from aider_hooks.cache import ResponseCache
+    from aider_hooks.model.cache import ResponseCache
 
 
 def cache_file(explicit: str | None, cwd: Path | None = None) -> Path:
     """The file a review run here would use: --cache, AIDER_REVIEW_CACHE (also from the
     repository's .env), the repository's ``cache-path`` setting, the user's cache directory."""
-    from aider_hooks.cache import default_cache_path
+    from aider_hooks.model.cache import default_cache_path
     from aider_hooks.errors import InputError
-    from aider_hooks.git import find_repo_root
+    from aider_hooks.diff.git import find_repo_root
     from aider_hooks.settings import load_settings
 
     try:
@@ -49,7 +49,7 @@ def run_cache_command(args: argparse.Namespace) -> int:
 
 
 def _open(path: Path) -> ResponseCache:
-    from aider_hooks.cache import ResponseCache
+    from aider_hooks.model.cache import ResponseCache
 
     return ResponseCache(path, on_warning=_warn)
 

@@ -74,7 +74,7 @@ def _replacements(findings: list[Finding], lines: list[str], *, crlf: bool) -> l
 
 def _file_diff(path: str, lines: list[str], replacements: list[Replacement], *,
                ends_with_newline: bool) -> str:
-    from aider_hooks.diff_headers import quote_git_path
+    from aider_hooks.diff.headers import quote_git_path
 
     old, new = quote_git_path("a/" + path), quote_git_path("b/" + path)
     out = [f"diff --git {old} {new}\n", f"--- {old}\n", f"+++ {new}\n"]
@@ -151,7 +151,7 @@ def apply_patch(root: Path, patch: str) -> Path:
 
 
 def _git_apply(root: Path, patch: str, *flags: str) -> subprocess.CompletedProcess[bytes]:
-    from aider_hooks.git import git_env
+    from aider_hooks.diff.git import git_env
 
     return subprocess.run(
         ["git", "apply", "--whitespace=nowarn", *flags, "-"],
@@ -161,7 +161,7 @@ def _git_apply(root: Path, patch: str, *flags: str) -> subprocess.CompletedProce
 
 
 def _backup(root: Path, patch: str) -> Path:
-    from aider_hooks.git import git_dir
+    from aider_hooks.diff.git import git_dir
 
     folder = git_dir(root) / "aider-review" / "backups" / time.strftime("%Y%m%d-%H%M%S")
     suffix = 0
@@ -169,7 +169,7 @@ def _backup(root: Path, patch: str) -> Path:
         suffix += 1
         folder = folder.with_name(f"{folder.name.split('.')[0]}.{suffix}")
     folder.mkdir(parents=True)
-    from aider_hooks.diff_headers import unquote_git_path
+    from aider_hooks.diff.headers import unquote_git_path
 
     for line in patch.split("\n"):
         if line.startswith(('+++ b/', '+++ "b/')):

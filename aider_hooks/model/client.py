@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aider_hooks.errors import ModelError, ModelUnavailable
-from aider_hooks.retry_policy import (
+from aider_hooks.model.retry import (
     DeadlineExceeded,
     MalformedResponse,
     StreamBrokeOff,
@@ -45,7 +45,7 @@ from aider_hooks.retry_policy import (
     rule_key,
     to_model_error,
 )
-from aider_hooks.sdk_import import import_openai
+from aider_hooks.model.sdk_import import import_openai
 from aider_hooks.settings import Settings
 
 # Calls in a row that exhausted their retries on a "soft" failure (429, 5xx, timeouts) before

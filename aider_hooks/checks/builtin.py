@@ -48,7 +48,7 @@ from aider_hooks.redact import find_secrets, redact_text
 from aider_hooks.settings import Settings
 
 if TYPE_CHECKING:
-    from aider_hooks.hunks import ChangedFile, HunkSet
+    from aider_hooks.diff.parse import ChangedFile, HunkSet
 
 ReadNewFile = Callable[[str], bytes | None]
 # detect-secrets' marker for a line that holds a known, harmless value (a test fixture): the
@@ -90,7 +90,7 @@ def _is_checked(file: ChangedFile, settings: Settings) -> bool:
         return True
     if not file.is_binary:
         return False
-    from aider_hooks.paths import exclusion
+    from aider_hooks.diff.paths import exclusion
 
     return exclusion(file.path, settings) is None
 
@@ -317,7 +317,7 @@ def _staged_source(file: ChangedFile, blobs: _BlobCache) -> bytes | None:
 
 
 def _agrees_with_diff(blob: bytes, hunks: Sequence[Hunk]) -> bool:
-    from aider_hooks.diff_source import decode_file_lines
+    from aider_hooks.diff.source import decode_file_lines
 
     lines = decode_file_lines(blob)
     return all(number <= len(lines) and lines[number - 1] == text

@@ -19,8 +19,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import git
-from tests.fake_model_server import FakeModelServer
+from testing.repos import git
+from testing.fake_model_server import FakeModelServer
 
 EXE = Path(sys.executable).parent / "aider-review"
 FIGURES_VARIABLE = "AIDER_REVIEW_FIGURES"

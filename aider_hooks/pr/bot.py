@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aider_hooks.errors import GitHubError, InputError
-from aider_hooks.github import DEFAULT_MAX_COMMENTS
+from aider_hooks.pr.github import DEFAULT_MAX_COMMENTS
 from aider_hooks.finding import Finding
-from aider_hooks.github.api import GitHubClient, GitHubRateLimited, PullRequestAPI
-from aider_hooks.github.comments import (
+from aider_hooks.pr.github.api import GitHubClient, GitHubRateLimited, PullRequestAPI
+from aider_hooks.pr.comments import (
     DiffLines,
     InlineComment,
     SummaryFacts,
@@ -34,11 +34,11 @@ from aider_hooks.github.comments import (
     review_body,
     summary_body,
 )
-from aider_hooks.github.event import PullRequestRef, Trigger, pull_request_from_api
-from aider_hooks.github.pricing import estimate_cost
+from aider_hooks.pr.github.event import PullRequestRef, Trigger, pull_request_from_api
+from aider_hooks.model.pricing import estimate_cost
 
 if TYPE_CHECKING:
-    from aider_hooks.diff_source import LoadedDiff
+    from aider_hooks.diff.source import LoadedDiff
     from aider_hooks.engine import ReviewResult
     from aider_hooks.report import Report
     from aider_hooks.settings import Settings
@@ -116,7 +116,7 @@ def load_pull_request_diff(api: PullRequestAPI, pull: PullRequestRef, trigger: T
     On ``pull_request_target`` and ``issue_comment`` the PR's commits are untrusted and the
     diff is read from the API only, as data.
     """
-    from aider_hooks.diff_source import DiffSource, LoadedDiff, load_diff
+    from aider_hooks.diff.source import DiffSource, LoadedDiff, load_diff
 
     if not trigger.diff_as_data_only and commits_present(cwd, (pull.base_sha, pull.head_sha)):
         try:
@@ -142,7 +142,7 @@ def _no_file(path: str) -> bytes | None:
 
 def commits_present(cwd: Path, shas: Sequence[str]) -> bool:
     """True when every commit is in the local repository (reading objects runs no PR code)."""
-    from aider_hooks.git import commits_present as present_locally
+    from aider_hooks.diff.git import commits_present as present_locally
 
     return all(_SHA.fullmatch(sha) for sha in shas) and present_locally(cwd, shas)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from aider_hooks import git
+from aider_hooks.diff import git
 from aider_hooks.errors import InputError
 
 SourceKind = Literal["staged", "range", "file", "stdin"]

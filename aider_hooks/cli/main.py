@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_review_arguments(parser: argparse.ArgumentParser, *, task: str) -> None:
-    from aider_hooks.cli_options import add_common_options
+    from aider_hooks.cli.options import add_common_options
 
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--staged", action="store_true",
@@ -132,25 +132,25 @@ def _add_review_arguments(parser: argparse.ArgumentParser, *, task: str) -> None
 
 
 def _add_github_arguments(parser: argparse.ArgumentParser) -> None:
-    from aider_hooks.github.command import add_arguments  # light: argparse and options only
+    from aider_hooks.cli.github import add_arguments  # light: argparse and options only
 
     add_arguments(parser)
 
 
 def _run_github(args: argparse.Namespace) -> int:
-    from aider_hooks.github.command import run
+    from aider_hooks.cli.github import run
 
     return run(args)
 
 
 def _run_review(args: argparse.Namespace) -> int:
-    from aider_hooks.review_command import run_review_command
+    from aider_hooks.cli.review import run_review_command
 
     return run_review_command(args)
 
 
 def _run_cache(args: argparse.Namespace) -> int:
-    from aider_hooks.cache_command import run_cache_command
+    from aider_hooks.cli.cache import run_cache_command
 
     return run_cache_command(args)
 

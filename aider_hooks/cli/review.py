@@ -24,7 +24,7 @@ from aider_hooks.errors import (
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-    from aider_hooks.diff_source import DiffSource, LoadedDiff
+    from aider_hooks.diff.source import DiffSource, LoadedDiff
     from aider_hooks.engine import ReviewResult
     from aider_hooks.settings import Settings
 
@@ -37,7 +37,7 @@ def run_review_command(args: argparse.Namespace) -> int:
     source = _diff_source(args)
     root = _repo_root(source, cwd)
     if source.kind == "staged" and root is not None:
-        from aider_hooks.git import has_staged_changes
+        from aider_hooks.diff.git import has_staged_changes
 
         # The common case on `git commit --allow-empty` etc.: cost nothing. Unless a report was
         # asked for on the command line: a JSON reader or an --output file gets an empty one.
@@ -45,8 +45,8 @@ def run_review_command(args: argparse.Namespace) -> int:
         if not wants_report and not has_staged_changes(root):
             return EXIT_OK
 
-    from aider_hooks.cli_options import settings_from_args
-    from aider_hooks.diff_source import load_diff
+    from aider_hooks.cli.options import settings_from_args
+    from aider_hooks.diff.source import load_diff
 
     settings = settings_from_args(args, root)
     if task in ("explain", "fix") and not settings.model_configured and not settings.dry_run:
@@ -83,7 +83,7 @@ def exit_code(result: ReviewResult, settings: Settings) -> int:
 
 
 def _diff_source(args: argparse.Namespace) -> DiffSource:
-    from aider_hooks.diff_source import DiffSource
+    from aider_hooks.diff.source import DiffSource
 
     # `is not None`: an empty `--range "$UNSET"` is an error, not a silent staged review.
     if args.rev_range is not None:
@@ -94,7 +94,7 @@ def _diff_source(args: argparse.Namespace) -> DiffSource:
 
 
 def _repo_root(source: DiffSource, cwd: Path) -> Path | None:
-    from aider_hooks.git import find_repo_root
+    from aider_hooks.diff.git import find_repo_root
 
     if source.kind in ("staged", "range"):
         return find_repo_root(cwd)
@@ -130,8 +130,8 @@ def _explanation_target(settings: Settings, task: str) -> AbstractContextManager
 
 def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult,
                 settings: Settings, root: Path) -> int:
-    from aider_hooks.fixes import apply_patch, build_patch
-    from aider_hooks.git import is_safe_repo_path
+    from aider_hooks.tasks.patches import apply_patch, build_patch
+    from aider_hooks.diff.git import is_safe_repo_path
 
     def read_file(path: str) -> bytes | None:
         data = diff.read_new_file(path)
@@ -160,7 +160,7 @@ def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult
 
 
 def format_dry_run(result: ReviewResult) -> str:
-    from aider_hooks.prompts import visible_text  # a path may hold a newline
+    from aider_hooks.tasks.prompts import visible_text  # a path may hold a newline
 
     requests = result.requests
     total = sum(r.estimated_tokens for r in requests)
@@ -184,7 +184,7 @@ def _print_notices(result: ReviewResult, settings: Settings) -> None:
 
 def _what_happened(result: ReviewResult, settings: Settings) -> str:
     """The -v line: where the review went and what it cost."""
-    from aider_hooks.retry_policy import endpoint_label
+    from aider_hooks.model.retry import endpoint_label
 
     stats = result.report.stats
     if result.report.model is None:

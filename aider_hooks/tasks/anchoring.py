@@ -30,10 +30,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from aider_hooks.answers import RawFinding
+from aider_hooks.tasks.answers import RawFinding
 from aider_hooks.finding import Finding, normalize_code
 from aider_hooks.hunk import Hunk
-from aider_hooks.prompts import visible_text
+from aider_hooks.tasks.prompts import visible_text
 
 REDACTION_MARK = "[REDACTED:"
 

@@ -10,7 +10,7 @@ differ); a correct review never shows them.
 ``stage_all_shapes`` puts every shape except ``first_commit`` (which needs a repository with
 no commit) into one repository, on top of one base commit.
 
-    from tests.git_shapes import stage_all_shapes, stage_modified_file
+    from testing.git_shapes import stage_all_shapes, stage_modified_file
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conftest import git
+from testing.repos import git
 
 UNSTAGED = "UNSTAGED"  # every unstaged edit contains this word
 

@@ -59,7 +59,7 @@ server or in a test's reviewer; a test may assert it stays empty).
 Token counts are deterministic: ``fake_token_count(text)`` per message content (prompt) and
 for the answer (completion).
 
-Standalone, for benchmarks: ``python -m tests.fake_model_server --port 0 --latency 0.2``
+Standalone, for benchmarks: ``python -m testing.fake_model_server --port 0 --latency 0.2``
 prints the base URL on the first line of stdout and serves until killed.
 """
 from __future__ import annotations
@@ -666,7 +666,7 @@ def _stream_chunks(body: dict[str, Any], content: str, *, include_usage: bool,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fake_model_server",
+    parser = argparse.ArgumentParser(prog="python -m testing.fake_model_server",
                                      description="Serve the fake Chat Completions model.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)

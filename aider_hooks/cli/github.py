@@ -28,9 +28,9 @@ from aider_hooks.errors import (
 )
 
 if TYPE_CHECKING:
-    from aider_hooks.github.api import RetryPolicy
-    from aider_hooks.github.bot import BotOutcome
-    from aider_hooks.github.event import Trigger
+    from aider_hooks.pr.github.api import RetryPolicy
+    from aider_hooks.pr.bot import BotOutcome
+    from aider_hooks.pr.github.event import Trigger
     from aider_hooks.report import Report
     from aider_hooks.settings import Settings
 
@@ -39,8 +39,8 @@ _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from aider_hooks.cli_options import add_common_options, positive_int
-    from aider_hooks.github import DEFAULT_MAX_COMMENTS
+    from aider_hooks.cli.options import add_common_options, positive_int
+    from aider_hooks.pr.github import DEFAULT_MAX_COMMENTS
 
     add_common_options(parser)
     group = parser.add_argument_group("GitHub")
@@ -76,8 +76,8 @@ def run_github(
     sleep: Callable[[float], None] | None = None,
 ) -> int:
     """The command. ``policy``/``sleep`` let tests shorten GitHub's waits."""
-    from aider_hooks.github.api import DEFAULT_API_URL, GitHubClient
-    from aider_hooks.github.bot import BotOptions, run_bot
+    from aider_hooks.pr.github.api import DEFAULT_API_URL, GitHubClient
+    from aider_hooks.pr.bot import BotOptions, run_bot
 
     env = os.environ if environ is None else environ
     token = args.token or env.get("GITHUB_TOKEN", "")
@@ -118,7 +118,7 @@ def _finish(outcome: BotOutcome, settings: Settings, env: Mapping[str, str],
 
     report = outcome.report
     if settings.dry_run:
-        from aider_hooks.review_command import format_dry_run
+        from aider_hooks.cli.review import format_dry_run
 
         _write_report(settings, format_dry_run(outcome.result))
         return EXIT_OK
@@ -139,7 +139,7 @@ def _finish(outcome: BotOutcome, settings: Settings, env: Mapping[str, str],
 
 
 def _trigger(args: argparse.Namespace, env: Mapping[str, str]) -> Trigger:
-    from aider_hooks.github.event import read_event, trigger_for_number, trigger_from_event
+    from aider_hooks.pr.github.event import read_event, trigger_for_number, trigger_from_event
 
     if args.pr:
         return trigger_for_number(args.pr)
@@ -152,8 +152,8 @@ def _trigger(args: argparse.Namespace, env: Mapping[str, str]) -> Trigger:
 
 
 def _settings(args: argparse.Namespace, cwd: Path) -> Settings:
-    from aider_hooks.cli_options import settings_from_args
-    from aider_hooks.git import find_repo_root
+    from aider_hooks.cli.options import settings_from_args
+    from aider_hooks.diff.git import find_repo_root
 
     try:
         root: Path | None = find_repo_root(cwd)
@@ -197,7 +197,7 @@ def _append(path: str, text: str) -> None:
 
 
 def _write_report(settings: Settings, text: str) -> None:
-    from aider_hooks.review_command import write_report
+    from aider_hooks.cli.review import write_report
 
     write_report(settings, text)
 
