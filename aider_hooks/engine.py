@@ -1,7 +1,8 @@
 """One review run: diff -> hunks -> (built-in checks) -> redact -> prompts -> cache/model -> findings.
 
 The engine never prints and never exits; it returns a ``ReviewResult`` and leaves presentation
-and exit codes to the CLI. Model failures never escape as exceptions: a hunk the model could not
+and exit codes to the CLI, which passes callbacks for progress and for streamed answers.
+Nothing here depends on which task runs: a ``Task`` (``tasks/``) carries every difference. Model failures never escape as exceptions: a hunk the model could not
 review is listed in ``report.failed`` and an unreachable model sets ``report.model_unavailable``.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol
 
 from aider_hooks.errors import InvalidAnswer, ModelError, ModelUnavailable
 from aider_hooks.finding import Finding, deduplicate
@@ -18,11 +19,12 @@ from aider_hooks.hunk import Hunk
 from aider_hooks.report import FailedHunk, Report
 
 if TYPE_CHECKING:
-    from aider_hooks.model.cache import ResponseCache
     from aider_hooks.diff.source import LoadedDiff
-    from aider_hooks.model.client import Completion, ModelClient
-    from aider_hooks.tasks.prompts import PromptRequest
+    from aider_hooks.model.backend import ChatBackend, Completion
+    from aider_hooks.model.cache import ResponseCache
     from aider_hooks.settings import Settings
+    from aider_hooks.tasks.base import Task, TaskAnswer
+    from aider_hooks.tasks.prompts import PromptRequest
 
 NO_MODEL_NOTICE = (
     "no model configured: ran the built-in checks only. For AI review set OPENAI_API_KEY "
@@ -33,6 +35,16 @@ NO_MODEL_NOTICE = (
 SECRET_PATH_REASON = "not sent to the model: the file name looks like it contains a secret"
 
 ProgressCallback = Callable[[int, int], None]
+
+
+class AnswerListener(Protocol):
+    """Where a streaming task's answers go as they arrive (the CLI prints them)."""
+
+    def text(self, request: PromptRequest, piece: str) -> None:
+        """Part of the answer to ``request``; a cached answer comes as one piece."""
+
+    def done(self, request: PromptRequest) -> None:
+        """The answer to ``request`` is complete (or failed after some text)."""
 
 
 @dataclass
@@ -61,24 +73,31 @@ def review_diff(
     settings: Settings,
     *,
     paths: Sequence[str] = (),
-    task: str = "review",
-    stream_to: TextIO | None = None,
+    task: Task | None = None,
+    listener: AnswerListener | None = None,
     progress: ProgressCallback | None = None,
 ) -> ReviewResult:
-    """Review ``diff`` and return everything the reporters need."""
+    """Run ``task`` (default: review) on ``diff`` and return everything the reporters need."""
     from aider_hooks.diff.parse import parse_diff
+
+    if task is None:
+        from aider_hooks.tasks import get_task
+
+        task = get_task("review")
 
     started = time.monotonic()
     hunk_set = parse_diff(diff.text, settings=settings, read_new_file=diff.read_new_file,
                           paths=paths)
-    report = Report(task=task)
+    report = Report(task=task.name)
     stats = report.stats
     hunks = list(hunk_set.hunks)
     stats.files = len({h.path for h in hunks})
     stats.hunks = len(hunks)
     stats.skipped = hunk_set.skipped_hunks
     if paths and not hunk_set.files:
-        shown = ", ".join(_terminal_safe(p) for p in list(paths)[:3])
+        from aider_hooks.reporters import printable
+
+        shown = ", ".join(printable(p) for p in list(paths)[:3])
         more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
         report.notices.append(f"nothing to review: no change in {shown}{more}")
     unmerged = _unmerged_paths(diff.text)
@@ -92,7 +111,7 @@ def review_diff(
     findings: list[Finding] = []
     # --dry-run prints the prompts and nothing else: findings it would discard are not worth
     # the time (compiling every changed Python file dominates a large dry run).
-    if task == "review" and settings.builtin_checks and not settings.dry_run:
+    if task.runs_checks and settings.builtin_checks and not settings.dry_run:
         from aider_hooks.checks.builtin import run_builtin_checks
 
         findings.extend(run_builtin_checks(hunk_set, read_new_file=diff.read_new_file,
@@ -105,7 +124,7 @@ def review_diff(
         if not settings.dry_run:
             report.model = settings.model
             findings.extend(_run_requests(result.requests, settings, task, report,
-                                          stream_to=stream_to, progress=progress))
+                                          listener=listener, progress=progress))
     elif hunks and not settings.offline and not settings.model_configured:
         report.notices.append(NO_MODEL_NOTICE)
 
@@ -114,7 +133,7 @@ def review_diff(
     return result
 
 
-def _plan_requests(hunks: list[Hunk], settings: Settings, task: str,
+def _plan_requests(hunks: list[Hunk], settings: Settings, task: Task,
                    report: Report) -> list[PromptRequest]:
     """Redact, then pack hunks into prompt requests. Pure apart from the redaction count."""
     from aider_hooks.tasks.prompts import build_requests
@@ -142,14 +161,14 @@ def _plan_requests(hunks: list[Hunk], settings: Settings, task: str,
 def _run_requests(
     requests: list[PromptRequest],
     settings: Settings,
-    task: str,
+    task: Task,
     report: Report,
     *,
-    stream_to: TextIO | None,
+    listener: AnswerListener | None,
     progress: ProgressCallback | None,
 ) -> list[Finding]:
     """Answer every request from the cache or the model; record failures, never raise."""
-    runner = _RequestRunner(settings, task, stream_to=stream_to)
+    runner = _RequestRunner(settings, task, listener=listener)
     try:
         outcomes = runner.run_all(requests, progress)
     finally:
@@ -180,16 +199,17 @@ def _run_requests(
 
 
 class _RequestRunner:
-    """Runs prompt requests through the cache and a shared model client, concurrently."""
+    """Runs prompt requests through the cache and a shared model backend, concurrently."""
 
-    def __init__(self, settings: Settings, task: str, *, stream_to: TextIO | None) -> None:
+    def __init__(self, settings: Settings, task: Task, *,
+                 listener: AnswerListener | None) -> None:
         self.settings = settings
         self.task = task
-        self.stream_to = stream_to
+        # Streamed text must come out in order and unmixed: such runs go one request at a time.
+        self.listener = listener if task.streams else None
         self.unavailable_message: str | None = None
-        self._client: ModelClient | None = None
+        self._client: ChatBackend | None = None
         self._client_lock = threading.Lock()
-        self._print_lock = threading.Lock()
         self.warnings: list[str] = []
         self._cache: ResponseCache | None = (
             _open_cache(settings, self.warnings.append) if settings.cache else None
@@ -206,8 +226,7 @@ class _RequestRunner:
                 progress: ProgressCallback | None) -> list[_Outcome]:
         total = len(requests)
         done = 0
-        if self.task == "explain" and self.stream_to is not None:
-            # Streamed text must come out in order and unmixed, so explanations go one by one.
+        if self.listener is not None:
             outcomes = []
             for request in requests:
                 outcomes.append(self._answer(request))
@@ -259,8 +278,9 @@ class _RequestRunner:
         if isinstance(outcome, str):
             return None  # unusable (e.g. written by an older prompt format): ask again
         outcome.cached = True
-        if self.task == "explain" and self.stream_to is not None:
-            self._print_explanation(request, cached.text)
+        if self.listener is not None:
+            self.listener.text(request, cached.text)
+            self.listener.done(request)
         return outcome
 
     def _ask(self, request: PromptRequest, key: str | None) -> _Outcome:
@@ -299,48 +319,31 @@ class _RequestRunner:
                                               created_at=time.time()))
         return outcome
 
-    def _send(self, client: ModelClient, request: PromptRequest) -> Completion:
+    def _send(self, client: ChatBackend, request: PromptRequest) -> Completion:
         messages = list(request.messages)
-        if self.task == "explain" and self.stream_to is not None:
-            out = self.stream_to
-            started = False
+        listener = self.listener
+        if listener is None:
+            return client.complete(messages)
+        started = False
 
-            def show(text: str) -> None:
-                nonlocal started
-                if not started:  # the header only once there is something under it
-                    started = True
-                    out.write(_explain_header(request))
-                out.write(_terminal_safe(text))
-                out.flush()
-
-            with self._print_lock:
-                try:
-                    completion = client.stream(messages, show)
-                finally:
-                    if started:
-                        out.write("\n")
-            return completion
-        return client.complete(messages)
-
-    def _print_explanation(self, request: PromptRequest, text: str) -> None:
-        assert self.stream_to is not None
-        with self._print_lock:
-            self.stream_to.write(_explain_header(request) + _terminal_safe(text) + "\n")
-            self.stream_to.flush()
-
-    def _interpret(self, request: PromptRequest, text: str) -> _Outcome | str:
-        """Findings from an answer, or, when it is not usable, the one-line reason why."""
-        if self.task == "explain":
-            return _Outcome(text=text) if text.strip() else "the answer was empty"
-        from aider_hooks.tasks.anchoring import anchor_findings
-        from aider_hooks.tasks.answers import parse_review_answer
+        def show(text: str) -> None:
+            nonlocal started
+            started = True
+            listener.text(request, text)
 
         try:
-            raw = parse_review_answer(text)
+            return client.stream(messages, show)
+        finally:
+            if started:
+                listener.done(request)
+
+    def _interpret(self, request: PromptRequest, text: str) -> _Outcome | str:
+        """What an answer became, or, when it is not usable, the one-line reason why."""
+        try:
+            answer: TaskAnswer = request.task.read_answer(text, request.hunks)
         except InvalidAnswer as err:
             return _one_line(str(err))
-        anchored, dropped = anchor_findings(raw, request.hunks)
-        return _Outcome(findings=anchored, dropped=dropped, text=text)
+        return _Outcome(findings=answer.findings, dropped=answer.dropped, text=answer.text)
 
     def _key(self, request: PromptRequest) -> str | None:
         if self._cache is None:
@@ -348,15 +351,15 @@ class _RequestRunner:
         from aider_hooks.model.cache import cache_key
         from aider_hooks.tasks.prompts import PROMPT_VERSION
 
-        return cache_key(self.settings.model, self.task, PROMPT_VERSION,
+        return cache_key(self.settings.model, self.task.name, PROMPT_VERSION,
                          [dict(m) for m in request.messages], base_url=self.settings.base_url)
 
-    def _get_client(self) -> ModelClient:
+    def _get_client(self) -> ChatBackend:
         with self._client_lock:
             if self._client is None:
-                from aider_hooks.model.client import Deadline, ModelClient
+                from aider_hooks.model.backend import Deadline, open_backend
 
-                self._client = ModelClient(self.settings, Deadline(self.settings.deadline))
+                self._client = open_backend(self.settings, Deadline(self.settings.deadline))
             return self._client
 
 
@@ -375,20 +378,6 @@ def _unmerged_paths(diff_text: str) -> list[str]:
     prefix = "* Unmerged path "
     return [printable(line[len(prefix):]).replace("\n", "\\n")
             for line in diff_text.splitlines() if line.startswith(prefix)]
-
-
-def _terminal_safe(text: str) -> str:
-    """Model text as it may reach a terminal: control characters (colours, cursor moves, OSC 52
-    clipboard writes) shown escaped, so an answer only ever becomes text."""
-    from aider_hooks.reporters import printable
-
-    return printable(text)
-
-
-def _explain_header(request: PromptRequest) -> str:
-    """Which hunks the explanation that follows is about, e.g. "== app.py: lines 3-9, 40-41 =="."""
-    spans = ", ".join(f"{h.first_line}-{h.last_line}" for h in request.hunks)
-    return f"\n== {_terminal_safe(request.path)}: lines {spans} ==\n"
 
 
 def _one_line(text: str) -> str:

@@ -10,6 +10,7 @@ from aider_hooks.tasks.anchoring import anchor_findings
 from aider_hooks.tasks.answers import RawFinding, parse_review_answer
 from aider_hooks.finding import make_fingerprint
 from aider_hooks.hunk import DiffLine, Hunk
+from aider_hooks.tasks import get_task
 from aider_hooks.tasks.prompts import build_requests
 from testing.hunk_factory import make_hunk
 
@@ -169,7 +170,7 @@ def test_findings_in_a_multi_file_request_land_in_their_own_file() -> None:
     # Two files with the same line at the same number, packed into one request.
     a = make_hunk("a.py", 5, ["+value = compute()", "+return value"])
     b = make_hunk("b.py", 5, ["+value = compute()", "+return value"])
-    [request] = build_requests("review", [a, b], batch_tokens=2500)
+    [request] = build_requests(get_task("review"), [a, b], batch_tokens=2500)
     answer = ('{"findings": [{"path": "b.py", "line": 5, "end_line": 5, '
               '"code": "value = compute()", "severity": "warning", "category": "bug", '
               '"message": "compute() may return None.", "suggestion": null}]}')

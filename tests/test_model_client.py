@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from aider_hooks.errors import ModelAuthError, ModelRequestError, ModelUnavailable
-from aider_hooks.model.client import Completion, Deadline, ModelClient
+from aider_hooks.model.backend import Completion, Deadline
+from aider_hooks.model.openai_backend import OpenAIBackend as ModelClient
 from aider_hooks.settings import Settings
 from testing.fake_model_server import FakeModelServer, fake_token_count
 
@@ -358,7 +359,7 @@ def test_many_threads_share_one_client_through_a_fault_storm() -> None:
 
 
 def test_importing_and_building_the_client_does_not_import_openai() -> None:
-    code = ("import sys; from aider_hooks.model.client import ModelClient; "
+    code = ("import sys; from aider_hooks.model.openai_backend import OpenAIBackend as ModelClient; "
             "from aider_hooks.settings import Settings; ModelClient(Settings()); "
             "print(sorted(m for m in ('openai', 'tenacity', 'httpx2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

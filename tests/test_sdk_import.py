@@ -178,7 +178,7 @@ def test_an_error_in_a_deferred_init_reaches_whoever_asked(on_path: Path) -> Non
 # it never happens on a review path.
 PROBE = """
 import json, sys, threading
-from aider_hooks.model import client as model_client
+from aider_hooks.model import openai_backend as model_client
 from aider_hooks.model import sdk_import
 from aider_hooks.cli.main import main
 

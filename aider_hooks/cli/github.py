@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aider_hooks.errors import (
-    EXIT_FINDINGS,
-    EXIT_MODEL_UNAVAILABLE,
     EXIT_OK,
     InputError,
     UsageError,
@@ -113,7 +111,7 @@ def run_github(
 
 def _finish(outcome: BotOutcome, settings: Settings, env: Mapping[str, str],
             log: Callable[[str], None]) -> int:
-    from aider_hooks.finding import at_or_above
+    from aider_hooks.cli.output import exit_code
     from aider_hooks.reporters import render
 
     report = outcome.report
@@ -131,11 +129,9 @@ def _finish(outcome: BotOutcome, settings: Settings, env: Mapping[str, str],
     write_step_summary(env, _step_summary(report, outcome))
     write_action_outputs(env, findings=len(report.findings),
                          errors=sum(1 for f in report.findings if f.severity == "error"))
-    if report.model_unavailable and settings.strict:
-        return EXIT_MODEL_UNAVAILABLE
-    if outcome.read_only:
-        return EXIT_OK  # DESIGN.md §5: a fork's read-only token never fails the check
-    return EXIT_FINDINGS if at_or_above(report.findings, settings.fail_on) else EXIT_OK
+    # A fork's read-only token never fails the check (only an unreachable model, with --strict).
+    fail_on = "never" if outcome.read_only else settings.fail_on
+    return exit_code(report, fail_on=fail_on, strict=settings.strict)
 
 
 def _trigger(args: argparse.Namespace, env: Mapping[str, str]) -> Trigger:
@@ -197,7 +193,7 @@ def _append(path: str, text: str) -> None:
 
 
 def _write_report(settings: Settings, text: str) -> None:
-    from aider_hooks.cli.review import write_report
+    from aider_hooks.cli.output import write_report
 
     write_report(settings, text)
 

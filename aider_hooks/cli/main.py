@@ -17,9 +17,11 @@ from typing import NoReturn
 
 from aider_hooks import __version__
 from aider_hooks.errors import EXIT_USAGE, AiderReviewError
+from aider_hooks.tasks import REGISTRY as TASKS
 
 PROG = "aider-review"
-COMMANDS = ("review", "explain", "fix", "github", "cache")
+# Every task is a subcommand of the same shape (SOURCE, options, PATH...); then the others.
+COMMANDS = (*TASKS, "github", "cache")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,13 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, helptext in (
-        ("review", "review a diff and report findings (the default)"),
-        ("explain", "stream a plain-language explanation of each hunk"),
-        ("fix", "turn the review's suggestions into a patch (--apply writes it)"),
-    ):
-        command = sub.add_parser(name, help=helptext, description=helptext)
-        _add_review_arguments(command, task=name)
+    for name, entry in TASKS.items():
+        command = sub.add_parser(name, help=entry.help, description=entry.help)
+        _add_task_arguments(command, task=name, applies_patch=entry.applies_patch)
     github = sub.add_parser("github", help="review a pull request and comment on it",
                             description="Pull-request bot: what action.yml runs.")
     github.set_defaults(run=_run_github)
@@ -112,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_review_arguments(parser: argparse.ArgumentParser, *, task: str) -> None:
+def _add_task_arguments(parser: argparse.ArgumentParser, *, task: str,
+                        applies_patch: bool) -> None:
     from aider_hooks.cli.options import add_common_options
 
     source = parser.add_mutually_exclusive_group()
@@ -122,9 +121,9 @@ def _add_review_arguments(parser: argparse.ArgumentParser, *, task: str) -> None
                         help="review a revision range, e.g. main...HEAD")
     source.add_argument("--diff", dest="diff_file", metavar="FILE",
                         help="review a unified diff file; - reads standard input")
-    if task == "fix":
+    if applies_patch:
         parser.add_argument("--apply", action="store_true",
-                            help="apply the fixes to the work tree (never the index)")
+                            help="apply the patch to the work tree (never the index)")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="only review these files (pre-commit passes them)")
     add_common_options(parser)

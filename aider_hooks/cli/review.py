@@ -13,13 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from aider_hooks.errors import (
-    EXIT_FINDINGS,
-    EXIT_MODEL_UNAVAILABLE,
-    EXIT_OK,
-    ConfigError,
-    InputError,
-)
+from aider_hooks.cli.output import exit_code, write_report
+from aider_hooks.errors import EXIT_FINDINGS, EXIT_MODEL_UNAVAILABLE, EXIT_OK, ConfigError, InputError
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -27,12 +22,12 @@ if TYPE_CHECKING:
     from aider_hooks.diff.source import DiffSource, LoadedDiff
     from aider_hooks.engine import ReviewResult
     from aider_hooks.settings import Settings
+    from aider_hooks.tasks.base import Task
 
 PROG = "aider-review"
 
 
 def run_review_command(args: argparse.Namespace) -> int:
-    task: str = args.task
     cwd = Path.cwd()
     source = _diff_source(args)
     root = _repo_root(source, cwd)
@@ -47,39 +42,32 @@ def run_review_command(args: argparse.Namespace) -> int:
 
     from aider_hooks.cli.options import settings_from_args
     from aider_hooks.diff.source import load_diff
+    from aider_hooks.tasks import get_task
 
+    task = get_task(args.task)
     settings = settings_from_args(args, root)
-    if task in ("explain", "fix") and not settings.model_configured and not settings.dry_run:
-        raise ConfigError(f"`{task}` needs a model: set OPENAI_API_KEY, or OPENAI_BASE_URL for "
-                          "a local server (e.g. http://localhost:11434/v1 for Ollama)")
+    if task.needs_model and not settings.model_configured and not settings.dry_run:
+        raise ConfigError(f"`{task.name}` needs a model: set OPENAI_API_KEY, or OPENAI_BASE_URL "
+                          "for a local server (e.g. http://localhost:11434/v1 for Ollama)")
     diff = load_diff(source, cwd=cwd, paths=args.paths, root=root)  # paths: repo-relative
     try:
-        result = _review(diff, settings, list(diff.paths), task)
+        result = _run_task(diff, settings, list(diff.paths), task)
         if settings.dry_run:
             write_report(settings, format_dry_run(result))
             return EXIT_OK
         _print_notices(result, settings)
-        if task != "review":
+        if task.output != "report":
             _print_failed(result, settings)  # no report is printed: say which hunks failed
-        if task == "fix":
+        if task.output == "patch":
             return _finish_fix(args, diff, result, settings, root or cwd)
     finally:
         diff.close()
-    if task == "review":
+    if task.output == "report":
         from aider_hooks.reporters import render
 
         write_report(settings, render(result.report, settings.format, color=_use_color(settings)))
-    return exit_code(result, settings)
-
-
-def exit_code(result: ReviewResult, settings: Settings) -> int:
-    from aider_hooks.finding import at_or_above
-
-    if result.report.model_unavailable and settings.strict:
-        return EXIT_MODEL_UNAVAILABLE
-    if result.report.task == "review" and at_or_above(result.report.findings, settings.fail_on):
-        return EXIT_FINDINGS
-    return EXIT_OK
+    return exit_code(result.report, fail_on=settings.fail_on if task.output == "report" else "never",
+                     strict=settings.strict)
 
 
 def _diff_source(args: argparse.Namespace) -> DiffSource:
@@ -104,21 +92,23 @@ def _repo_root(source: DiffSource, cwd: Path) -> Path | None:
         return None  # a diff file can be reviewed anywhere
 
 
-def _review(diff: LoadedDiff, settings: Settings, paths: list[str], task: str) -> ReviewResult:
+def _run_task(diff: LoadedDiff, settings: Settings, paths: list[str], task: Task) -> ReviewResult:
+    from aider_hooks.cli.output import StreamedAnswers
     from aider_hooks.engine import review_diff
 
-    # No progress line for explain: the explanations stream to the same terminal.
-    progress = _progress_printer(settings) if task != "explain" else None
-    with _explanation_target(settings, task) as stream_to:
-        return review_diff(diff, settings, paths=paths, task=task, stream_to=stream_to,
+    # No progress line for a streaming task: its answers stream to the same terminal.
+    progress = _progress_printer(settings) if not task.streams else None
+    with _stream_target(settings, task) as stream_to:
+        listener = StreamedAnswers(stream_to) if stream_to is not None else None
+        return review_diff(diff, settings, paths=paths, task=task, listener=listener,
                            progress=progress)
 
 
-def _explanation_target(settings: Settings, task: str) -> AbstractContextManager[TextIO | None]:
-    """Where explain streams: --output (a dry run prints prompts instead), else stdout."""
+def _stream_target(settings: Settings, task: Task) -> AbstractContextManager[TextIO | None]:
+    """Where a streaming task writes: --output (a dry run prints prompts instead), else stdout."""
     from contextlib import nullcontext
 
-    if task != "explain":
+    if not task.streams:
         return nullcontext(None)
     if not settings.output or settings.dry_run:
         return nullcontext(sys.stdout)
@@ -214,31 +204,6 @@ def _notice(settings: Settings, message: str) -> None:
         from aider_hooks.masking import mask_secrets
 
         print(f"{PROG}: {mask_secrets(message, [settings.api_key])}", file=sys.stderr)
-
-
-def write_report(settings: Settings, text: str, *, patch: bool = False) -> None:
-    """The report to --output, or to standard output.
-
-    A patch is written as the bytes of the files it changes (undecodable bytes travel as
-    surrogates and go back out unchanged), or ``git apply`` would not find its context lines.
-    Other reports escape what they cannot encode, as standard output does.
-    """
-    errors = "surrogateescape" if patch else "backslashreplace"
-    data = text.encode("utf-8", errors=errors)
-    if settings.output:
-        try:
-            Path(settings.output).write_bytes(data)
-        except OSError as err:
-            raise InputError(f"cannot write {settings.output}: {err.strerror}") from None
-        return
-    out: TextIO = sys.stdout
-    out.flush()
-    buffer = getattr(out, "buffer", None)
-    if buffer is None:  # a text-only stream put in place of sys.stdout by an embedding
-        out.write(data.decode("utf-8", errors="replace"))
-    else:
-        buffer.write(data)
-        buffer.flush()
 
 
 def _use_color(settings: Settings) -> bool:

@@ -1,0 +1,41 @@
+"""Tasks: what the model is asked to do with a diff. One module per task, one line here.
+
+The table names each task's module and its one-line help, so the command line can build its
+subcommands without importing the task modules (which hold the prompts): nothing of them is
+loaded on the nothing-staged path.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, NamedTuple
+
+from aider_hooks.errors import UsageError
+
+if TYPE_CHECKING:
+    from aider_hooks.tasks.base import Task
+
+
+class TaskEntry(NamedTuple):
+    module: str
+    help: str
+    applies_patch: bool = False  # the command takes --apply
+
+
+REGISTRY: dict[str, TaskEntry] = {
+    "review": TaskEntry("aider_hooks.tasks.review",
+                        "review a diff and report findings (the default)"),
+    "explain": TaskEntry("aider_hooks.tasks.explain",
+                         "stream a plain-language explanation of each hunk"),
+    "fix": TaskEntry("aider_hooks.tasks.fix",
+                     "turn the review's suggestions into a patch (--apply writes it)",
+                     applies_patch=True),
+}
+
+
+def get_task(name: str) -> Task:
+    """The task called ``name``; a usage error naming the known ones otherwise."""
+    entry = REGISTRY.get(name)
+    if entry is None:
+        raise UsageError(f"unknown task {name!r}; use one of: {', '.join(REGISTRY)}")
+    task: Task = importlib.import_module(entry.module).TASK
+    return task

@@ -1,6 +1,7 @@
-"""Send chat messages to an OpenAI-compatible endpoint, with retries, a deadline and a breaker.
+"""The openai SDK backend: chat messages to an OpenAI-compatible endpoint, with retries, a
+deadline and a breaker.
 
-One ``ModelClient`` serves a whole run and is shared by the worker threads. It builds the
+One ``OpenAIBackend`` serves a whole run and is shared by the worker threads. It builds the
 openai SDK client on first use (importing openai only then), turns the SDK's own retries off
 and retries with tenacity per ``retry_policy.RULES`` instead, and raises nothing but
 ``errors.ModelUnavailable`` / ``ModelAuthError`` / ``ModelRequestError``.
@@ -35,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aider_hooks.errors import ModelError, ModelUnavailable
+from aider_hooks.model.backend import Completion, Deadline, Messages
 from aider_hooks.model.retry import (
     DeadlineExceeded,
     MalformedResponse,
@@ -61,36 +63,6 @@ CONNECT_TIMEOUT = 5.0
 _DROPPABLE = ("response_format", "stream_options", "temperature")
 _TOKEN_PARAMS = ("max_completion_tokens", "max_tokens")
 
-Messages = Sequence[Mapping[str, str]]
-
-
-class Deadline:
-    """A point in monotonic time after which no model request starts."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._end = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self._end - time.monotonic())
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0.0
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One answer. ``attempts``: HTTP requests this call made, retries and fallbacks included.
-    ``truncated``: the model stopped at the token limit (streamed answers only: a complete()
-    that hits the limit raises ``ModelRequestError`` saying to raise max-tokens)."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    attempts: int
-    truncated: bool = False
-
-
 class _CallbackFailed(Exception):
     """``on_text`` raised: the caller's exception, passed through untouched."""
 
@@ -108,8 +80,8 @@ class _AttemptCount:
         self.value = 0
 
 
-class ModelClient:
-    """Thread-safe client for one run; ``requests`` counts every HTTP request made."""
+class OpenAIBackend:
+    """The ``ChatBackend`` of the official openai SDK. Thread-safe, one per run; ``requests`` counts every HTTP request made."""
 
     def __init__(self, settings: Settings, deadline: Deadline | None = None) -> None:
         self.settings = settings
