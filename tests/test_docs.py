@@ -26,8 +26,6 @@ from typing import Any
 
 import pytest
 
-from aider_hooks.cli import build_parser
-
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CLI_DOC = DOCS / "cli.md"
@@ -123,6 +121,20 @@ def test_relative_links_lead_somewhere(path: Path) -> None:
 
 # An option at the start of an inline code span: `--model NAME`, `-o -`, `--diff -`.
 _DOCUMENTED_OPTION = re.compile(r"`(-{1,2}[A-Za-z][A-Za-z0-9-]*)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The real parser: ``build_parser()`` of the module that the ``aider-review`` script of
+    pyproject.toml runs (so the test follows the command line when the package moves)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    entry = project["scripts"]["aider-review"]  # "package.module:main"
+    for name in (entry.partition(":")[0], "aider_hooks.cli"):
+        factory = getattr(importlib.import_module(name), "build_parser", None)
+        if callable(factory):
+            parser = factory()
+            assert isinstance(parser, argparse.ArgumentParser)
+            return parser
+    raise AssertionError(f"no build_parser() next to the aider-review entry point {entry}")
 
 
 def commands() -> Iterator[tuple[str, argparse.ArgumentParser]]:
