@@ -299,7 +299,7 @@ class _RequestRunner:
         tokens = (completion.prompt_tokens, completion.completion_tokens)
         outcome = self._interpret(request, completion.text)
         if isinstance(outcome, str):
-            # One repair request, then the hunk is reported as failed (DESIGN.md §3).
+            # One repair request, then the hunk is reported as failed (docs/answer-formats.md).
             from aider_hooks.tasks.prompts import repair_messages
 
             repaired = client.complete(repair_messages(request, completion.text, outcome))

@@ -6,7 +6,7 @@ exit code; nothing else prints a traceback.
 """
 from __future__ import annotations
 
-# Exit codes, as documented in README.md and ../shared/DESIGN.md §2.
+# Exit codes, as documented in README.md and docs/cli.md.
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2

@@ -79,7 +79,7 @@ class Finding:
         return (self.path, self.line, self.end_line, -self.rank, self.message)
 
     def to_json(self) -> dict[str, Any]:
-        """The finding as DESIGN.md §4 spells it."""
+        """The finding as docs/json-output.md spells it."""
         return {
             "path": self.path,
             "line": self.line,

@@ -9,7 +9,7 @@ from aider_hooks.finding import Finding
 
 @dataclass
 class Stats:
-    """Counters of DESIGN.md §4 ``stats``; every field is part of the JSON contract."""
+    """Counters of docs/json-output.md ``stats``; every field is part of the JSON contract."""
 
     files: int = 0
     hunks: int = 0
@@ -54,7 +54,7 @@ class Report:
     model_unavailable: bool = False  # the model could not be reached during this run
 
     def to_json(self) -> dict[str, Any]:
-        """DESIGN.md §4. ``failed`` and ``model`` are additions; version 1 readers ignore them."""
+        """docs/json-output.md. ``failed`` and ``model`` are additions; version 1 readers ignore them."""
         return {
             "version": 1,
             "findings": [f.to_json() for f in self.findings],

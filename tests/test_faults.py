@@ -1,6 +1,6 @@
 """Fault injection through the installed CLI: rate limits, server errors, slow answers, broken
 connections and streams, unusable answers. Whatever the model server does, every hunk ends
-either reviewed or listed as failed, the run's deadline holds, exit codes follow DESIGN.md §2
+either reviewed or listed as failed, the run's deadline holds, exit codes follow docs/cli.md
 (0, 1 findings, 3 unreachable with --strict) and no traceback is printed.
 
 Waits are made short through ``.aider-review.toml`` (backoff, timeout, deadline), so the whole

@@ -1,5 +1,5 @@
 """Hostile and broken inputs through the installed CLI. Each one ends with a clear one-line
-message where something is wrong, an exit code DESIGN.md §2 allows (0 nothing to report,
+message where something is wrong, an exit code docs/cli.md allows (0 nothing to report,
 1 findings, 2 input error), and never a traceback."""
 from __future__ import annotations
 

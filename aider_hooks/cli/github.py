@@ -4,9 +4,9 @@ Reads ``GITHUB_TOKEN``, ``GITHUB_REPOSITORY``, ``GITHUB_API_URL``, ``GITHUB_EVEN
 ``GITHUB_EVENT_NAME`` (each overridable by a flag), writes the Markdown report to
 ``GITHUB_STEP_SUMMARY`` and ``findings=N`` / ``errors=N`` to ``GITHUB_OUTPUT`` when they are set.
 
-Exit codes (DESIGN.md §2): 0, 1 (findings at or above --fail-on), 2 (usage, GitHub refused),
+Exit codes (docs/cli.md): 0, 1 (findings at or above --fail-on), 2 (usage, GitHub refused),
 3 (model unreachable with --strict). A read-only token (a fork's pull request) is not a
-failure: the run reports with annotations and the step summary and exits 0 (DESIGN.md §5).
+failure: the run reports with annotations and the step summary and exits 0 (the README's pull-request bot section).
 """
 from __future__ import annotations
 

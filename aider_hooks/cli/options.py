@@ -10,7 +10,7 @@ from aider_hooks.settings import FAIL_ON, FORMATS, Settings, load_settings
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """Options of DESIGN.md §2. Defaults are None so that unset flags fall through to files."""
+    """Options of docs/cli.md. Defaults are None so that unset flags fall through to files."""
     group = parser.add_argument_group("model and output")
     group.add_argument("--model", help="model name (env AIDER_REVIEW_MODEL; default gpt-4o-mini)")
     group.add_argument("--base-url", dest="base_url",

@@ -1,6 +1,6 @@
 """``aider-review review|explain|fix``: pick the diff, run the engine, print, choose the exit code.
 
-Exit codes (DESIGN.md §2): 0 nothing at or above --fail-on; 1 findings at or above it (for
+Exit codes (docs/cli.md): 0 nothing at or above --fail-on; 1 findings at or above it (for
 ``fix`` without --apply: fixes are available); 2 usage, configuration or input error; 3 the
 model could not be reached and --strict was given. Without --strict an unreachable model never
 blocks a commit: one line on stderr, and the cache and built-in checks decide.

@@ -1,4 +1,4 @@
-"""``--format json``: DESIGN.md §4, findings in file and line order, byte-for-byte repeatable."""
+"""``--format json``: docs/json-output.md, findings in file and line order, byte-for-byte repeatable."""
 from __future__ import annotations
 
 import json

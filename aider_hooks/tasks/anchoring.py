@@ -1,7 +1,7 @@
 """Anchoring: put each finding the model reported on the right line of the reviewed hunks.
 
 Models get line numbers wrong; they copy code well. So a finding lands on the line whose text
-equals the finding's ``code`` (DESIGN.md §3), nearest to the line number the model gave:
+equals the finding's ``code`` (docs/answer-formats.md), nearest to the line number the model gave:
 
 - Only lines on the new side of the diff count (``Hunk.new_side``: added and context lines),
   never removed lines and never the extra ``context_before``/``context_after`` lines.

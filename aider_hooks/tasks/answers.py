@@ -1,4 +1,4 @@
-"""Reading the model's answer: take the JSON object out of it and validate DESIGN.md §3.
+"""Reading the model's answer: take the JSON object out of it and validate docs/answer-formats.md.
 
 Models wrap JSON in prose or ``` fences, misspell severities and put numbers in strings.
 What can be understood is kept; an item that cannot be used is skipped on its own (and
@@ -135,7 +135,7 @@ def _scan_objects(text: str) -> list[dict[str, Any]]:
 
 
 def parse_review_answer(text: str) -> list[RawFinding]:
-    """The usable findings of a review/fix answer (DESIGN.md §3); raises ``InvalidAnswer``."""
+    """The usable findings of a review/fix answer (docs/answer-formats.md); raises ``InvalidAnswer``."""
     return read_review_answer(text).findings
 
 

@@ -1,4 +1,4 @@
-"""The review task: findings as DESIGN's JSON object, anchored on the lines of the diff."""
+"""The review task: findings as the JSON object of docs/answer-formats.md, anchored on the lines of the diff."""
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,4 @@
-"""The pull-request bot (DESIGN.md §5): what ``aider-review github`` and ``action.yml`` run.
+"""The pull-request bot (the README's pull-request bot section): what ``aider-review github`` and ``action.yml`` run.
 
 ``api`` talks to the REST API, ``event`` reads the Actions event, ``comments`` writes the
 comment bodies, ``bot`` does one run, ``command`` is its command-line edge.

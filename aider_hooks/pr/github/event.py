@@ -1,6 +1,6 @@
 """What the Actions event asks for: which pull request, at which commits, and how to read it.
 
-Three triggers (DESIGN.md §5):
+Three triggers (the README's pull-request bot section):
 - ``pull_request``: the PR's code may be checked out; the diff may come from local git.
 - ``pull_request_target`` and ``issue_comment``: the run holds a write token and secrets, so PR
   code is untrusted. The bot then reads the diff from the API as data only and never touches
