@@ -1,0 +1,1 @@
+"""Test helpers shared by tests/ and benchmarks/: fake servers, real git repositories."""

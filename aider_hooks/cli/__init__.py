@@ -1,0 +1,1 @@
+"""The command-line edge: arguments, the terminal, exit codes. One module per command."""

@@ -1,0 +1,1 @@
+"""Diffs in: git access, diff sources, headers, parsing into hunks, path filters, scopes."""

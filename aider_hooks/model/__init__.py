@@ -1,0 +1,1 @@
+"""Models: the ChatBackend seam, the openai SDK backend, retries, the response cache, prices."""

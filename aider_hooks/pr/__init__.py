@@ -1,0 +1,1 @@
+"""Pull and merge requests: the host-neutral bot; one subpackage per host."""
