@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aider_hooks.errors import GitHubError, InputError
-from aider_hooks.pr.github import DEFAULT_MAX_COMMENTS
+from aider_hooks.pr import DEFAULT_MAX_COMMENTS
 from aider_hooks.finding import Finding
 from aider_hooks.pr.github.api import GitHubClient, GitHubRateLimited, PullRequestAPI
 from aider_hooks.pr.comments import (
@@ -34,7 +34,8 @@ from aider_hooks.pr.comments import (
     review_body,
     summary_body,
 )
-from aider_hooks.pr.github.event import PullRequestRef, Trigger, pull_request_from_api
+from aider_hooks.pr.github.event import Trigger, pull_request_from_api
+from aider_hooks.pr.host import PullRequestRef
 from aider_hooks.model.pricing import estimate_cost
 
 if TYPE_CHECKING:
