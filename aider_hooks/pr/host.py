@@ -93,6 +93,7 @@ class PullRequestHost(Protocol):
 # plugin's entry point is, so the bot itself imports no host. Each host's command builds its
 # host from its own settings (``cli/github.py`` builds ``GitHubHost``).
 HOSTS: dict[str, str] = {
+    "github": "aider_hooks.pr.github.host:GitHubHost",
 }
 
 
