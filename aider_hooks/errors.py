@@ -67,3 +67,13 @@ class GitHubError(AiderReviewError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class HostPermissionError(AiderReviewError):
+    """The pull-request host refused this token a write: it may only read (a fork's pull
+    request), or the comment is not (or no longer) one it may edit. Any host raises it, so the
+    bot falls back to reporting elsewhere without knowing the host's status codes."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -74,8 +74,9 @@ def run_github(
     sleep: Callable[[float], None] | None = None,
 ) -> int:
     """The command. ``policy``/``sleep`` let tests shorten GitHub's waits."""
-    from aider_hooks.pr.github.api import DEFAULT_API_URL, GitHubClient
     from aider_hooks.pr.bot import BotOptions, run_bot
+    from aider_hooks.pr.github.api import DEFAULT_API_URL, GitHubClient, PullRequestAPI
+    from aider_hooks.pr.github.host import GitHubHost
 
     env = os.environ if environ is None else environ
     token = args.token or env.get("GITHUB_TOKEN", "")
@@ -104,8 +105,11 @@ def run_github(
     def log(message: str) -> None:
         _say(message, quiet=settings.quiet, token=token, api_key=settings.api_key)
 
-    outcome = run_bot(client, repo, trigger, settings,
-                      options=BotOptions(cwd=cwd, max_comments=args.max_comments), log=log)
+    host = GitHubHost(PullRequestAPI(client, repo, trigger.number), log=log,
+                      pull_request=trigger.pull_request)
+    options = BotOptions(cwd=cwd, diff_as_data_only=trigger.diff_as_data_only,
+                         max_comments=args.max_comments)
+    outcome = run_bot(host, settings, options=options, log=log)
     return _finish(outcome, settings, env, log)
 
 

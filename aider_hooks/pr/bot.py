@@ -1,40 +1,38 @@
 """One run of the pull-request bot: review the PR's diff, then post what is new, once.
 
+Host-neutral: it talks to the pull request only through a ``PullRequestHost`` (``host.py``);
+GitHub's mechanics live in ``pr/github/``, and this module imports nothing from there.
 The order matters for a bot that must never post duplicates or lose a review:
-1. read every existing review comment (all pages) and the fingerprints they carry;
-2. post one review (``event: COMMENT``) holding only findings whose fingerprint is not on the
-   PR yet, each on a RIGHT-side line of the diff; a 422 from GitHub costs only the comments it
-   rejects (found with throw-away pending reviews), which move to the summary;
+1. read every existing inline comment of ours and the fingerprints they carry;
+2. post one review holding only findings whose fingerprint is not on the PR yet, each on a
+   line of the diff; the comments the host rejects move to the summary;
 3. edit comments whose finding has gone, once, to say so;
 4. create or edit in place the one summary comment.
-A 403 on a write means the token may only read (a fork's PR): the caller falls back to
-annotations and the step summary.
+A ``HostPermissionError`` on a write means the token may only read (a fork's PR): the caller
+falls back to annotations and the step summary.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from aider_hooks.errors import GitHubError, InputError
-from aider_hooks.pr.github import DEFAULT_MAX_COMMENTS
+from aider_hooks.errors import HostPermissionError, InputError
+from aider_hooks.pr import DEFAULT_MAX_COMMENTS
 from aider_hooks.finding import Finding
-from aider_hooks.pr.github.api import GitHubClient, GitHubRateLimited, PullRequestAPI
 from aider_hooks.pr.comments import (
     DiffLines,
     InlineComment,
     SummaryFacts,
     fingerprint_of,
     is_resolved,
-    is_summary,
     place_inline,
     resolved_body,
-    review_body,
     summary_body,
 )
-from aider_hooks.pr.github.event import PullRequestRef, Trigger, pull_request_from_api
+from aider_hooks.pr.host import CommentId, HostComment, Log, PullRequestHost, PullRequestRef
 from aider_hooks.model.pricing import estimate_cost
 
 if TYPE_CHECKING:
@@ -43,8 +41,6 @@ if TYPE_CHECKING:
     from aider_hooks.report import Report
     from aider_hooks.settings import Settings
 
-Log = Callable[[str], None]
-MAX_PROBES = 40  # pending reviews spent on finding which comments GitHub rejects
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
 _BUILTIN_HEADING = "· built-in check"
 # Built-in checks that read the changed file itself, not only the diff.
@@ -54,6 +50,9 @@ _CHECKS_NEEDING_FILES = ("· syntax-error ·", "· large-file ·")
 @dataclass(frozen=True)
 class BotOptions:
     cwd: Path
+    # Never read the PR's commits from the checkout at ``cwd``: they are untrusted (GitHub's
+    # ``pull_request_target`` and ``issue_comment``); the diff comes from the host as data.
+    diff_as_data_only: bool
     max_comments: int = DEFAULT_MAX_COMMENTS
 
 
@@ -66,7 +65,7 @@ class BotOutcome:
     already_posted: int = 0
     resolved: int = 0
     not_inline: list[tuple[Finding, str]] = field(default_factory=list)
-    summary_comment_id: int | None = None
+    summary_comment_id: CommentId | None = None
     read_only: bool = False  # the token could not write: annotations and step summary instead
 
     @property
@@ -74,16 +73,15 @@ class BotOutcome:
         return self.result.report
 
 
-def run_bot(client: GitHubClient, repo: str, trigger: Trigger, settings: Settings, *,
-            options: BotOptions, log: Log) -> BotOutcome:
-    """Review the pull request ``trigger`` names and publish the result on it."""
+def run_bot(host: PullRequestHost, settings: Settings, *, options: BotOptions,
+            log: Log) -> BotOutcome:
+    """Review the pull request ``host`` holds and publish the result on it."""
     from aider_hooks.engine import review_diff
 
-    api = PullRequestAPI(client, repo, trigger.number)
-    pull = trigger.pull_request or pull_request_from_api(api.get())
+    pull = host.pull_request()
     # Read before reviewing: a bad token or repository fails before the model costs anything.
-    existing = api.review_comments()
-    diff, origin = load_pull_request_diff(api, pull, trigger, options.cwd, log)
+    existing = host.our_comments()
+    diff, origin = load_pull_request_diff(host, pull, options, log)
     log(f"reviewing pull request #{pull.number} at {pull.head_sha[:7]} (diff from {origin})")
     try:
         result = review_diff(diff, settings)
@@ -93,14 +91,10 @@ def run_bot(client: GitHubClient, repo: str, trigger: Trigger, settings: Setting
     if settings.dry_run:
         return outcome  # nothing was asked of the model, so nothing is posted
     try:
-        _publish(api, outcome, existing, settings, options, log)
-    except GitHubError as err:
-        if err.status != 403 or isinstance(err, GitHubRateLimited):
-            raise
+        _publish(host, outcome, existing, settings, options, log)
+    except HostPermissionError as err:
         outcome.read_only = True
-        log("the token may not comment on this pull request (403): a fork's pull request gets "
-            "a read-only token; otherwise give the workflow `permissions: pull-requests: "
-            "write`. Reporting with annotations and the step summary instead")
+        log(f"{err}. Reporting with annotations and the step summary instead")
     return outcome
 
 
@@ -109,31 +103,26 @@ def run_bot(client: GitHubClient, repo: str, trigger: Trigger, settings: Setting
 LOCAL_ORIGIN = "the local checkout"  # the diff and the files are read from git
 
 
-def load_pull_request_diff(api: PullRequestAPI, pull: PullRequestRef, trigger: Trigger,
-                           cwd: Path, log: Log) -> tuple[LoadedDiff, str]:
-    """``git diff BASE...HEAD`` from the checkout when both commits are there, else the API's.
+def load_pull_request_diff(host: PullRequestHost, pull: PullRequestRef, options: BotOptions,
+                           log: Log) -> tuple[LoadedDiff, str]:
+    """``git diff BASE...HEAD`` from the checkout when both commits are there, else the host's.
 
-    On ``pull_request_target`` and ``issue_comment`` the PR's commits are untrusted and the
-    diff is read from the API only, as data.
+    With ``options.diff_as_data_only`` the PR's commits are untrusted and the diff is read
+    from the host's API only, as data.
     """
     from aider_hooks.diff.source import DiffSource, LoadedDiff, load_diff
 
-    if not trigger.diff_as_data_only and commits_present(cwd, (pull.base_sha, pull.head_sha)):
+    cwd = options.cwd
+    api = f"the {host.name} API"
+    if not options.diff_as_data_only and commits_present(cwd, (pull.base_sha, pull.head_sha)):
         try:
             source = DiffSource("range", f"{pull.base_sha}...{pull.head_sha}")
             return load_diff(source, cwd=cwd, paths=()), LOCAL_ORIGIN
         except InputError as err:
-            log(f"could not read the diff locally ({err}); asking the GitHub API")
-    try:
-        text = api.diff()
-    except GitHubError as err:
-        if err.status in (406, 422):  # GitHub will not render diffs over 20,000 lines / 300 files
-            raise GitHubError(f"{err}. The API will not send a diff this large: check out the "
-                              "pull request with `fetch-depth: 0` so it is read locally",
-                              err.status) from None
-        raise
+            log(f"could not read the diff locally ({err}); asking {api}")
+    text = host.read_diff()
     label = f"pull request #{pull.number}"
-    return LoadedDiff(text=text, root=None, read_new_file=_no_file, label=label), "the GitHub API"
+    return LoadedDiff(text=text, root=None, read_new_file=_no_file, label=label), api
 
 
 def _no_file(path: str) -> bytes | None:
@@ -150,22 +139,23 @@ def commits_present(cwd: Path, shas: Sequence[str]) -> bool:
 # Publishing ------------------------------------------------------------------------------------
 
 
-def _publish(api: PullRequestAPI, outcome: BotOutcome, review_comments: list[dict[str, Any]],
+def _publish(host: PullRequestHost, outcome: BotOutcome, our_comments: list[HostComment],
              settings: Settings, options: BotOptions, log: Log) -> None:
     report = outcome.report
     head = outcome.pull_request.head_sha
-    author = Authorship(api.viewer_login())
-    existing = _our_review_comments(review_comments, author)
+    existing = _by_fingerprint(our_comments)
     posted_fingerprints = {fp for fp, comments in existing.items()
-                           if any(not is_resolved(_body(c)) for c in comments)}
+                           if any(not is_resolved(c.body) for c in comments)}
     new, not_inline, already = _plan(report.findings, outcome.result, posted_fingerprints,
                                      options.max_comments)
-    accepted, rejected = post_review(api, head, new, log, author)
-    not_inline += [(c.finding, "GitHub did not accept a comment on this line") for c in rejected]
+    rejected = host.post_review(head, new) if new else []
+    accepted = [c for c in new if c not in rejected]
+    not_inline += [(c.finding, f"{host.name} did not accept a comment on this line")
+                   for c in rejected]
     outcome.new_comments = len(accepted)
     outcome.already_posted = already
     outcome.not_inline = not_inline
-    outcome.resolved = _mark_resolved(api, existing, report, head, log,
+    outcome.resolved = _mark_resolved(host, existing, report, head, log,
                                       files_read=outcome.diff_origin == LOCAL_ORIGIN)
     facts = SummaryFacts(
         report=report, head_sha=head, new_inline=len(accepted), already_inline=already,
@@ -175,7 +165,7 @@ def _publish(api: PullRequestAPI, outcome: BotOutcome, review_comments: list[dic
                            base_url=settings.base_url),
         diff_origin=outcome.diff_origin,
     )
-    outcome.summary_comment_id = upsert_summary(api, summary_body(facts), log, author)
+    outcome.summary_comment_id = upsert_summary(host, summary_body(facts), log)
 
 
 def _plan(findings: list[Finding], result: ReviewResult, posted: set[str],
@@ -201,121 +191,17 @@ def _plan(findings: list[Finding], result: ReviewResult, posted: set[str],
     return new, not_inline, already
 
 
-def post_review(api: PullRequestAPI, head_sha: str, comments: list[InlineComment],
-                log: Log, author: Authorship) -> tuple[list[InlineComment], list[InlineComment]]:
-    """Post one review; returns (accepted, rejected). A 422 loses only the rejected comments."""
-    if not comments:
-        return [], []
-    try:
-        api.create_review(commit_id=head_sha, body=review_body(len(comments), head_sha),
-                          comments=[c.to_api() for c in comments])
-        log(f"posted a review with {len(comments)} inline comment(s)")
-        return comments, []
-    except GitHubError as err:
-        if err.status != 422:
-            raise
-        log(f"GitHub refused the review ({err}); finding the comments it rejects")
-    _delete_leftover_pending_reviews(api, author, log)
-    probe = _Prober(api, head_sha)
-    rejected = probe.rejected_within(comments)
-    accepted = [c for c in comments if c not in rejected]
-    if accepted:
-        try:
-            api.create_review(commit_id=head_sha, body=review_body(len(accepted), head_sha),
-                              comments=[c.to_api() for c in accepted])
-        except GitHubError as err:
-            if err.status != 422:
-                raise
-            return [], comments
-    log(f"posted a review with {len(accepted)} inline comment(s); {len(rejected)} rejected by "
-        "GitHub went to the summary")
-    return accepted, rejected
-
-
-def _delete_leftover_pending_reviews(api: PullRequestAPI, author: Authorship, log: Log) -> None:
-    """A run cancelled while probing (``cancel-in-progress``) leaves its PENDING review
-    behind, and GitHub allows one per user: every probe of the next run would fail."""
-    for review in api.reviews():
-        if review.get("state") == "PENDING" and author.wrote(review) and isinstance(
-                review.get("id"), int):
-            api.delete_pending_review(review["id"])
-            log(f"deleted a pending review (id {review['id']}) left by an interrupted run")
-
-
-class _Prober:
-    """Finds the comments GitHub rejects by bisection with PENDING reviews, deleted at once.
-
-    GitHub's 422 does not say which comment is wrong. A pending review is checked like a real
-    one but is visible to nobody else, so probing leaves the PR with still at most one review.
-    """
-
-    def __init__(self, api: PullRequestAPI, head_sha: str) -> None:
-        self.api = api
-        self.head_sha = head_sha
-        self.probes_left = MAX_PROBES
-
-    def accepted(self, comments: list[InlineComment]) -> bool:
-        self.probes_left -= 1
-        try:
-            review = self.api.create_review(commit_id=self.head_sha, body="", event=None,
-                                            comments=[c.to_api() for c in comments])
-        except GitHubError as err:
-            if err.status == 422:
-                return False
-            raise
-        if isinstance(review.get("id"), int):
-            self.api.delete_pending_review(review["id"])
-        return True
-
-    def rejected_within(self, known_bad: list[InlineComment]) -> list[InlineComment]:
-        """The rejected comments of a list GitHub is known to refuse as a whole."""
-        if len(known_bad) == 1 or self.probes_left <= 0:
-            return known_bad
-        middle = len(known_bad) // 2
-        first, second = known_bad[:middle], known_bad[middle:]
-        if self.accepted(first):
-            return self.rejected_within(second)
-        bad = self.rejected_within(first)
-        if self.probes_left > 0 and self.accepted(second):
-            return bad
-        return bad + self.rejected_within(second)
-
-
-class Authorship:
-    """Which comments are this bot's: anybody can paste our hidden markers into a comment, so
-    a marker counts only on a comment the token itself wrote. A personal token says who it is
-    (``/user``); the workflow's GITHUB_TOKEN does not, and writes as a bot account
-    (``github-actions[bot]``, an app's ``<name>[bot]``), which no pull-request author is."""
-
-    def __init__(self, viewer_login: str | None) -> None:
-        self.viewer_login = viewer_login
-
-    def wrote(self, comment: dict[str, Any]) -> bool:
-        user = comment.get("user")
-        if not isinstance(user, dict):
-            return False
-        login = user.get("login")
-        if not isinstance(login, str):
-            return False
-        if self.viewer_login is not None:
-            return login == self.viewer_login
-        return user.get("type") == "Bot" or login.endswith("[bot]")
-
-
-def _our_review_comments(comments: list[dict[str, Any]],
-                         author: Authorship) -> dict[str, list[dict[str, Any]]]:
-    """Existing inline comments of this bot, by the fingerprint marker they carry."""
-    ours: dict[str, list[dict[str, Any]]] = {}
+def _by_fingerprint(comments: list[HostComment]) -> dict[str, list[HostComment]]:
+    """Our existing inline comments, by the fingerprint marker they carry."""
+    ours: dict[str, list[HostComment]] = {}
     for comment in comments:
-        if not author.wrote(comment):
-            continue
-        fingerprint = fingerprint_of(_body(comment))
+        fingerprint = fingerprint_of(comment.body)
         if fingerprint:
             ours.setdefault(fingerprint, []).append(comment)
     return ours
 
 
-def _mark_resolved(api: PullRequestAPI, existing: dict[str, list[dict[str, Any]]],
+def _mark_resolved(host: PullRequestHost, existing: dict[str, list[HostComment]],
                    report: Report, head_sha: str, log: Log, *, files_read: bool) -> int:
     """Edit comments whose finding is gone; only where this run really looked again."""
     current = {f.with_fingerprint().fingerprint for f in report.findings}
@@ -325,16 +211,14 @@ def _mark_resolved(api: PullRequestAPI, existing: dict[str, list[dict[str, Any]]
         if fingerprint in current:
             continue
         for comment in comments:
-            body = _body(comment)
+            body = comment.body
             if is_resolved(body) or not _looked_again(comment, body, report, failed_paths,
                                                       files_read=files_read):
                 continue
             try:
-                api.edit_review_comment(int(comment["id"]), resolved_body(body, head_sha))
-            except GitHubError as err:
-                if err.status not in (403, 404) or isinstance(err, GitHubRateLimited):
-                    raise
-                log(f"could not mark comment {comment.get('id')} resolved ({err.status})")
+                host.edit_comment(comment, resolved_body(body, head_sha))
+            except HostPermissionError as err:
+                log(f"could not mark comment {comment.id} resolved ({err.status})")
                 continue
             edited += 1
     if edited:
@@ -342,10 +226,10 @@ def _mark_resolved(api: PullRequestAPI, existing: dict[str, list[dict[str, Any]]
     return edited
 
 
-def _looked_again(comment: dict[str, Any], body: str, report: Report,
+def _looked_again(comment: HostComment, body: str, report: Report,
                   failed_paths: set[str], *, files_read: bool) -> bool:
     """Whether this run would have found the comment's finding again if it were still there."""
-    if report.model_unavailable or comment.get("path") in failed_paths:
+    if report.model_unavailable or comment.path in failed_paths:
         return False
     heading = body.split("\n", 1)[0]
     builtin = _BUILTIN_HEADING in heading
@@ -356,31 +240,20 @@ def _looked_again(comment: dict[str, Any], body: str, report: Report,
     return True
 
 
-def upsert_summary(api: PullRequestAPI, body: str, log: Log, author: Authorship) -> int | None:
+def upsert_summary(host: PullRequestHost, body: str, log: Log) -> CommentId | None:
     """Edit our summary comment in place, or create it; returns its id."""
-    summaries = [c for c in api.issue_comments() if is_summary(_body(c)) and author.wrote(c)]
-    for comment in summaries[:1]:
-        if _body(comment) == body:
-            return _id(comment)
+    summary = host.find_summary()
+    if summary is not None:
+        if summary.body == body:
+            return summary.id
         try:
-            api.edit_issue_comment(int(comment["id"]), body)
+            host.edit_comment(summary, body)
             log("updated the summary comment")
-            return _id(comment)
-        except GitHubError as err:
-            # A bot account that is not ours (another workflow's app): write our own. A rate
-            # limit is no such answer: a new comment now would be a duplicate summary.
-            if err.status != 403 or isinstance(err, GitHubRateLimited):
-                raise
-    created = api.create_issue_comment(body)
+            return summary.id
+        except HostPermissionError:
+            # Not ours to edit after all (another workflow's bot account, or deleted since):
+            # write our own. A rate limit is no such answer: it stops the run, no duplicate.
+            pass
+    created = host.create_summary(body)
     log("posted the summary comment")
-    return _id(created)
-
-
-def _body(comment: dict[str, Any]) -> str:
-    body = comment.get("body")
-    return body if isinstance(body, str) else ""
-
-
-def _id(comment: dict[str, Any]) -> int | None:
-    value = comment.get("id")
-    return value if isinstance(value, int) else None
+    return created

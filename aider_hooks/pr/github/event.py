@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aider_hooks.errors import GitHubError, UsageError
+from aider_hooks.pr.host import PullRequestRef
 
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 COMMENT_EVENT = "issue_comment"
@@ -27,22 +28,6 @@ TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 _IGNORED_ACTIONS = frozenset({"closed", "labeled", "unlabeled", "assigned", "unassigned",
                               "review_requested", "review_request_removed", "locked",
                               "unlocked", "milestoned", "demilestoned"})
-
-
-@dataclass(frozen=True)
-class PullRequestRef:
-    """The commits a review is about. ``head_sha`` is what comments attach to (``commit_id``)."""
-
-    number: int
-    base_sha: str
-    head_sha: str
-    head_repo: str | None = None  # "owner/name" of the head branch's repository
-    base_repo: str | None = None
-    state: str = "open"
-
-    @property
-    def is_fork(self) -> bool:
-        return bool(self.head_repo and self.base_repo and self.head_repo != self.base_repo)
 
 
 @dataclass(frozen=True)
