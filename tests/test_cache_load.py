@@ -13,13 +13,11 @@ from pathlib import Path
 import pytest
 
 from testing.fake_model_server import FakeModelServer
+from testing.cli import EXE, model_env, run_cli
 from testing.reliability_support import (
-    EXE,
     assert_clean_exit,
     json_report,
-    model_env,
     record_figure,
-    run_cli,
     stage_bug_files,
     write_config,
 )

@@ -19,15 +19,13 @@ from typing import Any
 
 import pytest
 
+from testing.cli import EXE, model_env, run_cli
 from testing.reliability_support import (
-    EXE,
     FaultCountingServer,
     assert_clean_exit,
     assert_every_hunk_accounted,
     json_report,
-    model_env,
     record_figure,
-    run_cli,
     stage_bug_files,
     write_config,
 )

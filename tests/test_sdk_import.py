@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from aider_hooks.model.sdk_import import import_with_lazy_packages, lazy_packages, pending_packages
-from testing.reliability_support import model_env, stage_bug_files, write_config
+from testing.cli import model_env
+from testing.reliability_support import stage_bug_files, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

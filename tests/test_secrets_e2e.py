@@ -19,12 +19,10 @@ from testing.repos import commit_base_and_head, git
 from tests.data.fake_secrets import FAKE_SECRETS, FakeSecret
 from testing.fake_github_server import WRITE_TOKEN, FakeGitHub
 from testing.fake_model_server import FakeModelServer
+from testing.cli import TEST_KEY, model_env, run_cli
 from testing.reliability_support import (
-    TEST_KEY,
     assert_clean_exit,
-    model_env,
     record_figure,
-    run_cli,
     stage_bug_files,
     write_config,
 )
