@@ -22,6 +22,8 @@ from testing.reliability_support import (
     write_config,
 )
 
+pytestmark = pytest.mark.slow  # several installed commands at once on one cache
+
 
 @pytest.fixture
 def server() -> Iterator[FakeModelServer]:

@@ -12,6 +12,8 @@ from testing.cli import TEST_KEY, model_env, run_cli
 from testing.fake_model_server import closed_port_url
 from testing.repos import commit, git, snapshot_repo, stage
 
+pytestmark = pytest.mark.slow  # the installed command, one process per check
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -20,6 +20,8 @@ from testing.cli import model_env, run_cli
 from testing.reliability_support import assert_clean_exit, record_figure, write_config
 from testing.fake_model_server import FakeModelServer
 
+pytestmark = pytest.mark.slow  # the installed command and git hooks, per check
+
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
 
 CALC_BASE = "import ast\n\n\ndef parse(text):\n    return text\n\n\ndef other():\n    return 1\n"

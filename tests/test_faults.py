@@ -30,6 +30,8 @@ from testing.reliability_support import (
     write_config,
 )
 
+pytestmark = pytest.mark.slow  # the installed command per fault, with retries
+
 
 @pytest.fixture
 def server() -> Iterator[FaultCountingServer]:

@@ -19,6 +19,8 @@ from testing.fake_model_server import FakeModelServer
 from testing.cli import model_env, run_cli
 from testing.reliability_support import assert_clean_exit, json_report, record_figure, write_config
 
+pytestmark = pytest.mark.slow  # the installed command on thousands of files and huge diffs
+
 
 @pytest.fixture
 def server() -> Iterator[FakeModelServer]:

@@ -27,6 +27,8 @@ from testing.reliability_support import (
     write_config,
 )
 
+pytestmark = pytest.mark.slow  # the installed command over the whole fake-secret corpus
+
 # The kinds issue 4 names; the corpus must cover each of them.
 REQUIRED_KINDS = {"private-key", "aws-access-key-id", "aws-secret-access-key", "github-token",
                   "openai-key", "anthropic-key", "slack-token", "stripe-key", "google-api-key",
