@@ -104,6 +104,14 @@ _DIFF_LINE = re.compile(r"^\s*(\d+) ([+ ]) (.*)$")
 _EXPLAIN_WORD = re.compile(r"\bexplain\b", re.IGNORECASE)
 
 
+def closed_port_url() -> str:
+    """A base URL on 127.0.0.1 where nothing listens: an unreachable model."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
 def fake_token_count(text: str) -> int:
     """The server's token count for ``text``: one per 4 characters, at least one."""
     return max(1, len(text) // 4)

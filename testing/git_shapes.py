@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testing.repos import git
+from testing.repos import git, stage
 
 UNSTAGED = "UNSTAGED"  # every unstaged edit contains this word
 
@@ -48,12 +48,6 @@ def _write(repo: Path, path: str, data: bytes) -> None:
     target.write_bytes(data)
 
 
-def _stage(repo: Path, path: str, data: bytes) -> None:
-    """Write ``path`` and stage it, as the user's `git add` would."""
-    _write(repo, path, data)
-    git(repo, "add", "--", path)
-
-
 def _lines(text: str) -> bytes:
     return text.encode("utf-8")
 
@@ -71,7 +65,7 @@ NEW_FILE_TEXT = 'def greet(name):\n    return f"hello {name}"\n\n\nGREETING = gr
 
 def _stage_new_file(repo: Path) -> StagedShape:
     path = "src/new_module.py"
-    _stage(repo, path, _lines(NEW_FILE_TEXT))
+    stage(repo, path, _lines(NEW_FILE_TEXT))
     _write(repo, path, _lines(NEW_FILE_TEXT + f"print('{UNSTAGED} new file')\n"))
     added = tuple(enumerate(NEW_FILE_TEXT.splitlines(), start=1))
     return StagedShape("new_file", path, "added", added, staged_text=NEW_FILE_TEXT,
@@ -116,7 +110,7 @@ APP_ENCLOSING = {7: "def total(price, qty):", 19: "def count(self):"}
 
 def _stage_modified_file(repo: Path) -> StagedShape:
     path = "src/app.py"
-    _stage(repo, path, _lines(APP_STAGED))
+    stage(repo, path, _lines(APP_STAGED))
     # Unstaged: a line inserted at the top (shifts every work-tree line number) and an edit
     # right next to the first hunk, where context lines come from.
     worktree = f"# {UNSTAGED}: inserted at the top\n" + APP_STAGED.replace(
@@ -133,7 +127,7 @@ GUIDE_STAGED = GUIDE_BASE.replace("Line 10 of the guide.", "Line 10 was rewritte
 
 def _stage_rename_with_edit(repo: Path) -> StagedShape:
     git(repo, "mv", "docs/guide.md", "docs/handbook.md")
-    _stage(repo, "docs/handbook.md", _lines(GUIDE_STAGED))
+    stage(repo, "docs/handbook.md", _lines(GUIDE_STAGED))
     return StagedShape("rename_with_edit", "docs/handbook.md", "renamed",
                        ((10, "Line 10 was rewritten."),), old_path="docs/guide.md",
                        staged_text=GUIDE_STAGED)
@@ -149,7 +143,7 @@ PNG_STAGED = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(reversed(range(256))
 
 
 def _stage_binary_file(repo: Path) -> StagedShape:
-    _stage(repo, "assets/logo.png", PNG_STAGED)
+    stage(repo, "assets/logo.png", PNG_STAGED)
     return StagedShape("binary_file", "assets/logo.png", "modified", reviewable=False)
 
 
@@ -158,7 +152,7 @@ CRLF_STAGED = b"one\r\ntwo changed\r\nthree\r\nfour\r\n"
 
 
 def _stage_crlf_file(repo: Path) -> StagedShape:
-    _stage(repo, "windows.txt", CRLF_STAGED)
+    stage(repo, "windows.txt", CRLF_STAGED)
     return StagedShape("crlf_file", "windows.txt", "modified", ((2, "two changed"),),
                        staged_text=CRLF_STAGED.decode().replace("\r\n", "\n"))
 
@@ -168,7 +162,7 @@ LATIN1_STAGED = "alpha\nbeta\nnaïve café\ngamma\n".encode("latin-1")
 
 
 def _stage_latin1_content(repo: Path) -> StagedShape:
-    _stage(repo, "legacy.txt", LATIN1_STAGED)
+    stage(repo, "legacy.txt", LATIN1_STAGED)
     return StagedShape("latin1_content", "legacy.txt", "modified", ((3, "naïve café"),),
                        staged_text=LATIN1_STAGED.decode("latin-1"))
 
@@ -178,7 +172,7 @@ NON_ASCII_PATH = "données/café.py"
 
 def _stage_non_ascii_name(repo: Path) -> StagedShape:
     staged = "x = 1\ny = 'é'\n"
-    _stage(repo, NON_ASCII_PATH, _lines(staged))
+    stage(repo, NON_ASCII_PATH, _lines(staged))
     return StagedShape("non_ascii_name", NON_ASCII_PATH, "modified", ((2, "y = 'é'"),),
                        staged_text=staged)
 
@@ -188,7 +182,7 @@ SPACES_PATH = "my dir/my file.txt"
 
 def _stage_path_with_spaces(repo: Path) -> StagedShape:
     staged = "a\nb\nB2\nc\n"
-    _stage(repo, SPACES_PATH, _lines(staged))
+    stage(repo, SPACES_PATH, _lines(staged))
     _write(repo, SPACES_PATH, _lines(staged + f"{UNSTAGED}\n"))
     return StagedShape("path_with_spaces", SPACES_PATH, "modified", ((3, "B2"),),
                        staged_text=staged, unstaged_edit=True)
@@ -199,7 +193,7 @@ B_SLASH_DIR = "plan b"  # " b/" inside a path: easy to split in the wrong place
 
 def _stage_path_with_b_slash(repo: Path) -> StagedShape:
     staged = "first\nsecond\n"
-    _stage(repo, f"{B_SLASH_DIR}/notes.txt", _lines(staged))
+    stage(repo, f"{B_SLASH_DIR}/notes.txt", _lines(staged))
     return StagedShape("path_with_b_slash", f"{B_SLASH_DIR}/notes.txt", "modified",
                        ((2, "second"),), staged_text=staged)
 
@@ -208,7 +202,7 @@ def _stage_rename_with_b_slash(repo: Path) -> StagedShape:
     old, new = f"{B_SLASH_DIR}/old b/list.txt", f"{B_SLASH_DIR}/new b/list.txt"
     staged = GUIDE_BASE.replace("Line 3 of the guide.", "Line 3 moved along.")
     git(repo, "mv", "--", f"{B_SLASH_DIR}/old b", f"{B_SLASH_DIR}/new b")
-    _stage(repo, new, _lines(staged))
+    stage(repo, new, _lines(staged))
     return StagedShape("rename_with_b_slash", new, "renamed", ((3, "Line 3 moved along."),),
                        old_path=old, staged_text=staged)
 
@@ -217,7 +211,7 @@ QUOTED_PATH = 'odd "quoted"\tname.txt'  # git always quotes this one, even with 
 
 
 def _stage_quoted_name(repo: Path) -> StagedShape:
-    _stage(repo, QUOTED_PATH, b"hello\n")
+    stage(repo, QUOTED_PATH, b"hello\n")
     return StagedShape("quoted_name", QUOTED_PATH, "added", ((1, "hello"),), staged_text="hello\n")
 
 
@@ -237,7 +231,7 @@ LOCK_BASE = b'{\n  "name": "x",\n  "version": "1.0.0"\n}\n'
 
 
 def _stage_lock_file(repo: Path) -> StagedShape:
-    _stage(repo, "package-lock.json", LOCK_BASE.replace(b"1.0.0", b"1.0.1"))
+    stage(repo, "package-lock.json", LOCK_BASE.replace(b"1.0.0", b"1.0.1"))
     return StagedShape("lock_file", "package-lock.json", "modified", reviewable=False)
 
 
@@ -291,7 +285,7 @@ def stage_first_commit(repo: Path) -> StagedShape:
     """A file staged in a repository with no commit yet (no HEAD)."""
     _prepare(repo)
     text = "print('first')\nprint('commit')\n"
-    _stage(repo, "hello.py", _lines(text))
+    stage(repo, "hello.py", _lines(text))
     _write(repo, "hello.py", _lines(text + f"print('{UNSTAGED}')\n"))
     return StagedShape("first_commit", "hello.py", "added",
                        ((1, "print('first')"), (2, "print('commit')")), staged_text=text,

@@ -1,6 +1,6 @@
 """Helpers shared by the reliability suites (faults, data safety, secrets, prompt injection,
-hostile inputs, cache under load): run the installed ``aider-review`` as a subprocess, build
-small repositories, count the faults the model server injected, and record the figures that
+hostile inputs, cache under load): build small repositories (``testing.cli`` runs the
+installed ``aider-review``), count the faults the model server injected, and record the figures that
 ``RELIABILITY.md`` reports.
 
 Figures: when the environment variable ``AIDER_REVIEW_FIGURES`` names a file, every
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -22,9 +21,7 @@ from typing import Any
 from testing.repos import git
 from testing.fake_model_server import FakeModelServer
 
-EXE = Path(sys.executable).parent / "aider-review"
 FIGURES_VARIABLE = "AIDER_REVIEW_FIGURES"
-TEST_KEY = "sk-test-reliability-key-5f4e3d2c1b0a"
 
 # Short waits for every suite: the retry policy keeps its shape, the clock shrinks.
 FAST_SETTINGS: dict[str, Any] = {
@@ -36,26 +33,6 @@ FAST_SETTINGS: dict[str, Any] = {
 }
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
-            stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The installed command, as a user runs it; output decoded leniently (it may hold any
-    bytes a hostile input put there)."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    result = subprocess.run([str(EXE), *args], cwd=cwd, env=full_env, input=stdin,
-                            capture_output=True, check=False, timeout=timeout)
-    return subprocess.CompletedProcess(
-        result.args, result.returncode,
-        result.stdout.decode("utf-8", errors="replace"),
-        result.stderr.decode("utf-8", errors="replace"),
-    )
-
-
-def model_env(server: FakeModelServer, cache: Path, **extra: str) -> dict[str, str]:
-    return {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": TEST_KEY,
-            "AIDER_REVIEW_CACHE": str(cache), **extra}
-
-
 def write_config(repo: Path, **settings: Any) -> None:
     """``.aider-review.toml`` at the repository root; keys as in the README (``backoff-base``)."""
     values = {**FAST_SETTINGS, **{k.replace("_", "-"): v for k, v in settings.items()}}
@@ -63,21 +40,6 @@ def write_config(repo: Path, **settings: Any) -> None:
     for key, value in values.items():
         lines.append(f"{key} = {json.dumps(value)}")
     (repo / ".aider-review.toml").write_text("\n".join(lines) + "\n")
-
-
-def stage(repo: Path, path: str, text: str | bytes) -> None:
-    target = repo / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        target.write_bytes(text)
-    else:
-        target.write_text(text, encoding="utf-8")
-    git(repo, "add", "--", path)
-
-
-def commit(repo: Path, path: str, text: str) -> None:
-    stage(repo, path, text)
-    git(repo, "commit", "-qm", f"add {path}")
 
 
 def stage_bug_files(repo: Path, files: int, hunks_per_file: int = 1) -> int:

@@ -1,4 +1,5 @@
-"""Real git repositories for tests and benchmarks: run git, commit shapes, snapshot a tree."""
+"""Real git repositories for tests and benchmarks: run git, stage and commit files, snapshot a
+tree."""
 from __future__ import annotations
 
 import subprocess
@@ -17,6 +18,23 @@ def git(cwd: Path, *args: str, input: bytes | None = None) -> str:
     if result.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {result.stderr.decode(errors='replace')}")
     return result.stdout.decode("utf-8", errors="replace")
+
+
+def stage(repo: Path, path: str, text: str | bytes) -> None:
+    """Write ``path`` (text as UTF-8) and ``git add`` it."""
+    target = repo / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        target.write_bytes(text)
+    else:
+        target.write_text(text, encoding="utf-8")
+    git(repo, "add", "--", path)
+
+
+def commit(repo: Path, path: str, text: str) -> None:
+    """``stage`` it, then commit it alone."""
+    stage(repo, path, text)
+    git(repo, "commit", "-qm", f"add {path}")
 
 
 def commit_base_and_head(repo: Path, path: str, base_text: str, head_text: str) -> tuple[str, str]:

@@ -156,6 +156,7 @@ def run_review_step(action: dict[str, Any], inputs: dict[str, str],
                           capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.slow
 def test_the_review_step_runs_the_cli_with_the_inputs(
         action: dict[str, Any], pull_request: PullRequestWorld,
         tmp_path: Path) -> None:
@@ -175,6 +176,7 @@ def test_the_review_step_runs_the_cli_with_the_inputs(
     assert inputs["api-key"] not in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_fail_on_config_and_cache_inputs_change_what_the_cli_does(
         action: dict[str, Any], pull_request: PullRequestWorld,
         tmp_path: Path) -> None:
@@ -286,6 +288,7 @@ def test_docs_show_the_fork_and_comment_triggers() -> None:
     assert "upload-sarif" in docs_text() and "--format sarif" in docs_text()
 
 
+@pytest.mark.slow
 def test_the_configs_fail_on_holds_when_the_input_is_not_given(
         action: dict[str, Any], pull_request: PullRequestWorld, tmp_path: Path) -> None:
     github, model, env = pull_request

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -228,6 +229,7 @@ def raw_strategy(draw: st.DrawFn) -> RawFinding:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(hunks_strategy(), max_size=5), st.lists(raw_strategy(), max_size=8))
 def test_anchoring_only_ever_places_findings_inside_reviewed_lines(

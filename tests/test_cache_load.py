@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 from testing.fake_model_server import FakeModelServer
+from testing.cli import EXE, model_env, run_cli
 from testing.reliability_support import (
-    EXE,
     assert_clean_exit,
     json_report,
-    model_env,
     record_figure,
-    run_cli,
     stage_bug_files,
     write_config,
 )
+
+pytestmark = pytest.mark.slow  # several installed commands at once on one cache
 
 
 @pytest.fixture

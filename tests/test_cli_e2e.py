@@ -2,68 +2,32 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from testing.repos import git, snapshot_repo
+from testing.cli import TEST_KEY, model_env, run_cli
+from testing.fake_model_server import closed_port_url
+from testing.repos import commit, git, snapshot_repo, stage
 
-EXE = Path(sys.executable).parent / "aider-review"
+pytestmark = pytest.mark.slow  # the installed command, one process per check
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
-            stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run([str(EXE), *args], cwd=cwd, env=full_env, input=stdin,
-                          capture_output=True, check=False, timeout=120,
-                          **({} if stdin is not None else {"text": True}))  # type: ignore[call-overload]
-
-
-def model_env(server: Any, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test-e2e-not-a-real-key",
-            "AIDER_REVIEW_CACHE": str(tmp_path / "cache.sqlite3"), **extra}
-
-
-def commit_file(repo: Path, path: str, text: str) -> None:
-    target = repo / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-    git(repo, "add", path)
-    git(repo, "commit", "-qm", f"add {path}")
-
-
-def stage(repo: Path, path: str, text: str) -> None:
-    target = repo / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-    git(repo, "add", path)
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
 
 
 # --- no model configured: built-in checks --------------------------------------------------
 
 def test_nothing_staged_is_silent_and_succeeds(git_repo: Path) -> None:
-    commit_file(git_repo, "a.py", "x = 1\n")
+    commit(git_repo, "a.py", "x = 1\n")
     result = run_cli(cwd=git_repo)
     assert result.returncode == 0
     assert result.stdout == "" and result.stderr == ""
 
 
 def test_conflict_marker_without_model_exits_1_and_says_how_to_configure(git_repo: Path) -> None:
-    commit_file(git_repo, "a.py", "x = 1\n")
+    commit(git_repo, "a.py", "x = 1\n")
     stage(git_repo, "a.py", "x = 1\n<<<<<<< HEAD\ny = 2\n=======\ny = 3\n>>>>>>> other\n")
     result = run_cli(cwd=git_repo)
     assert result.returncode == 1, result.stderr
@@ -112,7 +76,7 @@ def test_bad_config_is_a_one_line_error(git_repo: Path) -> None:
 
 
 def test_unknown_revision_is_a_one_line_error(git_repo: Path) -> None:
-    commit_file(git_repo, "a.py", "x = 1\n")
+    commit(git_repo, "a.py", "x = 1\n")
     result = run_cli("--range", "nope...HEAD", cwd=git_repo)
     assert result.returncode == 2 and "nope" in result.stderr
     assert "Traceback" not in result.stderr
@@ -121,21 +85,22 @@ def test_unknown_revision_is_a_one_line_error(git_repo: Path) -> None:
 def test_stdin_not_a_diff_is_rejected(tmp_path: Path) -> None:
     result = run_cli("--diff", "-", cwd=tmp_path, stdin=b"hello, this is not a diff\n")
     assert result.returncode == 2
-    assert b"Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # --- with a model --------------------------------------------------------------------------
 
 def test_model_findings_land_on_exact_lines_despite_wrong_numbers(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
-    commit_file(git_repo, "src/app.py", "".join(f"line_{i} = {i}\n" for i in range(1, 41)))
+    commit(git_repo, "src/app.py", "".join(f"line_{i} = {i}\n" for i in range(1, 41)))
     lines = [f"line_{i} = {i}\n" for i in range(1, 41)]
     lines[19] = "line_20 = compute()  # BUG off by one\n"
     lines[29] = "value = eval(user_input)\n"
     stage(git_repo, "src/app.py", "".join(lines))
     model_server.line_offset = 5
     model_server.hallucinate = True
-    result = run_cli("--format", "json", cwd=git_repo, env=model_env(model_server, tmp_path))
+    result = run_cli("--format", "json", cwd=git_repo,
+                     env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
     placed = {(f["path"], f["line"], f["severity"]) for f in report["findings"]}
@@ -146,7 +111,8 @@ def test_model_findings_land_on_exact_lines_despite_wrong_numbers(
     first_requests = len(model_server.requests)
     assert first_requests >= 1
 
-    again = run_cli("--format", "json", cwd=git_repo, env=model_env(model_server, tmp_path))
+    again = run_cli("--format", "json", cwd=git_repo,
+                    env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert len(model_server.requests) == first_requests  # the rerun sent nothing
     rerun = json.loads(again.stdout)
     assert rerun["stats"]["requests"] == 0 and rerun["stats"]["cached"] >= 1
@@ -155,12 +121,12 @@ def test_model_findings_land_on_exact_lines_despite_wrong_numbers(
 
 def test_review_leaves_index_and_work_tree_byte_identical(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
-    commit_file(git_repo, "a.py", "a = 1\nb = 2\n")
+    commit(git_repo, "a.py", "a = 1\nb = 2\n")
     stage(git_repo, "a.py", "a = 1\nb = eval('2')  # BUG\n")
     (git_repo / "a.py").write_text("a = 1\nb = eval('2')  # BUG\nunstaged = True\n")
     before = snapshot_repo(git_repo)
     for command in (["review"], ["explain"], ["fix"]):
-        run_cli(*command, cwd=git_repo, env=model_env(model_server, tmp_path))
+        run_cli(*command, cwd=git_repo, env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert snapshot_repo(git_repo) == before
 
 
@@ -181,7 +147,8 @@ def test_wrong_key_says_so_without_echoing_it(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     stage(git_repo, "ok.py", "x = 1\n")
     model_server.script = [{"status": 401}] * 10
-    env = model_env(model_server, tmp_path, OPENAI_API_KEY="sk-wrong-key-abcdefghijklmnop")
+    env = model_env(model_server, tmp_path / "cache.sqlite3",
+                    OPENAI_API_KEY="sk-wrong-key-abcdefghijklmnop")
     result = run_cli(cwd=git_repo, env=env)
     assert result.returncode == 0
     assert "OPENAI_API_KEY" in result.stderr
@@ -190,19 +157,21 @@ def test_wrong_key_says_so_without_echoing_it(
 
 def test_explain_streams_plain_text(git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     stage(git_repo, "a.py", "def f():\n    return 1\n")
-    result = run_cli("explain", cwd=git_repo, env=model_env(model_server, tmp_path))
+    result = run_cli("explain", cwd=git_repo,
+                     env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("\n== a.py: lines 1-2 ==\nThis change")
     assert any(r["body"].get("stream") for r in model_server.requests)
-    cached = run_cli("explain", cwd=git_repo, env=model_env(model_server, tmp_path))
+    cached = run_cli("explain", cwd=git_repo,
+                     env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert cached.stdout == result.stdout  # from the cache, printed the same way
 
 
 def test_fix_prints_a_patch_and_apply_touches_only_the_work_tree(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
-    commit_file(git_repo, "calc.py", "import ast\n\n\ndef parse(text):\n    return text\n")
+    commit(git_repo, "calc.py", "import ast\n\n\ndef parse(text):\n    return text\n")
     stage(git_repo, "calc.py", "import ast\n\n\ndef parse(text):\n    return eval(text)\n")
-    env = model_env(model_server, tmp_path)
+    env = model_env(model_server, tmp_path / "cache.sqlite3")
     shown = run_cli("fix", cwd=git_repo, env=env)
     assert shown.returncode == 1, shown.stderr
     assert "-    return eval(text)" in shown.stdout
@@ -220,7 +189,7 @@ def test_fix_prints_a_patch_and_apply_touches_only_the_work_tree(
 @pytest.mark.parametrize("fmt", ["json", "sarif"])
 def test_nothing_staged_still_gives_a_report_when_one_is_asked_for(
         git_repo: Path, tmp_path: Path, fmt: str) -> None:
-    commit_file(git_repo, "a.py", "x = 1\n")
+    commit(git_repo, "a.py", "x = 1\n")
     shown = run_cli("--format", fmt, cwd=git_repo)
     assert shown.returncode == 0, shown.stderr
     report = json.loads(shown.stdout)
@@ -236,10 +205,10 @@ def test_nothing_staged_still_gives_a_report_when_one_is_asked_for(
 def test_verbose_says_where_the_review_went_and_what_it_cost(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     stage(git_repo, "a.py", "x = 1  # BUG\n")
-    result = run_cli("-v", cwd=git_repo, env=model_env(model_server, tmp_path))
+    result = run_cli("-v", cwd=git_repo, env=model_env(model_server, tmp_path / "cache.sqlite3"))
     line = next(l for l in result.stderr.splitlines() if "request(s)" in l)
     assert model_server.base_url in line and "1 hunk(s): 1 reviewed" in line
-    assert "sk-test-e2e-not-a-real-key" not in result.stderr
+    assert TEST_KEY not in result.stderr
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
@@ -255,7 +224,8 @@ def test_dry_run_sends_nothing_and_shows_redacted_prompt(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
     stage(git_repo, "settings.py", f'GITHUB_TOKEN = "{token}"\nDEBUG = True\n')
-    result = run_cli("--dry-run", cwd=git_repo, env=model_env(model_server, tmp_path))
+    result = run_cli("--dry-run", cwd=git_repo,
+                     env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert result.returncode == 0, result.stderr
     assert model_server.requests == []
     assert "tokens" in result.stdout and "[REDACTED:" in result.stdout
@@ -265,7 +235,7 @@ def test_dry_run_sends_nothing_and_shows_redacted_prompt(
 def test_secrets_never_reach_the_model(git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     token = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"
     stage(git_repo, "deploy.py", f'TOKEN = "{token}"\nprint("deploy")\n')
-    run_cli(cwd=git_repo, env=model_env(model_server, tmp_path))
+    run_cli(cwd=git_repo, env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert model_server.requests, "the model was asked"
     sent = json.dumps([r["body"] for r in model_server.requests])
     assert token not in sent and "[REDACTED:" in sent
@@ -275,7 +245,7 @@ def test_paths_restrict_the_review(git_repo: Path, model_server: Any, tmp_path: 
     stage(git_repo, "one.py", "x = 1  # BUG\n")
     stage(git_repo, "two.py", "y = 2  # BUG\n")
     result = run_cli("--format", "json", "one.py", cwd=git_repo,
-                     env=model_env(model_server, tmp_path))
+                     env=model_env(model_server, tmp_path / "cache.sqlite3"))
     paths = {f["path"] for f in json.loads(result.stdout)["findings"]}
     assert paths == {"one.py"}
 
@@ -284,7 +254,7 @@ def test_a_bang_glob_in_the_config_reviews_a_vendored_fork(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     stage(git_repo, "vendor/ours/patched.py", "x = 1  # BUG\n")
     stage(git_repo, "vendor/theirs/lib.py", "y = 2  # BUG\n")
-    env = model_env(model_server, tmp_path)
+    env = model_env(model_server, tmp_path / "cache.sqlite3")
 
     def reviewed_paths() -> set[str]:
         result = run_cli("--format", "json", "--no-cache", cwd=git_repo, env=env)
@@ -326,7 +296,7 @@ def test_every_staged_shape_gets_findings_on_exact_lines_even_with_wrong_numbers
 
     model_server.reviewer = flag_every_distinct_added_line
     result = run_cli("--format", "json", "--fail-on", "never", cwd=git_repo,
-                     env=model_env(model_server, tmp_path))
+                     env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     placed = {(f["path"], f["line"]) for f in report["findings"] if f["source"] == "model"}
@@ -352,7 +322,7 @@ def test_every_staged_shape_gets_findings_on_exact_lines_even_with_wrong_numbers
 
 def test_cache_command_path_stats_and_clear(git_repo: Path, model_server: Any,
                                             tmp_path: Path) -> None:
-    env = model_env(model_server, tmp_path)
+    env = model_env(model_server, tmp_path / "cache.sqlite3")
     cache_file = env["AIDER_REVIEW_CACHE"]
     shown = run_cli("cache", "path", cwd=git_repo, env=env)
     assert shown.returncode == 0 and shown.stdout.strip() == cache_file
@@ -388,14 +358,14 @@ def test_options_before_the_command_and_paths_that_match_nothing(git_repo: Path)
 def test_a_fix_for_a_latin1_file_is_a_patch_git_can_apply(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     before = "import ast\n\n\ndef parse(text):\n    # caf\xe9 au lait\n    return text\n"
-    commit_file(git_repo, "calc.py", "x = 1\n")
+    commit(git_repo, "calc.py", "x = 1\n")
     (git_repo / "calc.py").write_bytes(before.encode("latin-1"))
     git(git_repo, "add", "calc.py")
     (git_repo / "calc.py").write_bytes(before.replace("return text", "return eval(text)")
                                        .encode("latin-1"))
     git(git_repo, "add", "calc.py")
-    env = model_env(model_server, tmp_path)
-    shown = run_cli("fix", cwd=git_repo, env=env, stdin=b"")  # stdout as bytes
+    env = model_env(model_server, tmp_path / "cache.sqlite3")
+    shown = run_cli("fix", cwd=git_repo, env=env, stdin=b"", binary=True)
     assert shown.returncode == 1, shown.stderr
     assert b"caf\xe9" in shown.stdout  # the file's own byte, as context
     patch = tmp_path / "fix.patch"
@@ -412,7 +382,8 @@ def test_the_cache_command_uses_the_file_reviews_here_use(
     (git_repo / ".aider-review.toml").write_text(
         '[tool.aider-review]\ncache-path = ".cache/review.sqlite3"\n')
     stage(git_repo, "src/a.py", "x = 1  # BUG\n")
-    env = {k: v for k, v in model_env(model_server, tmp_path).items() if k != "AIDER_REVIEW_CACHE"}
+    env = model_env(model_server, tmp_path / "unused.sqlite3")
+    del env["AIDER_REVIEW_CACHE"]
     expected = git_repo / ".cache" / "review.sqlite3"
     assert run_cli(cwd=git_repo / "src", env=env).returncode == 1  # from a subdirectory
     assert expected.is_file()  # relative to the config file, not to where git ran
@@ -428,7 +399,8 @@ def test_explain_writes_to_output_when_asked(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     stage(git_repo, "a.py", "x = 1\n")
     target = tmp_path / "explained.txt"
-    result = run_cli("explain", "-o", str(target), cwd=git_repo, env=model_env(model_server, tmp_path))
+    result = run_cli("explain", "-o", str(target), cwd=git_repo,
+                     env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and "== a.py" in target.read_text()
 
@@ -436,9 +408,10 @@ def test_explain_writes_to_output_when_asked(
 def test_fix_apply_handles_a_file_name_with_a_tab(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     name = "tab\there.py"
-    commit_file(git_repo, name, "import ast\n\n\ndef parse(text):\n    return text\n")
+    commit(git_repo, name, "import ast\n\n\ndef parse(text):\n    return text\n")
     stage(git_repo, name, "import ast\n\n\ndef parse(text):\n    return eval(text)\n")
-    applied = run_cli("fix", "--apply", cwd=git_repo, env=model_env(model_server, tmp_path))
+    applied = run_cli("fix", "--apply", cwd=git_repo,
+                      env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert applied.returncode == 0, applied.stderr
     assert "ast.literal_eval(text)" in (git_repo / name).read_text()
 
@@ -453,7 +426,7 @@ def test_a_path_argument_with_a_backslash_is_a_file_name_on_posix(git_repo: Path
 def test_output_dash_is_stdout_and_a_missing_directory_fails_before_any_request(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     stage(git_repo, "a.py", "x = 1  # BUG\n")
-    env = model_env(model_server, tmp_path)
+    env = model_env(model_server, tmp_path / "cache.sqlite3")
     dash = run_cli("--format", "json", "-o", "-", cwd=git_repo, env=env)
     assert json.loads(dash.stdout)["findings"] and not (git_repo / "-").exists()
     sent = len(model_server.requests)

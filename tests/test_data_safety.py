@@ -14,17 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from testing.repos import git
+from testing.repos import git, stage
 from testing.git_shapes import UNSTAGED, stage_all_shapes
-from testing.reliability_support import (
-    assert_clean_exit,
-    model_env,
-    record_figure,
-    run_cli,
-    stage,
-    write_config,
-)
+from testing.cli import model_env, run_cli
+from testing.reliability_support import assert_clean_exit, record_figure, write_config
 from testing.fake_model_server import FakeModelServer
+
+pytestmark = pytest.mark.slow  # the installed command and git hooks, per check
 
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
 

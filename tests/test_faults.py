@@ -19,18 +19,18 @@ from typing import Any
 
 import pytest
 
+from testing.cli import EXE, model_env, run_cli
 from testing.reliability_support import (
-    EXE,
     FaultCountingServer,
     assert_clean_exit,
     assert_every_hunk_accounted,
     json_report,
-    model_env,
     record_figure,
-    run_cli,
     stage_bug_files,
     write_config,
 )
+
+pytestmark = pytest.mark.slow  # the installed command per fault, with retries
 
 
 @pytest.fixture

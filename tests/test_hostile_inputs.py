@@ -14,18 +14,12 @@ from typing import Any
 
 import pytest
 
-from testing.repos import git
+from testing.repos import commit, git, stage
 from testing.fake_model_server import FakeModelServer
-from testing.reliability_support import (
-    assert_clean_exit,
-    commit,
-    json_report,
-    model_env,
-    record_figure,
-    run_cli,
-    stage,
-    write_config,
-)
+from testing.cli import model_env, run_cli
+from testing.reliability_support import assert_clean_exit, json_report, record_figure, write_config
+
+pytestmark = pytest.mark.slow  # the installed command on thousands of files and huge diffs
 
 
 @pytest.fixture

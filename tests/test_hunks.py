@@ -426,6 +426,7 @@ def test_unmerged_paths_of_a_conflicted_merge_are_not_an_error() -> None:
     assert [h.path for h in parse_diff(with_staged, settings=SETTINGS).hunks] == ["g.py"]
 
 
+@pytest.mark.slow
 def test_a_hundred_thousand_line_diff_parses_quickly() -> None:
     n = 100_000
     body = "".join(f"+value_{i} = {i}\n" for i in range(n))
@@ -440,6 +441,7 @@ def test_a_hundred_thousand_line_diff_parses_quickly() -> None:
     assert elapsed < 3.0, f"{elapsed:.2f}s"
 
 
+@pytest.mark.slow
 def test_a_five_thousand_file_diff_parses_quickly() -> None:
     diff = "".join(
         f"diff --git a/pkg/m{i}.py b/pkg/m{i}.py\nindex 1111111..2222222 100644\n"

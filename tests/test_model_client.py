@@ -1,7 +1,6 @@
 """The model client against a real HTTP server through the real openai SDK."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from aider_hooks.errors import ModelAuthError, ModelRequestError, ModelUnavailab
 from aider_hooks.model.backend import Completion, Deadline
 from aider_hooks.model.openai_backend import OpenAIBackend as ModelClient
 from aider_hooks.settings import Settings
-from testing.fake_model_server import FakeModelServer, fake_token_count
+from testing.fake_model_server import FakeModelServer, closed_port_url, fake_token_count
 
 KEY = "sk-proj-TopSecretTestKey0123456789abcdefXYZ"
 DIFF = "### File: app.py\n@@ lines 1-2 @@\n     1 + x = eval(s)  # BUG\n     2   y = 1"
@@ -27,13 +26,6 @@ def settings_for(server: FakeModelServer | None, **overrides: Any) -> Settings:
     base = Settings(base_url=server.base_url if server else None, api_key=KEY, backoff_base=0.01,
                     backoff_max=0.02, timeout=10.0, max_attempts=4)
     return replace(base, **overrides)
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
 
 
 def expected_prompt_tokens(messages: list[dict[str, str]]) -> int:

@@ -16,6 +16,8 @@ import yaml
 
 from testing.repos import git, snapshot_repo
 
+pytestmark = pytest.mark.slow  # pre-commit builds a virtualenv and runs the hook in it
+
 ROOT = Path(__file__).resolve().parent.parent
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
 # Read before the autouse fixture replaces HOME, so pip can reuse wheels it already has.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +28,8 @@ from aider_hooks.diff.parse import parse_diff
 from aider_hooks.diff.paths import default_exclusion
 from aider_hooks.settings import Settings
 from testing.reliability_support import record_figure
+
+pytestmark = pytest.mark.slow  # hypothesis, hundreds of generated examples per property
 
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

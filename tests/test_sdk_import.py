@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from aider_hooks.model.sdk_import import import_with_lazy_packages, lazy_packages, pending_packages
-from testing.reliability_support import model_env, stage_bug_files, write_config
+from testing.cli import model_env
+from testing.reliability_support import stage_bug_files, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -215,6 +216,7 @@ def probe(repo: Path, env: dict[str, str], *args: str) -> tuple[dict[str, Any], 
     return facts, run.stdout
 
 
+@pytest.mark.slow
 def test_a_review_through_the_real_sdk_finds_the_same_without_building_the_type_catalogue(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     stage_bug_files(git_repo, files=6)
@@ -232,6 +234,7 @@ def test_a_review_through_the_real_sdk_finds_the_same_without_building_the_type_
     assert lazy["late"] == []
 
 
+@pytest.mark.slow
 def test_faults_retries_and_streaming_never_run_a_deferred_init_in_a_worker(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     stage_bug_files(git_repo, files=8)
@@ -248,6 +251,7 @@ def test_faults_retries_and_streaming_never_run_a_deferred_init_in_a_worker(
     assert explain["late"] == []
 
 
+@pytest.mark.slow
 def test_every_name_of_the_sdk_still_resolves_after_a_lazy_import() -> None:
     names_of_types = "sorted(n for n in dir(types) if not n.startswith('_'))"
     eager = f"""

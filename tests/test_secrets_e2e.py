@@ -19,15 +19,15 @@ from testing.repos import commit_base_and_head, git
 from tests.data.fake_secrets import FAKE_SECRETS, FakeSecret
 from testing.fake_github_server import WRITE_TOKEN, FakeGitHub
 from testing.fake_model_server import FakeModelServer
+from testing.cli import TEST_KEY, model_env, run_cli
 from testing.reliability_support import (
-    TEST_KEY,
     assert_clean_exit,
-    model_env,
     record_figure,
-    run_cli,
     stage_bug_files,
     write_config,
 )
+
+pytestmark = pytest.mark.slow  # the installed command over the whole fake-secret corpus
 
 # The kinds issue 4 names; the corpus must cover each of them.
 REQUIRED_KINDS = {"private-key", "aws-access-key-id", "aws-secret-access-key", "github-token",
