@@ -16,6 +16,7 @@ import pytest
 from aider_hooks.diff.source import DiffSource, LoadedDiff, load_diff
 from aider_hooks.engine import NO_MODEL_NOTICE, ProgressCallback, ReviewResult, review_diff
 from aider_hooks.settings import Settings, load_settings
+from aider_hooks.tasks import get_task
 from testing.fake_model_server import FakeModelServer, closed_port_url
 from testing.repos import commit, stage
 
@@ -25,8 +26,8 @@ BASE = "".join(f"line_{i} = {i}\n" for i in range(1, 41))
 
 def run_review(diff: LoadedDiff, settings: Settings,
                progress: ProgressCallback | None = None) -> ReviewResult:
-    """The one call into the engine: its signature is changing, adapt it here only."""
-    return review_diff(diff, settings, task="review", progress=progress)
+    """The one call into the engine (a review)."""
+    return review_diff(diff, settings, task=get_task("review"), progress=progress)
 
 
 def review_staged(repo: Path, settings: Settings,
