@@ -46,6 +46,8 @@ class Settings:
     batch_tokens: int = 2500  # small hunks of one file share a request up to this estimate
     max_file_bytes: int = 1_000_000  # an added file larger than this is a built-in finding
     builtin_checks: bool = True
+    # "-name" turns that check off (a built-in one or an installed plugin's), e.g. "-large-file"
+    checks: tuple[str, ...] = ()
     redact: bool = True
     # The model and the network.
     json_mode: bool = True  # send response_format=json_object; off for servers that reject it
@@ -291,6 +293,8 @@ def _validate(settings: Settings, origin: str) -> None:
         (settings.context_lines >= 0, "context-lines must not be negative"),
         (settings.batch_tokens >= 100, "batch-tokens must be at least 100"),
         (bool(settings.model.strip()), "model must not be empty"),
+        (all(c.startswith("-") and c[1:].strip() for c in settings.checks),
+         "checks entries turn a check off by name: write them \"-name\", e.g. \"-large-file\""),
     ]
     for ok, message in checks:
         if not ok:
