@@ -13,7 +13,6 @@ from typing import Any, Mapping
 
 from aider_hooks.errors import ConfigError
 
-FORMATS = ("text", "json", "sarif", "github", "markdown")
 FAIL_ON = ("error", "warning", "info", "never")
 DEFAULT_MODEL = "gpt-4o-mini"
 # Placeholder sent as the API key to a local server configured by base URL alone: the SDK
@@ -282,8 +281,12 @@ def _convert_prices(value: Any, origin: str) -> dict[str, tuple[float, float]]:
 
 
 def _validate(settings: Settings, origin: str) -> None:
+    if settings.format != "text":
+        from aider_hooks.reporters import format_names, is_format  # built-in or a plugin's
+
+        if not is_format(settings.format):
+            raise ConfigError(f"{origin}: format must be one of {', '.join(format_names())}")
     checks = [
-        (settings.format in FORMATS, f"format must be one of {', '.join(FORMATS)}"),
         (settings.fail_on in FAIL_ON, f"fail-on must be one of {', '.join(FAIL_ON)}"),
         (1 <= settings.concurrency <= 64, "concurrency must be between 1 and 64"),
         (settings.max_attempts >= 1, "max-attempts must be at least 1"),

@@ -7,7 +7,7 @@ fails to load or raises costs one notice naming it, never the run.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -58,11 +58,13 @@ def needs_file(name: str) -> bool:
     return check is not None and check.needs_file
 
 
-def run_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile,
-               settings: Settings) -> CheckRun:
-    """Every enabled check on the checked files of ``hunk_set``; findings sorted."""
+def run_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile, settings: Settings,
+               checks: Sequence[Check] | None = None) -> CheckRun:
+    """Every enabled check (or ``checks``) on the checked files of ``hunk_set``; findings
+    sorted."""
     run = CheckRun([], [])
-    checks = load_checks(settings, run.notices)
+    if checks is None:
+        checks = load_checks(settings, run.notices)
     if not checks:
         return run
     files = tuple(f for f in hunk_set.files if _is_checked(f, settings))

@@ -19,7 +19,7 @@ from aider_hooks import __version__
 from aider_hooks.errors import EXIT_USAGE, AiderReviewError
 
 PROG = "aider-review"
-COMMANDS = ("review", "explain", "fix", "github", "cache")
+COMMANDS = ("review", "explain", "fix", "github", "cache", "plugins")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--cache", dest="cache_path", metavar="FILE",
                        help="cache file (env AIDER_REVIEW_CACHE)")
     cache.set_defaults(run=_run_cache)
+    plugins = sub.add_parser("plugins", help="list the checks and output formats, built-in "
+                                             "and installed", description="Installed plugins.")
+    plugins.add_argument("--format", choices=("text", "json"), default="text",
+                         help="one line per plugin (the default), or a JSON list")
+    plugins.set_defaults(run=_run_plugins)
     return parser
 
 
@@ -147,6 +152,12 @@ def _run_review(args: argparse.Namespace) -> int:
     from aider_hooks.cli.review import run_review_command
 
     return run_review_command(args)
+
+
+def _run_plugins(args: argparse.Namespace) -> int:
+    from aider_hooks.cli.plugins import run
+
+    return run(args)
 
 
 def _run_cache(args: argparse.Namespace) -> int:
