@@ -37,9 +37,12 @@ version = "0.1"
 [project.entry-points."aider_review.checks"]
 boom = "aider_review_broken:boom"
 missing = "aider_review_broken.nowhere:check"
+# Built-in names: the built-ins keep them, these never run.
+secret = "aider_review_broken:boom"
 
 [project.entry-points."aider_review.reporters"]
 broken = "aider_review_broken:broken_report"
+json = "aider_review_broken:broken_report"
 
 [tool.setuptools]
 py-modules = ["aider_review_broken"]
@@ -172,7 +175,12 @@ def test_no_plugins_loads_none_but_the_builtins_still_run(
 
 def test_a_failing_plugin_is_one_line_and_the_run_goes_on(
         repo: Path, site_dirs: dict[str, Path]) -> None:
+    """The broken package also names a check `secret` and a reporter `json`: the built-ins
+    keep their names, so neither runs (else there would be one more line here)."""
     sites = [site_dirs["good"], site_dirs["broken"]]
+    (repo / ".aider-review.toml").write_text("builtin-checks = false\n")
+    no_builtins = run_cli("--offline", "--format", "json", cwd=repo, sites=sites)
+    (repo / ".aider-review.toml").unlink()
 
     run = run_cli("--offline", "--format", "json", cwd=repo, sites=sites)
 
@@ -185,6 +193,8 @@ def test_a_failing_plugin_is_one_line_and_the_run_goes_on(
         "ModuleNotFoundError: No module named 'aider_review_broken.nowhere'; "
         "'aider_review_broken' is not a package",
     ]
+    assert _findings(no_builtins) == [TODO] and no_builtins.returncode == 0
+    assert sorted(no_builtins.stderr.splitlines()) == sorted(run.stderr.splitlines())
 
 
 def test_a_failing_reporter_is_one_line_and_the_report_comes_as_text(

@@ -90,12 +90,12 @@ def load_checks(settings: Settings, notices: list[str]) -> list[Check]:
     turned_off = {entry[1:] for entry in settings.checks}
     checks: list[Check] = []
     known: set[str] = set()
-    for plugin in find_plugins("check"):
+    for plugin in find_plugins("check"):  # built-ins first
+        if plugin.name in known:
+            continue  # a built-in keeps its name (turned off or not); of two plugins, the first
         known.add(plugin.name)
         if plugin.name in turned_off or (plugin.builtin and not settings.builtin_checks):
             continue
-        if any(c.name == plugin.name for c in checks):
-            continue  # a built-in keeps its name; a second plugin of one name is not run
         try:
             checks.append(_as_check(plugin, plugin.load()))
         except Exception as err:  # noqa: BLE001 - ImportError and whatever its module raises
