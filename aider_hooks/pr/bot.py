@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aider_hooks.checks.registry import needs_file
 from aider_hooks.errors import GitHubError, InputError
 from aider_hooks.pr.github import DEFAULT_MAX_COMMENTS
 from aider_hooks.finding import Finding
 from aider_hooks.pr.github.api import GitHubClient, GitHubRateLimited, PullRequestAPI
-from aider_hooks.checks.registry import needs_file
 from aider_hooks.pr.comments import (
     DiffLines,
-    builtin_check_of,
     InlineComment,
     SummaryFacts,
+    builtin_check_of,
     fingerprint_of,
     is_resolved,
     is_summary,
