@@ -111,11 +111,12 @@ def review_diff(
     findings: list[Finding] = []
     # --dry-run prints the prompts and nothing else: findings it would discard are not worth
     # the time (compiling every changed Python file dominates a large dry run).
-    if task.runs_checks and settings.builtin_checks and not settings.dry_run:
-        from aider_hooks.checks.builtin import run_builtin_checks
+    if task.runs_checks and not settings.dry_run:
+        from aider_hooks.checks.registry import run_checks
 
-        findings.extend(run_builtin_checks(hunk_set, read_new_file=diff.read_new_file,
-                                           settings=settings))
+        checked = run_checks(hunk_set, read_new_file=diff.read_new_file, settings=settings)
+        findings.extend(checked.findings)
+        report.notices.extend(checked.notices)
 
     result = ReviewResult(report=report, hunks=hunks)
     use_model = not settings.offline and (settings.model_configured or settings.dry_run)

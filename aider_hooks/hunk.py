@@ -43,6 +43,10 @@ class Hunk:
         """(new line number, text) of every added line."""
         return [(ln.new_lineno, ln.text) for ln in self.lines if ln.kind == "+" and ln.new_lineno]
 
+    def added_lines(self) -> list[tuple[int, str]]:
+        """(new line number, text) of every added line: what checks, plugins included, read."""
+        return self.added
+
     @property
     def new_side(self) -> list[tuple[int, str]]:
         """(new line number, text) of every line on the new side of the diff: added and context.

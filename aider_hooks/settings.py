@@ -13,7 +13,6 @@ from typing import Any, Mapping
 
 from aider_hooks.errors import ConfigError
 
-FORMATS = ("text", "json", "sarif", "github", "markdown")
 FAIL_ON = ("error", "warning", "info", "never")
 DEFAULT_MODEL = "gpt-4o-mini"
 # Placeholder sent as the API key to a local server configured by base URL alone: the SDK
@@ -46,6 +45,8 @@ class Settings:
     batch_tokens: int = 2500  # small hunks of one file share a request up to this estimate
     max_file_bytes: int = 1_000_000  # an added file larger than this is a built-in finding
     builtin_checks: bool = True
+    # "-name" turns that check off (a built-in one or an installed plugin's), e.g. "-large-file"
+    checks: tuple[str, ...] = ()
     redact: bool = True
     # The model and the network.
     json_mode: bool = True  # send response_format=json_object; off for servers that reject it
@@ -280,8 +281,12 @@ def _convert_prices(value: Any, origin: str) -> dict[str, tuple[float, float]]:
 
 
 def _validate(settings: Settings, origin: str) -> None:
+    if settings.format != "text":
+        from aider_hooks.reporters import format_names, is_format  # built-in or a plugin's
+
+        if not is_format(settings.format):
+            raise ConfigError(f"{origin}: format must be one of {', '.join(format_names())}")
     checks = [
-        (settings.format in FORMATS, f"format must be one of {', '.join(FORMATS)}"),
         (settings.fail_on in FAIL_ON, f"fail-on must be one of {', '.join(FAIL_ON)}"),
         (1 <= settings.concurrency <= 64, "concurrency must be between 1 and 64"),
         (settings.max_attempts >= 1, "max-attempts must be at least 1"),
@@ -291,6 +296,8 @@ def _validate(settings: Settings, origin: str) -> None:
         (settings.context_lines >= 0, "context-lines must not be negative"),
         (settings.batch_tokens >= 100, "batch-tokens must be at least 100"),
         (bool(settings.model.strip()), "model must not be empty"),
+        (all(c.startswith("-") and c[1:].strip() for c in settings.checks),
+         "checks entries turn a check off by name: write them \"-name\", e.g. \"-large-file\""),
     ]
     for ok, message in checks:
         if not ok:

@@ -1,4 +1,4 @@
-"""builtin_checks.py: each rule fires on the added line it is about, and nowhere else.
+"""checks/ (the built-in checks): each rule fires on the added line it is about, and nowhere else.
 
 Most tests run on real staged changes in temp repositories (``load_diff`` + ``parse_diff``,
 with the staged blobs as ``read_new_file``); a few build hunks directly for shapes git will
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from aider_hooks.checks.builtin import run_builtin_checks
+from aider_hooks.checks.context import ReadNewFile
+from aider_hooks.checks.registry import run_checks
 from aider_hooks.diff.source import DiffSource, LoadedDiff, load_diff
 from aider_hooks.finding import Finding
 from aider_hooks.hunk import DiffLine, Hunk
@@ -22,6 +23,14 @@ from testing.repos import git
 from tests.data.fake_secrets import B64, BEGIN, END, GH, PRIVATE, SK, rand
 
 SETTINGS = Settings()
+
+
+def run_builtin_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile,
+                       settings: Settings) -> list[Finding]:
+    """The built-in checks' findings (no plugin is installed in the test environment)."""
+    run = run_checks(hunk_set, read_new_file=read_new_file, settings=settings)
+    assert run.notices == []
+    return run.findings
 
 
 class Repo:

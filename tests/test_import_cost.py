@@ -57,6 +57,8 @@ def test_nothing_staged_imports_no_heavy_library(git_repo: Path) -> None:
     # The fast exit comes before any diff is parsed or any review is set up.
     assert {"unidiff", "sqlite3"}.isdisjoint(packages(modules))
     assert {"aider_hooks.engine", "aider_hooks.diff.parse", "aider_hooks.model.cache"}.isdisjoint(modules)
+    # Plugin discovery (a scan of every installed distribution) never runs on this path.
+    assert {"importlib.metadata", "aider_hooks.plugin_finder"}.isdisjoint(modules)
 
 
 def test_a_fully_cached_review_never_loads_the_model_sdk(git_repo: Path, model_server: Any,

@@ -126,7 +126,7 @@ def _finish(outcome: BotOutcome, settings: Settings, env: Mapping[str, str],
         return EXIT_OK
     for notice in report.notices:
         log(notice)
-    _write_report(settings, render(report, settings.format))
+    _write_report(settings, render(report, settings.format, warn=log))
     if outcome.read_only and not (settings.format == "github" and not settings.output):
         sys.stdout.write(render(report, "github"))
         sys.stdout.flush()

@@ -21,7 +21,7 @@ from aider_hooks.tasks import REGISTRY as TASKS
 
 PROG = "aider-review"
 # Every task is a subcommand of the same shape (SOURCE, options, PATH...); then the others.
-COMMANDS = (*TASKS, "github", "cache")
+COMMANDS = (*TASKS, "github", "cache", "plugins")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--cache", dest="cache_path", metavar="FILE",
                        help="cache file (env AIDER_REVIEW_CACHE)")
     cache.set_defaults(run=_run_cache)
+    plugins = sub.add_parser("plugins", help="list the checks and output formats, built-in "
+                                             "and installed", description="Installed plugins.")
+    plugins.add_argument("--format", choices=("text", "json"), default="text",
+                         help="one line per plugin (the default), or a JSON list")
+    plugins.set_defaults(run=_run_plugins)
     return parser
 
 
@@ -146,6 +151,12 @@ def _run_review(args: argparse.Namespace) -> int:
     from aider_hooks.cli.review import run_review_command
 
     return run_review_command(args)
+
+
+def _run_plugins(args: argparse.Namespace) -> int:
+    from aider_hooks.cli.plugins import run
+
+    return run(args)
 
 
 def _run_cache(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from aider_hooks.errors import InputError
-from aider_hooks.settings import FAIL_ON, FORMATS, Settings, load_settings
+from aider_hooks.settings import FAIL_ON, Settings, load_settings
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +16,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--base-url", dest="base_url",
                        help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 for Ollama "
                             "(env OPENAI_BASE_URL)")
-    group.add_argument("--format", choices=FORMATS, help="output format (default text)")
+    group.add_argument("--format", type=format_name,
+                       help="output format: text (the default), json, sarif, github, markdown, "
+                            "or an installed plugin's (see `aider-review plugins`)")
     group.add_argument("--output", "-o", help="write the report to this file instead of stdout")
     group.add_argument("--fail-on", dest="fail_on", choices=FAIL_ON,
                        help="exit 1 when a finding is at or above this severity (default error)")
@@ -40,6 +42,17 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                        help="print findings only, no notices")
     group.add_argument("-v", "--verbose", action="store_const", const=True,
                        help="explain what is happening on stderr")
+
+
+def format_name(text: str) -> str:
+    """argparse type: a reporter's name. Installed plugins are looked for only when the name
+    is not a built-in one."""
+    from aider_hooks.reporters import format_names, is_format
+
+    if not is_format(text):
+        known = ", ".join(format_names())
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {known})")
+    return text
 
 
 def positive_int(text: str) -> int:

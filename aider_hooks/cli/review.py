@@ -65,7 +65,8 @@ def run_review_command(args: argparse.Namespace) -> int:
     if task.output == "report":
         from aider_hooks.reporters import render
 
-        write_report(settings, render(result.report, settings.format, color=_use_color(settings)))
+        write_report(settings, render(result.report, settings.format, color=_use_color(settings),
+                                      warn=lambda line: _notice(settings, line)))
     return exit_code(result.report, fail_on=settings.fail_on if task.output == "report" else "never",
                      strict=settings.strict)
 

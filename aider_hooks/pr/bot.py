@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aider_hooks.checks.registry import needs_file
 from aider_hooks.errors import HostPermissionError, InputError
 from aider_hooks.pr import DEFAULT_MAX_COMMENTS
 from aider_hooks.finding import Finding
@@ -26,6 +27,7 @@ from aider_hooks.pr.comments import (
     DiffLines,
     InlineComment,
     SummaryFacts,
+    builtin_check_of,
     fingerprint_of,
     is_resolved,
     place_inline,
@@ -42,9 +44,6 @@ if TYPE_CHECKING:
     from aider_hooks.settings import Settings
 
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
-_BUILTIN_HEADING = "· built-in check"
-# Built-in checks that read the changed file itself, not only the diff.
-_CHECKS_NEEDING_FILES = ("· syntax-error ·", "· large-file ·")
 
 
 @dataclass(frozen=True)
@@ -231,12 +230,11 @@ def _looked_again(comment: HostComment, body: str, report: Report,
     """Whether this run would have found the comment's finding again if it were still there."""
     if report.model_unavailable or comment.path in failed_paths:
         return False
-    heading = body.split("\n", 1)[0]
-    builtin = _BUILTIN_HEADING in heading
-    if builtin and not files_read and any(c in heading for c in _CHECKS_NEEDING_FILES):
+    check = builtin_check_of(body)
+    if check is not None and not files_read and needs_file(check):
         return False  # a diff from the API has no file contents to compile or measure
     if report.model is None:  # built-in checks only: model findings were not looked for
-        return builtin
+        return check is not None
     return True
 
 

@@ -142,11 +142,24 @@ def inline_body(finding: Finding, *, applicable: bool = True) -> str:
     return body + marker
 
 
+_BUILTIN_ORIGIN = " · built-in check"
+
+
 def _heading(finding: Finding) -> str:
     icon = _ICONS.get(finding.severity, "")
-    origin = " · built-in check" if finding.source == "builtin" else ""
+    origin = _BUILTIN_ORIGIN if finding.source == "builtin" else ""
     category = neutralize(" ".join(finding.category.split())) or "review"
     return f"{icon} **{finding.severity}** · {category}{origin}".strip()
+
+
+def builtin_check_of(body: str) -> str | None:
+    """The built-in check (its name is the category) a comment of ours reports, from the
+    heading ``_heading`` wrote; None for a model's or a plugin's finding."""
+    heading = body.split("\n", 1)[0]
+    if _BUILTIN_ORIGIN not in heading:
+        return None
+    before = heading.split(_BUILTIN_ORIGIN, 1)[0]
+    return before.rsplit(" · ", 1)[-1].strip() if " · " in before else ""
 
 
 def _suggestion_part(finding: Finding, applicable: bool) -> str:

@@ -1,50 +1,75 @@
-"""Reporters: one ``Report``, five output formats. Each format lives in its own module and is
-imported only when asked for; they share the small helpers below."""
+"""Reporters: one ``Report``, many output formats. A format is a reporter registered by name,
+``reporter(report: ReportView) -> str``: the five built-in ones (``plugin_finder.FORMATS``, each
+in its own module, imported only when asked for) and those of installed plugins. The built-in
+ones share the small helpers below."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, cast
 
 from aider_hooks.errors import UsageError
 from aider_hooks.finding import SEVERITIES, Finding
+from aider_hooks.plugin_finder import FORMATS
 from aider_hooks.report import Report, Stats
 
-FORMATS = ("text", "json", "sarif", "github", "markdown")
+if TYPE_CHECKING:
+    from aider_hooks.reporters.view import ReportView
+
+__all__ = ["FORMATS", "format_names", "is_format", "render"]
 
 # Control characters a model (or the code it quotes) could send to rewrite a terminal or a CI
 # log: everything below 0x20 but tab and newline, DEL, and the C1 range.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def render(report: Report, fmt: str, *, color: bool = False) -> str:
-    """The report in ``fmt`` (one of ``FORMATS``), ending with a newline.
+def render(report: Report | ReportView, fmt: str, *, color: bool = False,
+           warn: Callable[[str], None] | None = None) -> str:
+    """The report in the format named ``fmt`` (built-in ones end with a newline).
 
-    ``color`` only affects ``text``; the CLI decides it from the terminal and ``NO_COLOR``.
+    ``color`` only affects the built-in ``text``; the CLI decides it from the terminal and
+    ``NO_COLOR``. A plugin reporter that fails to load or raises is one ``warn`` line and the
+    report comes in ``text`` instead (without ``warn``: a ``UsageError``).
     """
-    if fmt == "text":
-        from aider_hooks.reporters.text import render_text
+    from aider_hooks.plugin_finder import failure_line, find_plugin
+    from aider_hooks.reporters.view import ReportView
 
-        return render_text(report, color=color)
-    if fmt == "json":
-        from aider_hooks.reporters.json_format import render_json
+    plugin = find_plugin("reporter", fmt)
+    if plugin is None:
+        raise UsageError(f"unknown output format {fmt!r}: use one of {', '.join(format_names())}")
+    view = ReportView.of(report)
+    if plugin.builtin:
+        reporter = cast(Callable[..., str], plugin.load())
+        return reporter(view, color=color) if fmt == "text" else reporter(view)
+    try:
+        text = cast(Callable[[ReportView], object], plugin.load())(view)
+        if not isinstance(text, str):
+            raise TypeError(f"returned {type(text).__name__}, not str")
+    except Exception as err:  # noqa: BLE001 - a plugin's bug costs its format, not the run
+        if warn is None:
+            raise UsageError(failure_line(plugin.label, err)) from None
+        warn(f"{failure_line(plugin.label, err)}; the report follows in text format")
+        return render(view, "text")
+    return text
 
-        return render_json(report)
-    if fmt == "sarif":
-        from aider_hooks.reporters.sarif import render_sarif
 
-        return render_sarif(report)
-    if fmt == "github":
-        from aider_hooks.reporters.github_annotations import render_github
+def format_names() -> list[str]:
+    """Every ``--format`` name: the built-in ones, then installed plugins' (discovery runs)."""
+    from aider_hooks.plugin_finder import find_plugins
 
-        return render_github(report)
-    if fmt == "markdown":
-        from aider_hooks.reporters.markdown import render_markdown
-
-        return render_markdown(report)
-    raise UsageError(f"unknown output format {fmt!r}: use one of {', '.join(FORMATS)}")
+    names = list(FORMATS)
+    names += [p.name for p in find_plugins("reporter") if p.name not in names]
+    return names
 
 
-def sorted_findings(report: Report) -> list[Finding]:
+def is_format(name: str) -> bool:
+    """Whether ``name`` is a built-in format (no discovery) or an installed plugin's."""
+    from aider_hooks.plugin_finder import find_plugin
+
+    return name in FORMATS or find_plugin("reporter", name) is not None
+
+
+def sorted_findings(report: Report | ReportView) -> list[Finding]:
     """Findings in file and line order, fingerprints filled in: every format lists them so."""
     return sorted((f.with_fingerprint() for f in report.findings), key=Finding.sort_key)
 

@@ -8,7 +8,7 @@ escaped, so nothing a model writes can start a workflow command of its own.
 from __future__ import annotations
 
 from aider_hooks.finding import Finding
-from aider_hooks.report import FailedHunk, Report
+from aider_hooks.report import FailedHunk
 from aider_hooks.reporters import (
     findings_phrase,
     lines_phrase,
@@ -16,11 +16,12 @@ from aider_hooks.reporters import (
     sorted_findings,
     work_phrase,
 )
+from aider_hooks.reporters.view import ReportView
 
 _COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
 
 
-def render_github(report: Report) -> str:
+def render_github(report: ReportView) -> str:
     findings = sorted_findings(report)
     lines = [_finding_command(f) for f in findings]
     lines += [_failed_command(hunk) for hunk in report.failed]

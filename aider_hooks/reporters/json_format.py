@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import json
 
-from aider_hooks.report import Report
-from aider_hooks.reporters import sorted_findings
+from aider_hooks.reporters.view import ReportView
 
 
-def render_json(report: Report) -> str:
-    data = report.to_json()
-    data["findings"] = [finding.to_json() for finding in sorted_findings(report)]
+def render_json(report: ReportView) -> str:
+    data = report.to_json()  # findings already sorted, fingerprints filled in
     # ASCII only: the output survives any console or pipe encoding; JSON readers unescape it.
     return json.dumps(data, indent=2, ensure_ascii=True) + "\n"

@@ -8,9 +8,10 @@ code span an entity would show literally, and a tag there is only text anyway).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from aider_hooks.finding import Finding
-from aider_hooks.report import FailedHunk, Report, Stats
+from aider_hooks.report import FailedHunk, Stats
 from aider_hooks.reporters import (
     findings_phrase,
     location,
@@ -19,12 +20,13 @@ from aider_hooks.reporters import (
     sorted_findings,
     work_phrase,
 )
+from aider_hooks.reporters.view import ReportView
 
 HEADING = "## aider-review"
 _CODE_SPAN = re.compile(r"(`+).+?\1", re.DOTALL)
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: ReportView) -> str:
     findings = sorted_findings(report)
     parts = [HEADING, _counts(findings)]
     if findings:
@@ -50,7 +52,7 @@ def _table(findings: list[Finding]) -> str:
     return "\n".join(rows)
 
 
-def _failed_section(failed: list[FailedHunk]) -> str:
+def _failed_section(failed: Sequence[FailedHunk]) -> str:
     items = [f"- {_code(location(h.path, h.line, h.end_line))}: {_escape(h.reason)}"
              for h in failed]
     return "\n".join([f"### Not reviewed ({plural(len(failed), 'hunk')})", "", *items])

@@ -13,8 +13,9 @@ from urllib.parse import quote
 
 from aider_hooks import __version__
 from aider_hooks.finding import Finding
-from aider_hooks.report import FailedHunk, Report
+from aider_hooks.report import FailedHunk
 from aider_hooks.reporters import location, sorted_findings
+from aider_hooks.reporters.view import ReportView
 
 SARIF_SCHEMA = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
                 "sarif-schema-2.1.0.json")
@@ -25,7 +26,7 @@ _LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 _FALLBACK_RULE = "general"
 
 
-def render_sarif(report: Report) -> str:
+def render_sarif(report: ReportView) -> str:
     findings = sorted_findings(report)
     rule_ids = sorted({_rule_id(f) for f in findings})
     rule_index = {rule_id: n for n, rule_id in enumerate(rule_ids)}
@@ -106,7 +107,7 @@ def _fix(finding: Finding, suggestion: str) -> dict[str, Any]:
     }
 
 
-def _invocation(report: Report) -> dict[str, Any]:
+def _invocation(report: ReportView) -> dict[str, Any]:
     notifications = [_failed_notification(hunk) for hunk in report.failed]
     notifications += [{"level": "note", "message": {"text": notice}} for notice in report.notices]
     if report.model_unavailable:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from aider_hooks.finding import Finding
-from aider_hooks.report import FailedHunk, Report
+from aider_hooks.report import FailedHunk
 from aider_hooks.reporters import (
     findings_phrase,
     lines_phrase,
@@ -18,6 +18,7 @@ from aider_hooks.reporters import (
     sorted_findings,
     work_phrase,
 )
+from aider_hooks.reporters.view import ReportView
 
 _INDENT = "    "
 _RESET = "\x1b[0m"
@@ -45,7 +46,7 @@ class _Painter:
         return f"{_STYLES[style]}{text}{_RESET}"
 
 
-def render_text(report: Report, *, color: bool = False) -> str:
+def render_text(report: ReportView, *, color: bool = False) -> str:
     paint = _Painter(color)
     findings = sorted_findings(report)
     if not findings and not report.failed:

@@ -1,0 +1,165 @@
+"""The checks of a review: built-in and plugin checks, found and run the same way.
+
+A check is ``check(ctx) -> Iterable[Finding]`` (``ctx`` is a ``CheckContext``). The built-in
+ones are ``Check`` records (``checks/<name>.py``, listed in ``plugin_finder.BUILTIN_CHECKS``);
+a plugin's callable is wrapped in one. ``run_checks`` runs every enabled check: a check that
+fails to load or raises costs one notice naming it, never the run.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from aider_hooks.checks.context import CheckContext, ReadNewFile
+from aider_hooks.errors import AiderReviewError
+from aider_hooks.finding import Finding
+
+if TYPE_CHECKING:
+    from aider_hooks.diff.parse import ChangedFile, HunkSet
+    from aider_hooks.plugin_finder import Plugin
+    from aider_hooks.settings import Settings
+
+CheckFunction = Callable[[CheckContext], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    run: CheckFunction
+    # True when the check reads the new file's full content (compile it, measure it): a pull
+    # request reviewed on the API's diff has no files, so the bot cannot tell it "fixed".
+    needs_file: bool = False
+    options: tuple[str, ...] = ()  # the Settings fields it reads, handed over in ctx.options
+    source: str = "builtin"
+    label: str = field(default="", compare=False)  # how a failure notice names it
+
+    def describe(self) -> str:
+        return self.label or f"check {self.name!r}"
+
+
+@dataclass
+class CheckRun:
+    findings: list[Finding]
+    notices: list[str]
+
+
+def builtin_checks() -> dict[str, Check]:
+    """The built-in checks by name (imports their modules)."""
+    from aider_hooks.plugin_finder import builtin_plugins
+
+    return {plugin.name: _as_check(plugin, plugin.load()) for plugin in builtin_plugins("check")}
+
+
+def needs_file(name: str) -> bool:
+    """Whether the built-in check ``name`` reads whole files (False for any other name)."""
+    check = builtin_checks().get(name)
+    return check is not None and check.needs_file
+
+
+def run_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile, settings: Settings,
+               checks: Sequence[Check] | None = None) -> CheckRun:
+    """Every enabled check (or ``checks``) on the checked files of ``hunk_set``; findings
+    sorted."""
+    run = CheckRun([], [])
+    if checks is None:
+        checks = load_checks(settings, run.notices)
+    if not checks:
+        return run
+    files = tuple(f for f in hunk_set.files if _is_checked(f, settings))
+    blobs = _BlobCache(read_new_file)
+    for check in checks:
+        ctx = CheckContext(files=files, read_new_file=blobs, source=check.source,
+                           options=_option_values(check, settings))
+        try:
+            run.findings += _findings_of(check, ctx)
+        except Exception as err:  # noqa: BLE001 - a check's bug costs its findings, not the run
+            from aider_hooks.plugin_finder import failure_line
+
+            run.notices.append(failure_line(check.describe(), err))
+    run.findings.sort(key=lambda f: (*f.sort_key(), f.category))
+    return run
+
+
+def load_checks(settings: Settings, notices: list[str]) -> list[Check]:
+    """The enabled checks: built-ins unless ``builtin-checks = false``, installed plugins
+    unless AIDER_REVIEW_NO_PLUGINS; minus every ``-name`` of the ``checks`` setting."""
+    from aider_hooks.plugin_finder import failure_line, find_plugins, plugins_disabled
+
+    turned_off = {entry[1:] for entry in settings.checks}
+    checks: list[Check] = []
+    known: set[str] = set()
+    for plugin in find_plugins("check"):  # built-ins first
+        if plugin.name in known:
+            continue  # a built-in keeps its name (turned off or not); of two plugins, the first
+        known.add(plugin.name)
+        if plugin.name in turned_off or (plugin.builtin and not settings.builtin_checks):
+            continue
+        try:
+            checks.append(_as_check(plugin, plugin.load()))
+        except Exception as err:  # noqa: BLE001 - ImportError and whatever its module raises
+            notices.append(failure_line(plugin.label, err))
+    unknown = sorted(turned_off - known)
+    if unknown and not plugins_disabled():  # with plugins off, their names are unknown here
+        notices.append(f"checks setting: unknown check {', '.join(map(repr, unknown))} ignored "
+                       f"(known: {', '.join(sorted(known))})")
+    return checks
+
+
+def _as_check(plugin: Plugin, loaded: object) -> Check:
+    if plugin.builtin and isinstance(loaded, Check):
+        return loaded
+    if not callable(loaded):
+        raise TypeError(f"{plugin.entry_point} is not callable")
+    return Check(plugin.name, loaded, source=f"plugin:{plugin.name}", label=plugin.label)
+
+
+def _findings_of(check: Check, ctx: CheckContext) -> list[Finding]:
+    findings = []
+    for finding in check.run(ctx):
+        if not isinstance(finding, Finding):
+            raise TypeError(f"returned {type(finding).__name__}, not a Finding")
+        if finding.source != check.source:  # a plugin cannot pass for a built-in or the model
+            from dataclasses import replace
+
+            finding = replace(finding, source=check.source, fingerprint="")
+        findings.append(finding)
+    return findings
+
+
+def _is_checked(file: ChangedFile, settings: Settings) -> bool:
+    """Reviewed, or binary (binary files are never reviewed) and not excluded; never deleted."""
+    if file.status == "deleted":
+        return False
+    if file.skipped_reason is None:
+        return True
+    if not file.is_binary:
+        return False
+    from aider_hooks.diff.paths import exclusion
+
+    return exclusion(file.path, settings) is None
+
+
+class _BlobCache:
+    """``read_new_file`` once per path: several checks read the same file; a read error
+    means no file (the checks that need one skip the path)."""
+
+    __slots__ = ("_read", "_blobs")
+
+    def __init__(self, read_new_file: ReadNewFile) -> None:
+        self._read = read_new_file
+        self._blobs: dict[str, bytes | None] = {}
+
+    def __call__(self, path: str) -> bytes | None:
+        if path not in self._blobs:
+            try:
+                self._blobs[path] = self._read(path)
+            except (OSError, ValueError, AiderReviewError):
+                self._blobs[path] = None
+        return self._blobs[path]
+
+
+def _option_values(check: Check, settings: Settings) -> Mapping[str, Any]:
+    """Only the values the check declared: a check never holds ``Settings`` (nor the key)."""
+    return MappingProxyType({name: getattr(settings, name) for name in check.options})

@@ -1,0 +1,45 @@
+"""What a reporter receives: a read-only view of one run's ``Report``.
+
+Public as ``aider_hooks.plugins.ReportView``. Findings come sorted by file and line with
+their fingerprints filled in, and ``to_json()`` is the document ``--format json`` prints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from aider_hooks.finding import Finding
+from aider_hooks.report import FailedHunk, Stats
+
+if TYPE_CHECKING:
+    from aider_hooks.report import Report
+
+
+@dataclass(frozen=True)
+class ReportView:
+    task: str
+    findings: tuple[Finding, ...]  # frozen records: .path .line .end_line .severity ...
+    failed: tuple[FailedHunk, ...]  # hunks the model could not review
+    stats: Stats  # a copy: changing it changes nothing
+    model: str | None  # None when no model was used
+    notices: tuple[str, ...]
+    model_unavailable: bool
+
+    @classmethod
+    def of(cls, report: Report | ReportView) -> ReportView:
+        if isinstance(report, ReportView):
+            return report
+        findings = sorted((f.with_fingerprint() for f in report.findings), key=Finding.sort_key)
+        return cls(task=report.task, findings=tuple(findings), failed=tuple(report.failed),
+                   stats=replace(report.stats), model=report.model,
+                   notices=tuple(report.notices), model_unavailable=report.model_unavailable)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--format json`` document (version 1)."""
+        return {
+            "version": 1,
+            "findings": [f.to_json() for f in self.findings],
+            "stats": self.stats.to_json(),
+            "failed": [f.to_json() for f in self.failed],
+            "model": self.model,
+        }

@@ -1,0 +1,1 @@
+"""An example aider-review plugin: see docs/plugins.md in aider-hooks."""
