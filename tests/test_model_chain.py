@@ -421,3 +421,22 @@ def test_the_repository_chain_sends_no_key_to_its_loopback_server(
     json_report(result)
     assert first.requests and all(TEST_KEY not in r.headers.get("authorization", "")
                                   for r in first.requests)
+
+
+def test_the_pull_request_summary_says_what_the_budget_left_out_and_who_answered() -> None:
+    from aider_hooks.pr.comments import SummaryFacts, summary_body
+    from aider_hooks.report import FailedHunk, LinkUsage, Report
+
+    report = Report(model="primary")
+    report.stats.hunks, report.stats.reviewed, report.stats.failed = 5, 3, 2
+    report.stats.not_reviewed_budget, report.stats.cost_usd = 2, 0.0123
+    report.failed = [FailedHunk("docs/a.md", 1, 3, "not reviewed: over the run budget "
+                                                   "(max-run-tokens = 100)")] * 2
+    report.links = [LinkUsage("primary", "primary", "x", hunks=0),
+                    LinkUsage("fallback", "fallback", "y", hunks=3)]
+    body = summary_body(SummaryFacts(report=report, head_sha="a" * 40, new_inline=0,
+                                     already_inline=0, resolved=0, not_inline=[],
+                                     cost="unknown", diff_origin="the local checkout"))
+    assert "| Not reviewed (over the run budget) | 2 hunks, listed below |" in body
+    assert "| Failed hunks | 0 |" in body
+    assert "`fallback` 3 hunks" in body and "$0.0123" in body
