@@ -440,3 +440,17 @@ def test_the_pull_request_summary_says_what_the_budget_left_out_and_who_answered
     assert "| Not reviewed (over the run budget) | 2 hunks, listed below |" in body
     assert "| Failed hunks | 0 |" in body
     assert "`fallback` 3 hunks" in body and "$0.0123" in body
+
+
+def test_a_file_over_max_file_bytes_is_never_sent(git_repo: Path, tmp_path: Path,
+                                                  first: FakeModelServer) -> None:
+    stage_bug_files(git_repo, files=1)
+    stage(git_repo, "big.py", "x = 1  # BUG\n" * 200)  # 2,600 bytes
+    config = chain_config(tmp_path / "chain.toml", [{"model": "m", "base-url": first.base_url}],
+                          max_file_bytes=1000)
+    _, report = review(git_repo, config, tmp_path)
+    assert [f["path"] for f in report["failed"]] == ["big.py"]
+    assert "max-file-bytes" in report["failed"][0]["reason"]
+    assert all("big.py" not in r["messages"][1]["content"] for r in first.requests)
+    assert {f["path"] for f in report["findings"] if f["source"] == "model"} == {
+        "pkg/mod_000.py"}
