@@ -132,7 +132,9 @@ def review_diff(
             _, result.over_budget = within_budget(result.requests, result.routes,
                                                   range(len(result.requests)), settings)
         else:
-            report.model = settings.chain()[0].label
+            from aider_hooks.model.routing import task_route
+
+            report.model = task_route(settings, task.name).label  # the model asked first
             findings.extend(_run_requests(result, settings, task, report,
                                           listener=listener, progress=progress))
     elif hunks and not settings.offline and not settings.model_configured:

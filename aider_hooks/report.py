@@ -46,7 +46,7 @@ class LinkUsage:
     endpoint: str
     price: tuple[float, float] | None = None
     requests: int = 0  # HTTP requests, retries and repair requests included
-    hunks: int = 0  # hunks this link's answers reviewed (not from the cache)
+    hunks: int = 0  # hunks this link's answers reviewed, from the cache included
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
