@@ -10,19 +10,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 from aider_hooks.errors import InvalidAnswer, ModelError, ModelUnavailable
 from aider_hooks.finding import Finding, deduplicate
 from aider_hooks.hunk import Hunk
-from aider_hooks.report import FailedHunk, Report
+from aider_hooks.report import FailedHunk, LinkUsage, Report
 
 if TYPE_CHECKING:
     from aider_hooks.diff.source import LoadedDiff
-    from aider_hooks.model.backend import ChatBackend, Completion
+    from aider_hooks.model.backend import ChatBackend, Completion, Deadline
     from aider_hooks.model.cache import ResponseCache
-    from aider_hooks.settings import Settings
+    from aider_hooks.model.routing import Route
+    from aider_hooks.settings import ModelLink, Settings
     from aider_hooks.tasks.base import Task, TaskAnswer
     from aider_hooks.tasks.prompts import PromptRequest
 
@@ -52,6 +53,8 @@ class ReviewResult:
     report: Report
     hunks: list[Hunk]  # the hunks that were up for review (after filters), original text
     requests: list[PromptRequest] = field(default_factory=list)  # what was (or would be) sent
+    routes: list[Route] = field(default_factory=list)  # the links each request goes to
+    over_budget: list[int] = field(default_factory=list)  # requests the run budget cut
 
 
 @dataclass
@@ -66,6 +69,7 @@ class _Outcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     text: str = ""
+    link: str | None = None  # the chain link that answered
 
 
 def review_diff(
@@ -121,10 +125,18 @@ def review_diff(
     result = ReviewResult(report=report, hunks=hunks)
     use_model = not settings.offline and (settings.model_configured or settings.dry_run)
     if hunks and use_model:
-        result.requests = _plan_requests(hunks, settings, task, report)
-        if not settings.dry_run:
-            report.model = settings.model
-            findings.extend(_run_requests(result.requests, settings, task, report,
+        result.requests, result.routes = _plan_requests(hunks, settings, task, report,
+                                                        diff.read_new_file)
+        if settings.dry_run:
+            from aider_hooks.model.routing import within_budget
+
+            _, result.over_budget = within_budget(result.requests, result.routes,
+                                                  range(len(result.requests)), settings)
+        else:
+            from aider_hooks.model.routing import task_route
+
+            report.model = task_route(settings, task.name).label  # the model asked first
+            findings.extend(_run_requests(result, settings, task, report,
                                           listener=listener, progress=progress))
     elif hunks and not settings.offline and not settings.model_configured:
         report.notices.append(NO_MODEL_NOTICE)
@@ -134,10 +146,15 @@ def review_diff(
     return result
 
 
-def _plan_requests(hunks: list[Hunk], settings: Settings, task: Task,
-                   report: Report) -> list[PromptRequest]:
-    """Redact, then pack hunks into prompt requests. Pure apart from the redaction count."""
+def _plan_requests(hunks: list[Hunk], settings: Settings, task: Task, report: Report,
+                   read_new_file: Callable[[str], bytes | None],
+                   ) -> tuple[list[PromptRequest], list[Route]]:
+    """Redact, then pack hunks into prompt requests, each with the route of links it goes to.
+    Pure apart from the redaction count and the file sizes read for `max-file-bytes`."""
+    from aider_hooks.model import routing
     from aider_hooks.tasks.prompts import build_requests
+
+    hunks = _within_file_size(hunks, settings, report, read_new_file)
 
     if settings.redact:
         from aider_hooks.redact import find_secrets, redact_hunk
@@ -156,11 +173,53 @@ def _plan_requests(hunks: list[Hunk], settings: Settings, task: Task,
             report.stats.redacted += count
             redacted.append(clean)
         hunks = redacted
-    return build_requests(task, hunks, batch_tokens=settings.batch_tokens)
+    route = routing.task_route(settings, task.name)
+    strong = routing.strong_route(settings, route) if task.routes_to_strong_model else None
+    by_tier = routing.has_budget(settings)
+    if strong is None and not by_tier:  # one group: requests exactly as without a chain
+        requests = build_requests(task, hunks, batch_tokens=routing.batch_budget(settings, route))
+        return requests, [route] * len(requests)
+    # Separate groups, so that one request never mixes a strong-model hunk with another, nor
+    # (under a budget) hunks of different importance.
+    groups: dict[tuple[int, int], list[Hunk]] = {}
+    for hunk in hunks:
+        strong_hunk = strong is not None and routing.needs_strong_model(hunk, settings)
+        level = routing.tier(hunk, settings) if by_tier else 0
+        groups.setdefault((0 if strong_hunk else 1, level), []).append(hunk)
+    requests, routes = [], []
+    for (kind, _level), members in sorted(groups.items()):
+        chosen = strong if kind == 0 and strong is not None else route
+        made = build_requests(task, members, batch_tokens=routing.batch_budget(settings, chosen))
+        requests.extend(made)
+        routes.extend([chosen] * len(made))
+    return requests, routes
+
+
+def _within_file_size(hunks: list[Hunk], settings: Settings, report: Report,
+                      read_new_file: Callable[[str], bytes | None]) -> list[Hunk]:
+    """Hunks of files over `max-file-bytes` are never sent to the model; they are listed as
+    failed with the reason (the built-in `large-file` check reports an added one)."""
+    limit = settings.max_file_bytes
+    if limit <= 0:
+        return hunks
+    sizes: dict[str, int] = {}
+    kept: list[Hunk] = []
+    for hunk in hunks:
+        if hunk.path not in sizes:
+            data = read_new_file(hunk.path)
+            sizes[hunk.path] = len(data) if data is not None else 0
+        if sizes[hunk.path] > limit:
+            report.stats.failed += 1
+            report.failed.append(FailedHunk(
+                hunk.path, hunk.first_line, hunk.last_line,
+                f"not sent to the model: the file is over max-file-bytes ({limit:,} bytes)"))
+            continue
+        kept.append(hunk)
+    return kept
 
 
 def _run_requests(
-    requests: list[PromptRequest],
+    result: ReviewResult,
     settings: Settings,
     task: Task,
     report: Report,
@@ -169,14 +228,18 @@ def _run_requests(
     progress: ProgressCallback | None,
 ) -> list[Finding]:
     """Answer every request from the cache or the model; record failures, never raise."""
+    requests = result.requests
     runner = _RequestRunner(settings, task, listener=listener)
     try:
-        outcomes = runner.run_all(requests, progress)
+        outcomes = runner.run_all(requests, result.routes, progress)
     finally:
         runner.close()
+    result.over_budget = runner.over_budget
     stats = report.stats
     stats.requests = runner.requests_made()
     report.notices.extend(runner.warnings)
+    report.links = runner.link_usage()
+    stats.cost_usd = _run_cost(report.links)
     findings: list[Finding] = []
     for request, outcome in zip(requests, outcomes):
         stats.prompt_tokens += outcome.prompt_tokens
@@ -189,18 +252,54 @@ def _run_requests(
                 for h in request.hunks
             )
             continue
+        if outcome.link is not None:
+            for usage in report.links:
+                if usage.label == outcome.link:
+                    usage.hunks += len(request.hunks)
         stats.reviewed += len(request.hunks)
         if outcome.cached:
             stats.cached += len(request.hunks)
         findings.extend(outcome.findings)
+    if runner.over_budget:
+        from aider_hooks.model.routing import budget_words
+
+        cut = sum(len(requests[i].hunks) for i in runner.over_budget)
+        stats.not_reviewed_budget = cut
+        report.notices.append(
+            f"{cut} hunk(s) not reviewed: over the run budget ({budget_words(settings)}); the "
+            "most important hunks went first (see `failed`)")
     if any(o.unavailable for o in outcomes):
         report.model_unavailable = True
         report.notices.append(runner.unavailable_message or "the model could not be reached")
     return findings
 
 
+def _run_cost(links: list[LinkUsage]) -> float | None:
+    """USD spent in this run, or None when a link that used tokens has no known price."""
+    total = 0.0
+    for usage in links:
+        if not (usage.prompt_tokens or usage.completion_tokens):
+            continue
+        if usage.price is None:
+            return None
+        total += (usage.prompt_tokens * usage.price[0]
+                  + usage.completion_tokens * usage.price[1]) / 1_000_000
+    return round(total, 6)
+
+
+# A server reporting fewer prompt tokens than this share of our (deliberately high) estimate
+# has cut the prompt to its context window; only checked on requests above TRUNCATION_MIN.
+TRUNCATION_SHARE = 0.5
+TRUNCATION_MIN = 2048
+# Failures after which a request moves to the next link of the chain.
+_NEXT_LINK = (ModelUnavailable,)  # unreachable, refused key (ModelAuthError), out of quota
+
+
 class _RequestRunner:
-    """Runs prompt requests through the cache and a shared model backend, concurrently."""
+    """Runs prompt requests through the cache and the chain of model backends, concurrently.
+
+    Each link has its own backend (and so its own circuit breaker), made on first use; all
+    share the run's deadline."""
 
     def __init__(self, settings: Settings, task: Task, *,
                  listener: AnswerListener | None) -> None:
@@ -209,8 +308,12 @@ class _RequestRunner:
         # Streamed text must come out in order and unmixed: such runs go one request at a time.
         self.listener = listener if task.streams else None
         self.unavailable_message: str | None = None
-        self._client: ChatBackend | None = None
-        self._client_lock = threading.Lock()
+        self._backends: dict[str, ChatBackend] = {}
+        self._usage: dict[str, LinkUsage] = {}
+        self._lock = threading.Lock()
+        self._deadline: Deadline | None = None
+        self._warned: set[str] = set()
+        self.over_budget: list[int] = []
         self.warnings: list[str] = []
         self._cache: ResponseCache | None = (
             _open_cache(settings, self.warnings.append) if settings.cache else None
@@ -219,37 +322,55 @@ class _RequestRunner:
     def close(self) -> None:
         if self._cache is not None:
             self._cache.close()
+        for backend in self._backends.values():
+            backend.close()
 
     def requests_made(self) -> int:
-        return self._client.requests if self._client is not None else 0
+        return sum(backend.requests for backend in self._backends.values())
 
-    def run_all(self, requests: list[PromptRequest],
+    def link_usage(self) -> list[LinkUsage]:
+        for label, usage in self._usage.items():
+            backend = self._backends.get(label)
+            usage.requests = backend.requests if backend is not None else 0
+        return list(self._usage.values())
+
+    def run_all(self, requests: list[PromptRequest], routes: list[Route],
                 progress: ProgressCallback | None) -> list[_Outcome]:
+        from aider_hooks.model.routing import budget_words, within_budget
+
+        for route in routes:  # every link a request may use, in chain order, for the report
+            for link in route.links:
+                self._link_usage(link)
         total = len(requests)
-        done = 0
-        if self.listener is not None:
-            outcomes = []
-            for request in requests:
-                outcomes.append(self._answer(request))
-                done += 1
-                if progress:
-                    progress(done, total)
-            return outcomes
         # Cached answers first, on this thread: a fully cached run starts no thread pool and
         # never builds a client (nor imports the model SDK).
-        keys = [self._key(request) for request in requests]
-        results = [self._from_cache(request, key) for request, key in zip(requests, keys)]
+        results: list[_Outcome | None] = []
+        for request, route in zip(requests, routes):
+            results.append(self._from_cache(request, route) if self.listener is None else None)
         missing = [i for i, outcome in enumerate(results) if outcome is None]
+        if self.listener is not None:  # a streaming task reads the cache in order, below
+            missing = list(range(total))
+        missing, self.over_budget = within_budget(requests, routes, missing, self.settings)
+        reason = f"not reviewed: over the run budget ({budget_words(self.settings)})"
+        for i in self.over_budget:
+            results[i] = _Outcome(failed_reason=reason)
         done = total - len(missing)
         if progress and done:
             progress(done, total)
-        if missing:
+        if self.listener is not None:
+            for i in missing:
+                results[i] = (self._from_cache(requests[i], routes[i])
+                              or self._ask(requests[i], routes[i]))
+                done += 1
+                if progress:
+                    progress(done, total)
+        elif missing:
             from concurrent.futures import ThreadPoolExecutor
 
             workers = max(1, min(self.settings.concurrency, len(missing)))
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aider-review")
             try:
-                futures = [pool.submit(self._ask, requests[i], keys[i]) for i in missing]
+                futures = [pool.submit(self._ask, requests[i], routes[i]) for i in missing]
                 for index, future in zip(missing, futures):
                     results[index] = future.result()
                     done += 1
@@ -265,60 +386,133 @@ class _RequestRunner:
 
     # One request -----------------------------------------------------------------------
 
-    def _answer(self, request: PromptRequest) -> _Outcome:
-        key = self._key(request)
-        outcome = self._from_cache(request, key)
-        return outcome if outcome is not None else self._ask(request, key)
-
-    def _from_cache(self, request: PromptRequest, key: str | None) -> _Outcome | None:
-        """The cached answer's outcome, or None when there is none or it is unusable."""
-        cached = self._cache.get(key) if self._cache is not None and key else None
-        if cached is None:
+    def _from_cache(self, request: PromptRequest, route: Route) -> _Outcome | None:
+        """The cached answer's outcome from the first link that has one, or None when there
+        is none or it is unusable."""
+        if self._cache is None:
             return None
-        outcome = self._interpret(request, cached.text)
-        if isinstance(outcome, str):
-            return None  # unusable (e.g. written by an older prompt format): ask again
-        outcome.cached = True
-        if self.listener is not None:
-            self.listener.text(request, cached.text)
-            self.listener.done(request)
-        return outcome
+        for link in route.links:
+            key = self._key(request, link)
+            cached = self._cache.get(key)
+            if cached is None:
+                continue
+            outcome = self._interpret(request, cached.text, link)
+            if isinstance(outcome, str):
+                continue  # unusable (e.g. written by an older prompt format): ask again
+            outcome.cached = True
+            if self.listener is not None:
+                self.listener.text(request, cached.text)
+                self.listener.done(request)
+            return outcome
+        return None
 
-    def _ask(self, request: PromptRequest, key: str | None) -> _Outcome:
-        try:
-            return self._ask_model(request, key)
-        except ModelUnavailable as err:
-            self.unavailable_message = str(err)
-            # The real reason (unreachable, refused key, deadline...), not one word for all.
-            return _Outcome(failed_reason=_one_line(str(err)), unavailable=True)
-        except ModelError as err:
-            return _Outcome(failed_reason=_one_line(str(err)))
+    def _ask(self, request: PromptRequest, route: Route) -> _Outcome:
+        """The first link of ``route`` that gives a usable answer; the next one when a link is
+        unreachable, refuses the key, is out of quota or answers unusably twice."""
+        spent = (0, 0)
+        failed: _Outcome | None = None
+        for position, link in enumerate(route.links):
+            try:
+                outcome = self._ask_model(request, link)
+            except ModelUnavailable as err:
+                failed = _Outcome(failed_reason=_one_line(str(err)), unavailable=True)
+            except ModelError as err:
+                outcome = _Outcome(failed_reason=_one_line(str(err)))
+                outcome.prompt_tokens += spent[0]
+                outcome.completion_tokens += spent[1]
+                return outcome  # this request itself was rejected: another link will not help
+            else:
+                outcome.prompt_tokens += spent[0]
+                outcome.completion_tokens += spent[1]
+                if outcome.failed_reason is None or position == len(route.links) - 1:
+                    return outcome
+                spent = (outcome.prompt_tokens, outcome.completion_tokens)
+                failed = outcome
+            if position < len(route.links) - 1 and failed is not None:
+                self._warn_once(f"fallback:{link.label}",
+                                f"model {link.label} failed ({failed.failed_reason}); "
+                                f"asked {route.links[position + 1].label}, the next model of "
+                                "the chain")
+        assert failed is not None
+        if failed.unavailable:
+            self.unavailable_message = (failed.failed_reason if len(route.links) == 1 else
+                                        f"no model of the chain could be reached; the last: "
+                                        f"{failed.failed_reason}")
+        failed.prompt_tokens, failed.completion_tokens = spent
+        return failed
 
-    def _ask_model(self, request: PromptRequest, key: str | None) -> _Outcome:
-        client = self._get_client()
+    def _ask_model(self, request: PromptRequest, link: ModelLink) -> _Outcome:
+        """One link's answer; raises ModelError. An answer still unusable after the repair
+        request is an outcome with ``failed_reason`` (the caller may try the next link)."""
+        client = self._get_client(link)
         completion = self._send(client, request)
+        self._record(link, completion.prompt_tokens, completion.completion_tokens)
+        self._check_context(link, request, completion.prompt_tokens)
         tokens = (completion.prompt_tokens, completion.completion_tokens)
-        outcome = self._interpret(request, completion.text)
+        outcome = self._interpret(request, completion.text, link)
         if isinstance(outcome, str):
             # One repair request, then the hunk is reported as failed (docs/answer-formats.md).
             from aider_hooks.tasks.prompts import repair_messages
 
             repaired = client.complete(repair_messages(request, completion.text, outcome))
+            self._record(link, repaired.prompt_tokens, repaired.completion_tokens)
             tokens = (tokens[0] + repaired.prompt_tokens, tokens[1] + repaired.completion_tokens)
             completion = repaired
-            outcome = self._interpret(request, repaired.text)
+            outcome = self._interpret(request, repaired.text, link)
             if isinstance(outcome, str):
                 return _Outcome(failed_reason=f"invalid answer from the model: {outcome}",
                                 prompt_tokens=tokens[0], completion_tokens=tokens[1])
         outcome.prompt_tokens, outcome.completion_tokens = tokens
         # An explanation cut off at max-tokens is shown, but not kept as if it were whole.
-        if self._cache is not None and key and not completion.truncated:
+        if self._cache is not None and not completion.truncated:
             from aider_hooks.model.cache import CachedAnswer
 
-            self._cache.put(key, CachedAnswer(text=completion.text, prompt_tokens=tokens[0],
-                                              completion_tokens=tokens[1],
-                                              created_at=time.time()))
+            self._cache.put(self._key(request, link),
+                            CachedAnswer(text=completion.text, prompt_tokens=tokens[0],
+                                         completion_tokens=tokens[1], created_at=time.time()))
         return outcome
+
+    def _check_context(self, link: ModelLink, request: PromptRequest, reported: int) -> None:
+        """Warn once per link when the server counted far fewer prompt tokens than the request
+        holds: it cut the prompt to a context window smaller than the request."""
+        estimate = request.estimated_tokens
+        if not reported or estimate <= TRUNCATION_MIN or reported >= estimate * TRUNCATION_SHARE:
+            return
+        from aider_hooks.model.retry import endpoint_label
+
+        self._warn_once(
+            f"context:{link.label}",
+            f"model {link.label} at {endpoint_label(link.base_url)} reported {reported:,} prompt "
+            f"tokens for a request of about {estimate:,}: the server most likely cut the prompt "
+            "to a smaller context window, and the review missed part of the change. Raise the "
+            "server's context length (Ollama: OLLAMA_CONTEXT_LENGTH=16384, or num_ctx in a "
+            "Modelfile; llama.cpp: --ctx-size; vLLM: --max-model-len) and set `context-window` "
+            "of this link in `models` to the same value")
+
+    def _warn_once(self, key: str, message: str) -> None:
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+            self.warnings.append(message)
+
+    def _record(self, link: ModelLink, prompt: int, completion: int) -> None:
+        with self._lock:
+            usage = self._link_usage(link)
+            usage.prompt_tokens += prompt
+            usage.completion_tokens += completion
+
+    def _link_usage(self, link: ModelLink) -> LinkUsage:
+        usage = self._usage.get(link.label)
+        if usage is None:
+            from aider_hooks.model.retry import endpoint_label
+            from aider_hooks.model.routing import link_price
+
+            usage = LinkUsage(label=link.label, model=link.model,
+                              endpoint=endpoint_label(link.base_url),
+                              price=link_price(link, self.settings))
+            self._usage[link.label] = usage
+        return usage
 
     def _send(self, client: ChatBackend, request: PromptRequest) -> Completion:
         messages = list(request.messages)
@@ -338,30 +532,37 @@ class _RequestRunner:
             if started:
                 listener.done(request)
 
-    def _interpret(self, request: PromptRequest, text: str) -> _Outcome | str:
+    def _interpret(self, request: PromptRequest, text: str,
+                   link: ModelLink | None = None) -> _Outcome | str:
         """What an answer became, or, when it is not usable, the one-line reason why."""
         try:
             answer: TaskAnswer = request.task.read_answer(text, request.hunks)
         except InvalidAnswer as err:
             return _one_line(str(err))
-        return _Outcome(findings=answer.findings, dropped=answer.dropped, text=answer.text)
+        label = link.label if link is not None else None
+        findings = answer.findings
+        if label is not None:
+            findings = [replace(f, model=label) if f.source == "model" else f for f in findings]
+        return _Outcome(findings=findings, dropped=answer.dropped, text=answer.text, link=label)
 
-    def _key(self, request: PromptRequest) -> str | None:
-        if self._cache is None:
-            return None
+    def _key(self, request: PromptRequest, link: ModelLink) -> str:
         from aider_hooks.model.cache import cache_key
         from aider_hooks.tasks.prompts import PROMPT_VERSION
 
-        return cache_key(self.settings.model, self.task.name, PROMPT_VERSION,
-                         [dict(m) for m in request.messages], base_url=self.settings.base_url)
+        return cache_key(link.model, self.task.name, PROMPT_VERSION,
+                         [dict(m) for m in request.messages], base_url=link.base_url)
 
-    def _get_client(self) -> ChatBackend:
-        with self._client_lock:
-            if self._client is None:
+    def _get_client(self, link: ModelLink) -> ChatBackend:
+        with self._lock:
+            backend = self._backends.get(link.label)
+            if backend is None:
                 from aider_hooks.model.backend import Deadline, open_backend
 
-                self._client = open_backend(self.settings, Deadline(self.settings.deadline))
-            return self._client
+                if self._deadline is None:  # one deadline for the whole run, every link
+                    self._deadline = Deadline(self.settings.deadline)
+                backend = open_backend(self.settings.for_link(link), self._deadline)
+                self._backends[link.label] = backend
+            return backend
 
 
 def _open_cache(settings: Settings, on_warning: Callable[[str], None]) -> ResponseCache:

@@ -63,6 +63,7 @@ class Finding:
     source: str = "model"  # one of SOURCES
     code: str = ""  # text of line ``line`` in the new file, as anchored
     fingerprint: str = ""
+    model: str | None = None  # the chain link that answered (model findings); not fingerprinted
 
     def with_fingerprint(self) -> Finding:
         if self.fingerprint:
@@ -80,7 +81,7 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         """The finding as docs/json-output.md spells it."""
-        return {
+        data: dict[str, Any] = {
             "path": self.path,
             "line": self.line,
             "end_line": self.end_line,
@@ -91,6 +92,9 @@ class Finding:
             "source": self.source,
             "fingerprint": self.with_fingerprint().fingerprint,
         }
+        if self.model is not None:
+            data["model"] = self.model
+        return data
 
 
 def at_or_above(findings: list[Finding], threshold: str) -> list[Finding]:

@@ -23,11 +23,37 @@ class Stats:
     dropped_unanchored: int = 0
     redacted: int = 0
     elapsed_s: float = 0.0
+    not_reviewed_budget: int = 0  # hunks left out by the run budget (also in `failed`)
+    cost_usd: float | None = None  # spent in this run, when every link used has a price
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["elapsed_s"] = round(self.elapsed_s, 3)
+        # Added fields appear only when they apply: readers of the original keys see no change.
+        if self.cost_usd is None:
+            del data["cost_usd"]
+        if not self.not_reviewed_budget:
+            del data["not_reviewed_budget"]
         return data
+
+
+@dataclass
+class LinkUsage:
+    """What one link of the model chain did in this run."""
+
+    label: str
+    model: str
+    endpoint: str
+    price: tuple[float, float] | None = None
+    requests: int = 0  # HTTP requests, retries and repair requests included
+    hunks: int = 0  # hunks this link's answers reviewed, from the cache included
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.label, "endpoint": self.endpoint, "requests": self.requests,
+                "hunks": self.hunks, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens}
 
 
 @dataclass(frozen=True)
@@ -52,6 +78,7 @@ class Report:
     model: str | None = None  # None when no model was used (built-in checks only)
     notices: list[str] = field(default_factory=list)  # one-line messages for stderr
     model_unavailable: bool = False  # the model could not be reached during this run
+    links: list[LinkUsage] = field(default_factory=list)  # the model chain, in order
 
     def to_json(self) -> dict[str, Any]:
         """docs/json-output.md. ``failed`` and ``model`` are additions; version 1 readers ignore them."""
@@ -61,4 +88,5 @@ class Report:
             "stats": self.stats.to_json(),
             "failed": [f.to_json() for f in self.failed],
             "model": self.model,
+            **({"models": [link.to_json() for link in self.links]} if self.links else {}),
         }

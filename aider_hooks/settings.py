@@ -15,9 +15,55 @@ from aider_hooks.errors import ConfigError
 
 FAIL_ON = ("error", "warning", "info", "never")
 DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+# Security-sensitive paths: reviewed first when a budget cuts the run, and by `strong-model`.
+DEFAULT_STRONG_PATHS = ("**/auth/**", "**/*auth*.py", "**/*crypto*", "**/*secret*",
+                        "**/payments/**", "**/*.sql")
+# Tasks `task-models` may name (a task that does not run simply never reads its entry).
+TASK_NAMES = ("review", "explain", "fix", "verify", "describe", "commit-msg", "generate")
+# API-key variables of providers, and the only hosts a repository-configured chain link may
+# send each one to (docs/configuration.md, "Key withholding").
+PROVIDER_KEY_HOSTS: dict[str, tuple[str, ...]] = {
+    "OPENAI_API_KEY": ("api.openai.com",),
+    "AZURE_OPENAI_API_KEY": (".openai.azure.com",),
+    "ANTHROPIC_API_KEY": ("api.anthropic.com",),
+    "GEMINI_API_KEY": ("generativelanguage.googleapis.com",),
+    "GOOGLE_API_KEY": ("generativelanguage.googleapis.com",),
+    "OPENROUTER_API_KEY": ("openrouter.ai",),
+    "GROQ_API_KEY": ("api.groq.com",),
+}
 # Placeholder sent as the API key to a local server configured by base URL alone: the SDK
 # insists on a key and servers such as Ollama or llama.cpp ignore it.
 NO_KEY = "no-key-configured"
+
+
+@dataclass(frozen=True)
+class ModelLink:
+    """One link of the model chain (``models = [...]``): a model at one endpoint.
+
+    ``api_key`` is resolved by ``load_settings`` from ``api_key_env`` (or ``OPENAI_API_KEY``)
+    under the key-withholding rule; ``from_repository`` says the link was configured by a file
+    the repository controls.
+    """
+
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    json_mode: bool | None = None  # None: the run's `json-mode`
+    context_window: int = 0  # tokens; 0 = unknown
+    prices: tuple[float, float] | None = None  # USD per million (prompt, completion) tokens
+    name: str = ""
+    api_key: str | None = field(default=None, repr=False, compare=False)
+    key_withheld: bool = False
+    from_repository: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.name or self.model
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key or self.base_url)
 
 
 @dataclass(frozen=True)
@@ -59,6 +105,19 @@ class Settings:
     backoff_max: float = 30.0
     # Cost estimate for the PR summary: USD per million tokens, keyed by model name.
     prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # The model chain (docs/configuration.md "Model chain"); empty: a chain of one, `model`.
+    models: tuple[ModelLink, ...] = ()
+    task_models: Mapping[str, str] = field(default_factory=dict)  # task -> model or link name
+    strong_model: str | None = None  # review requests of sensitive or large hunks go there
+    strong_paths: tuple[str, ...] = DEFAULT_STRONG_PATHS
+    strong_lines: int = 100  # hunks with more changed lines than this are "large"
+    # Run budgets, checked on estimates before anything is sent; 0 = no limit.
+    max_run_tokens: int = 0
+    max_run_cost: float = 0.0
+    max_requests: int = 0
+    # Names of the settings the user set (any layer): `batch-tokens` follows the chain's
+    # context window only when it is not among them.
+    explicit: tuple[str, ...] = ()
     # True when OPENAI_API_KEY from the environment was not used because the base URL came
     # from a file in the repository (see ``load_settings``); explains a 401 to the user.
     key_withheld: bool = False
@@ -66,7 +125,24 @@ class Settings:
     @property
     def model_configured(self) -> bool:
         """True when an API key or a base URL is set; otherwise only built-in checks run."""
+        if self.models:
+            return any(link.configured for link in self.models)
         return bool(self.api_key or self.base_url)
+
+    def chain(self) -> tuple[ModelLink, ...]:
+        """The links to try, in order: ``models`` (those with a key or a base URL), or a chain
+        of one made of ``model``, ``base-url`` and the API key."""
+        if self.models:
+            usable = tuple(link for link in self.models if link.configured)
+            return usable or self.models[:1]
+        return (ModelLink(model=self.model, base_url=self.base_url, api_key=self.api_key,
+                          key_withheld=self.key_withheld),)
+
+    def for_link(self, link: ModelLink) -> Settings:
+        """These settings as one link's backend sees them (its model, endpoint, key)."""
+        return replace(self, model=link.model, base_url=link.base_url, api_key=link.api_key,
+                       json_mode=self.json_mode if link.json_mode is None else link.json_mode,
+                       key_withheld=link.key_withheld, models=())
 
     @property
     def effective_api_key(self) -> str:
@@ -84,7 +160,7 @@ ENVIRONMENT = {
 }
 
 # Keys a config file may not set: secrets belong in the environment, not in a committed file.
-_FILE_FORBIDDEN = {"api_key", "key_withheld"}
+_FILE_FORBIDDEN = {"api_key", "key_withheld", "explicit"}
 _FIELDS = {f.name: f for f in fields(Settings)}
 
 
@@ -115,11 +191,14 @@ def load_settings(
 
     values: dict[str, Any] = {}
     url_from_repository = False
+    models_from_repository = False
     for path in _config_files(repo_root, config_file):
         file_values = read_config_file(path)
         values.update(file_values)
         if "base_url" in file_values:
             url_from_repository = _inside(path, repo_root)
+        if "models" in file_values:
+            models_from_repository = _inside(path, repo_root)
     for var, name in ENVIRONMENT.items():
         if environ.get(var):
             values[name] = environ[var]
@@ -127,6 +206,8 @@ def load_settings(
                 url_from_repository = var in from_repository
     if flags and flags.get("base_url") is not None:
         url_from_repository = False
+    if flags and (flags.get("model") is not None or flags.get("base_url") is not None):
+        values.pop("models", None)  # --model / --base-url: a chain of one, as asked
     values.update({k: v for k, v in (flags or {}).items() if v is not None})
     if values.get("output") == STDOUT:  # `-o -`, as most tools spell standard output
         del values["output"]
@@ -134,7 +215,57 @@ def load_settings(
             and "OPENAI_API_KEY" not in from_repository):
         del values["api_key"]
         values["key_withheld"] = True
+    if "models" in values:
+        values["models"] = [
+            _with_key(link, environ, from_repository=models_from_repository,
+                      env_from_repository=from_repository)
+            for link in _convert_models(values["models"], "settings")]
+    values["explicit"] = tuple(sorted(name for name in values if name in _FIELDS))
     return _build(values, origin="settings")
+
+
+def _with_key(link: ModelLink, environ: Mapping[str, str], *, from_repository: bool,
+              env_from_repository: set[str]) -> ModelLink:
+    """``link`` with its API key, under the key-withholding rule of docs/configuration.md.
+
+    A link of your own configuration gets the variable it names (``OPENAI_API_KEY`` when it
+    names none). A link that the repository configured (a pull request can edit it) gets:
+    the variable it names when that variable came from the repository's own ``.env``, or when
+    its endpoint is the provider that variable belongs to (``PROVIDER_KEY_HOSTS``, over
+    https); ``OPENAI_API_KEY`` when it names none and has no base URL (OpenAI itself); else no
+    key, so it can never aim one of your keys (nor any other secret in your environment, e.g.
+    ``GITHUB_TOKEN``) at a server of its choosing.
+    """
+    var = link.api_key_env or DEFAULT_KEY_ENV
+    value = environ.get(var) or None
+    if value is None:
+        return replace(link, from_repository=from_repository)
+    allowed = (not from_repository or var in env_from_repository
+               or (link.api_key_env is None and not link.base_url)
+               or _provider_endpoint(var, link.base_url))
+    if allowed:
+        return replace(link, api_key=value, from_repository=from_repository)
+    return replace(link, key_withheld=True, from_repository=from_repository)
+
+
+def _provider_endpoint(var: str, base_url: str | None) -> bool:
+    """Whether ``base_url`` is the https endpoint of the provider that issues ``var``."""
+    hosts = PROVIDER_KEY_HOSTS.get(var)
+    if not hosts:
+        return False
+    if not base_url:
+        return var == DEFAULT_KEY_ENV
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(base_url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    if parts.scheme != "https" or parts.username or parts.password:
+        return False
+    return any(host == h.lstrip(".") or (h.startswith(".") and host.endswith(h))
+               for h in hosts)
 
 
 def _inside(path: Path, repo_root: Path | None) -> bool:
@@ -229,10 +360,16 @@ def _build(values: Mapping[str, Any], *, origin: str) -> Settings:
 def _convert(name: str, value: Any, origin: str) -> Any:
     default = getattr(Settings(), name)
     kind = type(default)
-    if name in ("base_url", "api_key", "output", "cache_path"):
+    if name in ("base_url", "api_key", "output", "cache_path", "strong_model"):
         kind = str
     if name == "prices":
         return _convert_prices(value, origin)
+    if name == "models":
+        return tuple(_convert_models(value, origin))
+    if name == "task_models":
+        return _convert_task_models(value, origin)
+    if name == "explicit":
+        return tuple(value)
     try:
         if kind is bool:
             if isinstance(value, bool):
@@ -280,6 +417,70 @@ def _convert_prices(value: Any, origin: str) -> dict[str, tuple[float, float]]:
     return prices
 
 
+_LINK_KEYS = {"model", "base_url", "api_key_env", "json_mode", "context_window", "prices",
+              "name"}
+
+
+def _convert_models(value: Any, origin: str) -> list[ModelLink]:
+    """``models = [{model = "...", base-url = "...", ...}, ...]``; links already built pass."""
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{origin}: models must be a list of tables "
+                          '(e.g. [{ model = "gpt-4o-mini" }])')
+    links: list[ModelLink] = []
+    for number, item in enumerate(value, 1):
+        if isinstance(item, ModelLink):
+            links.append(item)
+            continue
+        where = f"{origin}: models[{number}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{where} must be a table such as {{ model = \"gpt-4o-mini\" }}")
+        entry = {str(k).replace("-", "_"): v for k, v in item.items()}
+        unknown = sorted(set(entry) - _LINK_KEYS)
+        if unknown:
+            hint = (" (put secrets in the environment and name the variable with api-key-env)"
+                    if any("key" in k and k != "api_key_env" for k in unknown) else "")
+            raise ConfigError(f"{where}: unknown key {unknown[0].replace('_', '-')!r}{hint}")
+        model = entry.get("model")
+        if not isinstance(model, str) or not model.strip():
+            raise ConfigError(f"{where}: model must be a non-empty string")
+        for key in ("base_url", "api_key_env", "name"):
+            if key in entry and not isinstance(entry[key], str):
+                raise ConfigError(f"{where}: {key.replace('_', '-')} must be a string")
+        if "json_mode" in entry and not isinstance(entry["json_mode"], bool):
+            raise ConfigError(f"{where}: json-mode must be true or false")
+        window = entry.get("context_window", 0)
+        if isinstance(window, bool) or not isinstance(window, int) or window < 0:
+            raise ConfigError(f"{where}: context-window must be a whole number of tokens")
+        prices = entry.get("prices")
+        if prices is not None:
+            if isinstance(prices, Mapping):
+                prices = [prices.get("input"), prices.get("output")]
+            if (not isinstance(prices, (list, tuple)) or len(prices) != 2 or not all(
+                    isinstance(p, (int, float)) and not isinstance(p, bool) for p in prices)):
+                raise ConfigError(f"{where}: prices must be [input, output] USD per 1M tokens")
+            prices = (float(prices[0]), float(prices[1]))
+        links.append(ModelLink(model=model, base_url=entry.get("base_url") or None,
+                               api_key_env=entry.get("api_key_env") or None,
+                               json_mode=entry.get("json_mode"), context_window=window,
+                               prices=prices, name=entry.get("name", "")))
+    labels = [link.label for link in links]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{origin}: two links of models share a name; give one a `name`")
+    return links
+
+
+def _convert_task_models(value: Any, origin: str) -> dict[str, str]:
+    """``task-models = { explain = "gpt-4o-mini" }``: task name -> model or link name."""
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) and v.strip()
+                                                 for v in value.values()):
+        raise ConfigError(f"{origin}: task-models must be a table of task = \"model\"")
+    unknown = sorted(set(value) - set(TASK_NAMES))
+    if unknown:
+        raise ConfigError(f"{origin}: task-models: unknown task {unknown[0]!r}; use one of "
+                          f"{', '.join(TASK_NAMES)}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
 def _validate(settings: Settings, origin: str) -> None:
     if settings.format != "text":
         from aider_hooks.reporters import format_names, is_format  # built-in or a plugin's
@@ -298,6 +499,10 @@ def _validate(settings: Settings, origin: str) -> None:
         (bool(settings.model.strip()), "model must not be empty"),
         (all(c.startswith("-") and c[1:].strip() for c in settings.checks),
          "checks entries turn a check off by name: write them \"-name\", e.g. \"-large-file\""),
+        (settings.strong_lines >= 1, "strong-lines must be at least 1"),
+        (settings.max_run_tokens >= 0, "max-run-tokens must not be negative"),
+        (settings.max_run_cost >= 0, "max-run-cost must not be negative"),
+        (settings.max_requests >= 0, "max-requests must not be negative"),
     ]
     for ok, message in checks:
         if not ok:

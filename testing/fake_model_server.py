@@ -48,6 +48,9 @@ With ``honour_max_tokens``, an answer longer than the request's ``max_tokens`` /
 ``finish_reason: "length"``, as real servers do (off by default: the ``huge`` fault is a
 server that ignores the limit).
 
+``reported_prompt_tokens``: when set, the ``usage.prompt_tokens`` every answer reports (a
+local server that cut the prompt to its context window reports what it kept).
+
 Other knobs: ``latency`` (seconds slept per chat request), ``answer_json_mode_400`` (reject any
 request with ``response_format`` with a 400 naming it, like some local servers),
 ``api_key`` (when set, other bearer tokens get a 401), ``stream_chunk_delay``.
@@ -292,6 +295,7 @@ class FakeModelServer:
         self.honour_max_tokens = False
         self.api_key: str | None = None
         self.stream_chunk_delay = 0.0
+        self.reported_prompt_tokens: int | None = None
         self.requests: list[RecordedRequest] = []
         self.errors: list[str] = []
         self.in_flight = 0
@@ -536,12 +540,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(body, content, include_usage=bool(options.get("include_usage")),
                          finish=finish)
         else:
-            self._send_json(200, _completion(body, content, finish))
+            completion = _completion(body, content, finish)
+            self._report_prompt_tokens(completion["usage"])
+            self._send_json(200, completion)
+
+    def _report_prompt_tokens(self, usage: dict[str, int] | None) -> None:
+        reported = self.owner.reported_prompt_tokens
+        if usage is not None and reported is not None:
+            usage["prompt_tokens"] = reported
+            usage["total_tokens"] = reported + usage["completion_tokens"]
 
     def _stream(self, body: dict[str, Any], content: str, *, include_usage: bool,
                 finish: str = "stop") -> None:
         self._start_sse()
         for chunk in _stream_chunks(body, content, include_usage=include_usage, finish=finish):
+            self._report_prompt_tokens(chunk.get("usage"))
             self._write_chunk(f"data: {json.dumps(chunk)}\n\n".encode())
             self.owner._sleep(self.owner.stream_chunk_delay)
         self._write_chunk(b"data: [DONE]\n\n")

@@ -53,7 +53,7 @@ def run_review_command(args: argparse.Namespace) -> int:
     try:
         result = _run_task(diff, settings, list(diff.paths), task)
         if settings.dry_run:
-            write_report(settings, format_dry_run(result))
+            write_report(settings, format_dry_run(result, settings))
             return EXIT_OK
         _print_notices(result, settings)
         if task.output != "report":
@@ -150,16 +150,25 @@ def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult
     return EXIT_OK
 
 
-def format_dry_run(result: ReviewResult) -> str:
+def format_dry_run(result: ReviewResult, settings: Settings | None = None) -> str:
     from aider_hooks.tasks.prompts import visible_text  # a path may hold a newline
 
     requests = result.requests
     total = sum(r.estimated_tokens for r in requests)
     lines = [f"{PROG} --dry-run: {len(requests)} request(s), ~{total:,} prompt tokens "
              f"({result.report.stats.redacted} secret(s) redacted); nothing was sent."]
+    if settings is not None and result.routes:
+        from aider_hooks.model.routing import dry_run_estimates
+
+        lines.extend(dry_run_estimates(result.requests, result.routes, result.over_budget,
+                                       settings))
+    cut = set(result.over_budget)
     for number, request in enumerate(requests, 1):
+        model = f", model {result.routes[number - 1].label}" if result.routes else ""
+        skipped = " NOT SENT: over the budget" if number - 1 in cut else ""
         lines.append(f"=== request {number}/{len(requests)}: {visible_text(request.path)} "
-                     f"({len(request.hunks)} hunk(s), ~{request.estimated_tokens:,} tokens) ===")
+                     f"({len(request.hunks)} hunk(s), ~{request.estimated_tokens:,} tokens"
+                     f"{model}){skipped} ===")
         for message in request.messages:
             lines.append(f"--- {message['role']} ---")
             lines.append(message["content"])

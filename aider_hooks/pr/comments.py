@@ -241,14 +241,22 @@ def _summary_head(facts: SummaryFacts) -> str:
     severity_line = " · ".join(f"{_ICONS[s]} {counts[s]} {_plural(s, counts[s])}"
                                for s in SEVERITIES)
     by_model = max(0, stats.reviewed - stats.cached)
-    model = (f"`{neutralize(report.model)}`: {stats.prompt_tokens:,} prompt + "
-             f"{stats.completion_tokens:,} completion tokens, estimated cost {facts.cost}"
+    cost = facts.cost if stats.cost_usd is None else f"${stats.cost_usd:.4f}"
+    answered = [link for link in report.links if link.hunks]
+    who = (" (" + ", ".join(f"`{neutralize(link.label)}` {link.hunks} hunk"
+                            f"{'' if link.hunks == 1 else 's'}" for link in answered) + ")"
+           if len(report.links) > 1 and answered else "")
+    model = (f"`{neutralize(report.model)}`{who}: {stats.prompt_tokens:,} prompt + "
+             f"{stats.completion_tokens:,} completion tokens, estimated cost {cost}"
              if report.model else "none (built-in checks only)")
     rows = [
         ("Reviewed", f"{stats.files} file{'' if stats.files == 1 else 's'}, {stats.hunks} "
                      f"hunk{'' if stats.hunks == 1 else 's'} ({by_model} by the model, "
                      f"{stats.cached} from the cache, {stats.skipped} skipped)"),
-        ("Failed hunks", str(stats.failed)),
+        ("Failed hunks", str(stats.failed - stats.not_reviewed_budget)),
+        *([("Not reviewed (over the run budget)", f"{stats.not_reviewed_budget} hunk"
+            f"{'' if stats.not_reviewed_budget == 1 else 's'}, listed below")]
+          if stats.not_reviewed_budget else []),
         ("Inline comments", f"{facts.new_inline} new, {facts.already_inline} already posted, "
                             f"{facts.resolved} marked resolved"),
         ("Not inline", str(len(facts.not_inline))),

@@ -6,13 +6,10 @@ their fingerprints filled in, and ``to_json()`` is the document ``--format json`
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aider_hooks.finding import Finding
-from aider_hooks.report import FailedHunk, Stats
-
-if TYPE_CHECKING:
-    from aider_hooks.report import Report
+from aider_hooks.report import FailedHunk, LinkUsage, Report, Stats
 
 
 @dataclass(frozen=True)
@@ -24,6 +21,7 @@ class ReportView:
     model: str | None  # None when no model was used
     notices: tuple[str, ...]
     model_unavailable: bool
+    links: tuple[LinkUsage, ...] = ()  # the model chain's links, in order, when a model was used
 
     @classmethod
     def of(cls, report: Report | ReportView) -> ReportView:
@@ -32,14 +30,11 @@ class ReportView:
         findings = sorted((f.with_fingerprint() for f in report.findings), key=Finding.sort_key)
         return cls(task=report.task, findings=tuple(findings), failed=tuple(report.failed),
                    stats=replace(report.stats), model=report.model,
-                   notices=tuple(report.notices), model_unavailable=report.model_unavailable)
+                   notices=tuple(report.notices), model_unavailable=report.model_unavailable,
+                   links=tuple(report.links))
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--format json`` document (version 1)."""
-        return {
-            "version": 1,
-            "findings": [f.to_json() for f in self.findings],
-            "stats": self.stats.to_json(),
-            "failed": [f.to_json() for f in self.failed],
-            "model": self.model,
-        }
+        """The ``--format json`` document (version 1): ``Report.to_json`` is its one definition."""
+        return Report(task=self.task, findings=list(self.findings), failed=list(self.failed),
+                      stats=replace(self.stats), model=self.model, notices=list(self.notices),
+                      model_unavailable=self.model_unavailable, links=list(self.links)).to_json()

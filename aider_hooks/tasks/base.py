@@ -45,4 +45,5 @@ class Task:
     streams: bool = False  # the answer is shown as it arrives, one request at a time
     runs_checks: bool = False  # built-in and plugin checks run with it (no model needed)
     needs_model: bool = True  # without a configured model the command refuses to run
+    routes_to_strong_model: bool = False  # strong-paths / strong-lines hunks go to strong-model
     repair_note: str = ""  # added to the repair request after an unusable answer

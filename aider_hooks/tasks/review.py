@@ -37,4 +37,5 @@ TASK = Task(
     output="report",
     runs_checks=True,
     needs_model=False,
+    routes_to_strong_model=True,
 )
