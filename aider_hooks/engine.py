@@ -33,6 +33,10 @@ NO_MODEL_NOTICE = (
     "vLLM, llama.cpp)."
 )
 
+# Where the bot says why its AI review was skipped: what to set, in a CI job's terms.
+NO_MODEL_SKIP = ("no model is configured: set the OPENAI_API_KEY secret (or a base-url for an "
+                 "OpenAI-compatible server) to have the change reviewed by a model")
+
 SECRET_PATH_REASON = "not sent to the model: the file name looks like it contains a secret"
 
 ProgressCallback = Callable[[int, int], None]
@@ -140,6 +144,9 @@ def review_diff(
                                           listener=listener, progress=progress))
     elif hunks and not settings.offline and not settings.model_configured:
         report.notices.append(NO_MODEL_NOTICE)
+        report.ai_review_skipped = NO_MODEL_SKIP
+    elif hunks and settings.offline:
+        report.ai_review_skipped = "the run was --offline: built-in checks only"
 
     report.findings = deduplicate(findings)
     stats.elapsed_s = time.monotonic() - started
@@ -270,7 +277,11 @@ def _run_requests(
             "most important hunks went first (see `failed`)")
     if any(o.unavailable for o in outcomes):
         report.model_unavailable = True
-        report.notices.append(runner.unavailable_message or "the model could not be reached")
+        reason = runner.unavailable_message or "the model could not be reached"
+        report.notices.append(reason)
+        report.ai_review_skipped = (
+            f"the model could not be reached ({_one_line(reason)}); {stats.reviewed} of "
+            f"{stats.hunks} hunk(s) came from the cache. Check the base URL and the API key")
     return findings
 
 

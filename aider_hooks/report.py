@@ -79,6 +79,10 @@ class Report:
     notices: list[str] = field(default_factory=list)  # one-line messages for stderr
     model_unavailable: bool = False  # the model could not be reached during this run
     links: list[LinkUsage] = field(default_factory=list)  # the model chain, in order
+    # Why the AI review did not run (no model, --offline, the model unreachable), or None. A
+    # skipped AI review must never look like a clean one: the PR summary and step summary lead
+    # with it, and the action exposes it as an output. Not part of the JSON document.
+    ai_review_skipped: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """docs/json-output.md. ``failed`` and ``model`` are additions; version 1 readers ignore them."""

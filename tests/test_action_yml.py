@@ -56,7 +56,7 @@ def test_action_is_a_composite_with_branding_and_documented_inputs(action: dict[
     assert all(spec.get("description") for spec in action["inputs"].values())
     assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
     assert action["inputs"]["cache"]["default"] == "true"
-    assert set(action["outputs"]) == {"findings", "errors"}
+    assert set(action["outputs"]) == {"findings", "errors", "ai-review"}
     for name, spec in action["outputs"].items():
         assert spec["value"] == f"${{{{ steps.review.outputs.{name} }}}}"
 
@@ -208,8 +208,11 @@ def test_a_malicious_input_is_data_not_shell(
 
 def test_outputs_the_action_declares_are_written_by_the_cli(tmp_path: Path) -> None:
     output = tmp_path / "output"
-    write_action_outputs({"GITHUB_OUTPUT": str(output)}, findings=4, errors=1)
-    assert output.read_text() == "findings=4\nerrors=1\n"
+    write_action_outputs({"GITHUB_OUTPUT": str(output)}, findings=4, errors=1, ai_review="ran")
+    written = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert written == {"findings": "4", "errors": "1", "ai-review": "ran"}
+    declared = yaml.safe_load(ACTION.read_text(encoding="utf-8"))["outputs"]
+    assert set(written) == set(declared)
 
 
 # The documentation agrees with the action and the CLI -------------------------------------

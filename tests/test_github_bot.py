@@ -22,7 +22,7 @@ from aider_hooks.pr.comments import RESOLVED_MARKER, SUMMARY_MARKER, fingerprint
 from aider_hooks.pr.github.event import is_review_command
 from testing.repos import git, snapshot_repo
 from testing.fake_github_server import READ_ONLY_TOKEN, WRITE_TOKEN, FakeGitHub
-from testing.fake_model_server import FakeModelServer
+from testing.fake_model_server import FakeModelServer, closed_port_url
 
 BASE_TEXT = """import os
 
@@ -108,7 +108,7 @@ def world(git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
 
 def run_bot(world: World, capsys: pytest.CaptureFixture[str], *extra: str,
             token: str = WRITE_TOKEN, event_name: str = "pull_request",
-            event_path: Path | None = None) -> Run:
+            event_path: Path | None = None, model: bool = True) -> Run:
     summary = world.tmp / "step-summary.md"
     outputs = world.tmp / "github-output"
     for path in (summary, outputs):
@@ -124,7 +124,8 @@ def run_bot(world: World, capsys: pytest.CaptureFixture[str], *extra: str,
         # The merge commit Actions checks out: comments must never be attached to it.
         "GITHUB_SHA": "f" * 40,
     }
-    args = build_parser().parse_args(["github", "--base-url", world.model.base_url,
+    endpoint = ["--base-url", world.model.base_url] if model else []
+    args = build_parser().parse_args(["github", *endpoint,
                                       "--cache", str(world.tmp / "cache.sqlite"), *extra])
     code = run_github(args, environ=env, policy=FAST, sleep=world.sleeps.append)
     captured = capsys.readouterr()
@@ -156,7 +157,33 @@ def test_first_run_posts_one_review_on_the_exact_lines_and_one_summary(
     assert world.head in str(summary["body"]) and "3 new, 0 already posted" in str(summary["body"])
     assert "## aider-review" in run.step_summary
     assert "findings=3" in run.outputs and "errors=1" in run.outputs
+    assert "ai-review=ran" in run.outputs and "AI review skipped" not in run.step_summary
     assert not [r for r in world.github.reviews if r["state"] == "PENDING"]
+
+
+def test_no_model_key_says_ai_review_skipped_not_a_clean_review(
+        world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    run = run_bot(world, capsys, model=False)
+
+    assert run.code == 0 and world.model.requests == []  # the check stays as documented
+    [summary] = summaries(world.github)
+    body = str(summary["body"])
+    assert "**AI review skipped:** no model is configured" in body
+    assert body.index("AI review skipped") < body.index("| Reviewed")  # it leads, not a footnote
+    assert "OPENAI_API_KEY" in body  # and says how to fix it
+    assert run.step_summary.startswith("> **AI review skipped:** no model is configured")
+    assert "ai-review=skipped" in run.outputs
+
+
+def test_an_unreachable_model_says_ai_review_skipped(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_bot(world, capsys, "--base-url", closed_port_url())
+
+    assert run.code == 0  # never fails the check without --strict
+    [summary] = summaries(world.github)
+    assert "**AI review skipped:** the model could not be reached" in str(summary["body"])
+    assert "AI review skipped" in run.step_summary and "ai-review=skipped" in run.outputs
 
 
 def test_second_run_on_the_same_head_adds_nothing_and_edits_the_summary(

@@ -132,7 +132,8 @@ def _finish(outcome: BotOutcome, settings: Settings, env: Mapping[str, str],
         sys.stdout.flush()
     write_step_summary(env, _step_summary(report, outcome))
     write_action_outputs(env, findings=len(report.findings),
-                         errors=sum(1 for f in report.findings if f.severity == "error"))
+                         errors=sum(1 for f in report.findings if f.severity == "error"),
+                         ai_review=_ai_review_output(report))
     # A fork's read-only token never fails the check (only an unreachable model, with --strict).
     fail_on = "never" if outcome.read_only else settings.fail_on
     return exit_code(report, fail_on=fail_on, strict=settings.strict)
@@ -172,7 +173,15 @@ def _step_summary(report: Report, outcome: BotOutcome) -> str:
     if outcome.read_only:
         lines = ["> The token may not comment on this pull request (a fork's pull request gets "
                  "a read-only token), so the findings are here and in the annotations."]
+    if report.ai_review_skipped:
+        lines.insert(0, f"> **AI review skipped:** {report.ai_review_skipped}\n")
     return "\n".join(lines) + "\n\n" + render(report, "markdown")
+
+
+def _ai_review_output(report: Report) -> str:
+    if report.ai_review_skipped:
+        return "skipped"
+    return "ran" if report.model is not None else "not-needed"
 
 
 def write_step_summary(env: Mapping[str, str], markdown: str) -> None:
@@ -181,11 +190,13 @@ def write_step_summary(env: Mapping[str, str], markdown: str) -> None:
         _append(path, markdown if markdown.endswith("\n") else markdown + "\n")
 
 
-def write_action_outputs(env: Mapping[str, str], *, findings: int, errors: int) -> None:
-    """``findings`` and ``errors`` as step outputs (action.yml exposes them)."""
+def write_action_outputs(env: Mapping[str, str], *, findings: int, errors: int,
+                         ai_review: str = "not-needed") -> None:
+    """``findings``, ``errors`` and ``ai-review`` (``ran``, ``skipped`` or ``not-needed``: no
+    reviewable change) as step outputs (action.yml exposes them)."""
     path = env.get("GITHUB_OUTPUT")
     if path:
-        _append(path, f"findings={findings}\nerrors={errors}\n")
+        _append(path, f"findings={findings}\nerrors={errors}\nai-review={ai_review}\n")
 
 
 def _append(path: str, text: str) -> None:

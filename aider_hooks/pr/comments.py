@@ -265,6 +265,9 @@ def _summary_head(facts: SummaryFacts) -> str:
     table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
     lines = [f"### aider-review: {total} finding{'' if total == 1 else 's'} at "
              f"`{facts.head_sha[:7]}`", "", severity_line, "", table]
+    if report.ai_review_skipped:
+        lines[0:0] = [f"> [!WARNING]\n> **AI review skipped:** "
+                      f"{neutralize(' '.join(report.ai_review_skipped.split()))}", ""]
     notes = [*facts.notes, *report.notices]
     if report.model_unavailable:
         notes.insert(0, "The model could not be reached: this shows cached and built-in "
