@@ -62,6 +62,9 @@ CONNECT_TIMEOUT = 5.0
 # Parameters dropped when a 400 names them; the token-limit parameter is switched instead.
 _DROPPABLE = ("response_format", "stream_options", "temperature")
 _TOKEN_PARAMS = ("max_completion_tokens", "max_tokens")
+# Resends of one request for rejected parameters: each droppable one, a token-parameter switch,
+# and a couple of answers meant for requests built before another thread's switch.
+_MAX_RESENDS = len(_DROPPABLE) + 3
 
 class _CallbackFailed(Exception):
     """``on_text`` raised: the caller's exception, passed through untouched."""
@@ -231,13 +234,14 @@ class OpenAIBackend:
     def _create(self, count: _AttemptCount, messages: Messages, *, json_mode: bool,
                 stream: bool) -> Any:
         """One request, resent at once without each parameter the endpoint says it rejects."""
-        while True:
+        for resend in range(_MAX_RESENDS + 1):
             params = self._params(messages, json_mode=json_mode, stream=stream)
             try:
                 return self._send(count, params)
             except Exception as exc:
-                if not self._drop_rejected_parameter(exc, params):
+                if resend == _MAX_RESENDS or not self._drop_rejected_parameter(exc, params):
                     raise
+        raise AssertionError("unreachable")  # the last attempt returned or raised
 
     def _params(self, messages: Messages, *, json_mode: bool, stream: bool) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -266,8 +270,16 @@ class OpenAIBackend:
                     self._dropped.add(name)
                     return True
             sent = next((p for p in _TOKEN_PARAMS if p in params), None)
-            if sent is None or sent not in text:
+            # "Unsupported parameter: 'max_tokens'; use 'max_completion_tokens' instead" names
+            # both: the rejected one is named first.
+            named = [p for p in _TOKEN_PARAMS if p in text]
+            rejected = min(named, key=text.find) if named else None
+            if sent is None or rejected is None:
                 return False
+            if rejected != sent:
+                # About the parameter this run already switched away from (an answer meant for
+                # a request built before the switch): resend; otherwise it is not ours to fix.
+                return rejected in self._switched
             if sent != self._token_param:
                 return True  # another thread has switched already
             if sent in self._switched:
