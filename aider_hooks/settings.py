@@ -15,6 +15,7 @@ from aider_hooks.errors import ConfigError
 
 FORMATS = ("text", "json", "sarif", "github", "markdown")
 FAIL_ON = ("error", "warning", "info", "never")
+COMMIT_STYLES = ("plain", "conventional")
 DEFAULT_MODEL = "gpt-4o-mini"
 # Placeholder sent as the API key to a local server configured by base URL alone: the SDK
 # insists on a key and servers such as Ollama or llama.cpp ignore it.
@@ -58,6 +59,9 @@ class Settings:
     backoff_max: float = 30.0
     # Cost estimate for the PR summary: USD per million tokens, keyed by model name.
     prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # Commit messages (``commit-msg``) and the prose of ``describe``.
+    commit_style: str = "plain"  # or "conventional": "type(scope): subject"
+    language: str = "English"  # the language the model writes in
     # True when OPENAI_API_KEY from the environment was not used because the base URL came
     # from a file in the repository (see ``load_settings``); explains a 401 to the user.
     key_withheld: bool = False
@@ -291,6 +295,10 @@ def _validate(settings: Settings, origin: str) -> None:
         (settings.context_lines >= 0, "context-lines must not be negative"),
         (settings.batch_tokens >= 100, "batch-tokens must be at least 100"),
         (bool(settings.model.strip()), "model must not be empty"),
+        (settings.commit_style in COMMIT_STYLES,
+         f"commit-style must be one of {', '.join(COMMIT_STYLES)}"),
+        (bool(settings.language.strip()) and "\n" not in settings.language
+         and len(settings.language) <= 40, "language must be a name such as \"English\""),
     ]
     for ok, message in checks:
         if not ok:

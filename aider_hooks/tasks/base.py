@@ -46,3 +46,6 @@ class Task:
     runs_checks: bool = False  # built-in and plugin checks run with it (no model needed)
     needs_model: bool = True  # without a configured model the command refuses to run
     repair_note: str = ""  # added to the repair request after an unusable answer
+    # Part of the cache key of tasks with their own runner (tasks/runner.py): bump it when
+    # the instructions or the rendering of that task change.
+    prompt_version: str = ""
