@@ -36,6 +36,9 @@ REGISTRY: dict[str, TaskEntry] = {
     "commit-msg": TaskEntry("aider_hooks.tasks.commit_msg",
                             "write a commit message from the staged diff (a prepare-commit-msg "
                             "hook)", command="aider_hooks.cli.commit_msg"),
+    "describe": TaskEntry("aider_hooks.tasks.describe",
+                          "describe a change: title, summary and a walkthrough per file",
+                          command="aider_hooks.cli.describe"),
     "generate": TaskEntry("aider_hooks.tasks.generate",
                           "edit or create files as a task asks, shown as one patch "
                           "(--apply writes it)", command="aider_hooks.cli.generate"),
