@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from aider_hooks.errors import ConfigError
 
 FAIL_ON = ("error", "warning", "info", "never")
+COMMIT_STYLES = ("plain", "conventional")
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 # Security-sensitive paths: reviewed first when a budget cuts the run, and by `strong-model`.
@@ -118,6 +119,9 @@ class Settings:
     # Names of the settings the user set (any layer): `batch-tokens` follows the chain's
     # context window only when it is not among them.
     explicit: tuple[str, ...] = ()
+    # Commit messages (``commit-msg``) and the prose of ``describe``.
+    commit_style: str = "plain"  # or "conventional": "type(scope): subject"
+    language: str = "English"  # the language the model writes in
     # True when OPENAI_API_KEY from the environment was not used because the base URL came
     # from a file in the repository (see ``load_settings``); explains a 401 to the user.
     key_withheld: bool = False
@@ -503,6 +507,10 @@ def _validate(settings: Settings, origin: str) -> None:
         (settings.max_run_tokens >= 0, "max-run-tokens must not be negative"),
         (settings.max_run_cost >= 0, "max-run-cost must not be negative"),
         (settings.max_requests >= 0, "max-requests must not be negative"),
+        (settings.commit_style in COMMIT_STYLES,
+         f"commit-style must be one of {', '.join(COMMIT_STYLES)}"),
+        (bool(settings.language.strip()) and "\n" not in settings.language
+         and len(settings.language) <= 40, "language must be a name such as \"English\""),
     ]
     for ok, message in checks:
         if not ok:

@@ -72,12 +72,14 @@ def test_hook_passes_a_clean_commit(git_repo: Path, pre_commit_home: Path) -> No
 def test_hook_manifest_matches_the_console_script_and_readme() -> None:
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     by_id = {hook["id"]: hook for hook in hooks}
-    assert set(by_id) == {"aider-review", "aider-explain"}
+    assert set(by_id) == {"aider-review", "aider-explain", "aider-commit-msg"}
     review = by_id["aider-review"]
     assert review["entry"].split()[0] == "aider-review"
     assert review["stages"] == ["pre-commit", "manual"]
     assert review["require_serial"] is True
     assert by_id["aider-explain"]["stages"] == ["manual"]
+    assert by_id["aider-commit-msg"]["stages"] == ["prepare-commit-msg"]
+    assert by_id["aider-commit-msg"]["entry"] == "aider-review commit-msg"
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'aider-review = "aider_hooks.cli.main:main"' in pyproject
     readme = (ROOT / "README.md").read_text()

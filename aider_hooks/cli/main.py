@@ -28,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = command_first(list(sys.argv[1:] if argv is None else argv))
     _never_fail_on_encoding()
     try:
-        args = build_parser().parse_args(args_list)
+        # Only the chosen command's own arguments are built: the others' modules stay unloaded.
+        args = build_parser(only=args_list[0] if args_list else None).parse_args(args_list)
         return int(args.run(args))
     except AiderReviewError as err:
         _say(f"error: {err}")
@@ -87,7 +88,9 @@ class _OneLineErrors(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, commands other than ``only`` that have a module
+    of their own (``TaskEntry.command``) get no arguments (they are not the one parsed)."""
     parser = _OneLineErrors(
         prog=PROG,
         description="AI code review of staged changes, revision ranges, diff files and pull "
@@ -97,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, entry in TASKS.items():
         command = sub.add_parser(name, help=entry.help, description=entry.help)
+        if entry.command:
+            if only is None or only == name:
+                _add_own_arguments(command, entry.command, task=name)
+            continue
         _add_task_arguments(command, task=name, applies_patch=entry.applies_patch)
     github = sub.add_parser("github", help="review a pull request and comment on it",
                             description="Pull-request bot: what action.yml runs.")
@@ -133,6 +140,19 @@ def _add_task_arguments(parser: argparse.ArgumentParser, *, task: str,
                         help="only review these files (pre-commit passes them)")
     add_common_options(parser)
     parser.set_defaults(run=_run_review, task=task)
+
+
+def _add_own_arguments(parser: argparse.ArgumentParser, module: str, *, task: str) -> None:
+    import importlib
+
+    importlib.import_module(module).add_arguments(parser)
+    parser.set_defaults(run=_run_own_command, command_module=module, task=task)
+
+
+def _run_own_command(args: argparse.Namespace) -> int:
+    import importlib
+
+    return int(importlib.import_module(args.command_module).run(args))
 
 
 def _add_github_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,10 @@ class TaskEntry(NamedTuple):
     module: str
     help: str
     applies_patch: bool = False  # the command takes --apply
+    # A task with arguments of its own: the module (under cli/) defining
+    # ``add_arguments(parser)`` and ``run(args)``. Imported only when its command runs (or
+    # for the full parser, e.g. --help): the no-op review path loads none of them.
+    command: str = ""
 
 
 REGISTRY: dict[str, TaskEntry] = {
@@ -29,6 +33,15 @@ REGISTRY: dict[str, TaskEntry] = {
     "fix": TaskEntry("aider_hooks.tasks.fix",
                      "turn the review's suggestions into a patch (--apply writes it)",
                      applies_patch=True),
+    "commit-msg": TaskEntry("aider_hooks.tasks.commit_msg",
+                            "write a commit message from the staged diff (a prepare-commit-msg "
+                            "hook)", command="aider_hooks.cli.commit_msg"),
+    "describe": TaskEntry("aider_hooks.tasks.describe",
+                          "describe a change: title, summary and a walkthrough per file",
+                          command="aider_hooks.cli.describe"),
+    "generate": TaskEntry("aider_hooks.tasks.generate",
+                          "edit or create files as a task asks, shown as one patch "
+                          "(--apply writes it)", command="aider_hooks.cli.generate"),
 }
 
 

@@ -47,3 +47,6 @@ class Task:
     needs_model: bool = True  # without a configured model the command refuses to run
     routes_to_strong_model: bool = False  # strong-paths / strong-lines hunks go to strong-model
     repair_note: str = ""  # added to the repair request after an unusable answer
+    # Part of the cache key of tasks with their own runner (tasks/runner.py): bump it when
+    # the instructions or the rendering of that task change.
+    prompt_version: str = ""
