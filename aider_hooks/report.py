@@ -23,6 +23,12 @@ class Stats:
     dropped_unanchored: int = 0
     redacted: int = 0
     elapsed_s: float = 0.0
+    # Findings not reported (docs/teaching.md): an `aider-review: ignore` comment, the
+    # baseline, or feedback that marked them wrong; dropped by verification; cut by
+    # min-severity, min-confidence or max-findings.
+    suppressed: int = 0
+    rejected_by_verify: int = 0
+    below_threshold: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
