@@ -15,6 +15,7 @@ from aider_hooks.errors import ConfigError
 
 FORMATS = ("text", "json", "sarif", "github", "markdown")
 FAIL_ON = ("error", "warning", "info", "never")
+SEVERITY_LEVELS = ("error", "warning", "info")
 DEFAULT_MODEL = "gpt-4o-mini"
 # Placeholder sent as the API key to a local server configured by base URL alone: the SDK
 # insists on a key and servers such as Ollama or llama.cpp ignore it.
@@ -58,6 +59,17 @@ class Settings:
     backoff_max: float = 30.0
     # Cost estimate for the PR summary: USD per million tokens, keyed by model name.
     prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # Which findings are reported (docs/teaching.md).
+    min_severity: str = "info"  # findings below it are not reported at all
+    min_confidence: float = 0.0  # a finding without a confidence counts as 1.0
+    max_findings: int = 0  # per run, most severe and most confident first; 0: no limit
+    # Project guidance besides the repository's instruction files.
+    instructions: str = ""
+    path_instructions: Mapping[str, str] = field(default_factory=dict)  # glob -> text
+    verify: bool = False  # ask verify-model to keep or drop each model finding
+    verify_model: str = ""  # empty: the review model
+    # Keep each review request's (redacted) messages in the cache, for `finetune export`.
+    keep_requests: bool = True
     # True when OPENAI_API_KEY from the environment was not used because the base URL came
     # from a file in the repository (see ``load_settings``); explains a 401 to the user.
     key_withheld: bool = False
@@ -232,6 +244,8 @@ def _convert(name: str, value: Any, origin: str) -> Any:
         kind = str
     if name == "prices":
         return _convert_prices(value, origin)
+    if name == "path_instructions":
+        return _convert_path_instructions(value, origin)
     try:
         if kind is bool:
             if isinstance(value, bool):
@@ -279,6 +293,14 @@ def _convert_prices(value: Any, origin: str) -> dict[str, tuple[float, float]]:
     return prices
 
 
+def _convert_path_instructions(value: Any, origin: str) -> dict[str, str]:
+    """``path-instructions = {"**/*.sql" = "..."}``: glob(s) -> guidance for those files."""
+    if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigError(f"{origin}: path-instructions must be a table of \"glob\" = \"text\"")
+    return {str(k): str(v) for k, v in value.items()}
+
+
 def _validate(settings: Settings, origin: str) -> None:
     checks = [
         (settings.format in FORMATS, f"format must be one of {', '.join(FORMATS)}"),
@@ -291,6 +313,10 @@ def _validate(settings: Settings, origin: str) -> None:
         (settings.context_lines >= 0, "context-lines must not be negative"),
         (settings.batch_tokens >= 100, "batch-tokens must be at least 100"),
         (bool(settings.model.strip()), "model must not be empty"),
+        (settings.min_severity in SEVERITY_LEVELS,
+         f"min-severity must be one of {', '.join(SEVERITY_LEVELS)}"),
+        (0.0 <= settings.min_confidence <= 1.0, "min-confidence must be between 0 and 1"),
+        (settings.max_findings >= 0, "max-findings must not be negative (0: no limit)"),
     ]
     for ok, message in checks:
         if not ok:
