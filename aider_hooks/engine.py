@@ -146,11 +146,11 @@ def review_diff(
         report.findings = _screen(knowledge, diff, hunks, settings, report,
                                   verify=use_model and bool(result.requests))
         result.not_reported = knowledge.not_reported
+    stats.elapsed_s = time.monotonic() - started
     if task.output == "report" and not settings.dry_run and diff.root is not None:
         from aider_hooks.knowledge.feedback import record_last_findings
 
         record_last_findings(diff.root, report.findings, report.notices.append)
-    stats.elapsed_s = time.monotonic() - started
     return result
 
 

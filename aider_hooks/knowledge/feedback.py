@@ -170,7 +170,8 @@ def record_last_findings(root: Path, findings: Sequence[Finding],
         items = [{**f.to_json(), "code": f.code} for f in findings]
         document = {"version": 1, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "findings": items}
-        atomic_write(path, json.dumps(document, indent=1).encode(), mode=0o600)
+        # Not worth an fsync: the next review writes it again.
+        atomic_write(path, json.dumps(document, indent=1).encode(), mode=0o600, durable=False)
     except (OSError, KnowledgeError, ValueError) as err:
         warn(f"could not keep this run's findings for `aider-review feedback`: {err}")
     except Exception as err:  # noqa: BLE001 - a GitError etc.: never fail the review

@@ -103,7 +103,8 @@ def decode_text(data: bytes, where: str) -> str:
         raise KnowledgeError(where, "not UTF-8 text; not read", line) from None
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None,
+                 durable: bool = True) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it into place: a reader
     sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         if mode is not None:
             os.chmod(temporary, mode)
         elif path.exists():
