@@ -20,6 +20,7 @@ from aider_hooks.report import FailedHunk, LinkUsage, Report
 
 if TYPE_CHECKING:
     from aider_hooks.diff.source import LoadedDiff
+    from aider_hooks.knowledge.session import Knowledge
     from aider_hooks.model.backend import ChatBackend, Completion, Deadline
     from aider_hooks.model.cache import ResponseCache
     from aider_hooks.model.routing import Route
@@ -59,6 +60,9 @@ class ReviewResult:
     requests: list[PromptRequest] = field(default_factory=list)  # what was (or would be) sent
     routes: list[Route] = field(default_factory=list)  # the links each request goes to
     over_budget: list[int] = field(default_factory=list)  # requests the run budget cut
+    # Findings the repository's knowledge kept out of the report, each with the reason
+    # (knowledge/session.py: suppressed, baseline, marked wrong, verification, thresholds).
+    not_reported: list[tuple[Finding, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -84,8 +88,14 @@ def review_diff(
     task: Task | None = None,
     listener: AnswerListener | None = None,
     progress: ProgressCallback | None = None,
+    knowledge_rev: str | None = None,
 ) -> ReviewResult:
-    """Run ``task`` (default: review) on ``diff`` and return everything the reporters need."""
+    """Run ``task`` (default: review) on ``diff`` and return everything the reporters need.
+
+    The repository's instructions, baseline and feedback (docs/teaching.md) are read from the
+    work tree, or, with ``knowledge_rev``, from that commit only (the pull-request bot passes
+    the base commit, so a pull request cannot rewrite what it is reviewed with).
+    """
     from aider_hooks.diff.parse import parse_diff
 
     if task is None:
@@ -127,10 +137,13 @@ def review_diff(
         report.notices.extend(checked.notices)
 
     result = ReviewResult(report=report, hunks=hunks)
+    knowledge = _open_knowledge(diff, settings, knowledge_rev, report) if hunks else None
     use_model = not settings.offline and (settings.model_configured or settings.dry_run)
     if hunks and use_model:
         result.requests, result.routes = _plan_requests(hunks, settings, task, report,
                                                         diff.read_new_file)
+        if knowledge is not None:
+            result.requests = _guide(knowledge, result.requests, report)
         if settings.dry_run:
             from aider_hooks.model.routing import within_budget
 
@@ -149,8 +162,57 @@ def review_diff(
         report.ai_review_skipped = "the run was --offline: built-in checks only"
 
     report.findings = deduplicate(findings)
+    if knowledge is not None and not settings.dry_run:
+        report.findings = _screen(knowledge, diff, hunks, settings, report,
+                                  verify=use_model and bool(result.requests))
+        result.not_reported = knowledge.not_reported
     stats.elapsed_s = time.monotonic() - started
+    if task.output == "report" and not settings.dry_run and diff.root is not None:
+        from aider_hooks.knowledge.feedback import record_last_findings
+
+        record_last_findings(diff.root, report.findings, report.notices.append)
     return result
+
+
+def _open_knowledge(diff: LoadedDiff, settings: Settings, rev: str | None,
+                    report: Report) -> Knowledge:
+    from aider_hooks.knowledge.session import open_knowledge
+
+    return open_knowledge(diff.root, settings, rev=rev, warn=report.notices.append)
+
+
+def _guide(knowledge: Knowledge, requests: list[PromptRequest],
+           report: Report) -> list[PromptRequest]:
+    """Each request with its project guidance in the system message (docs/teaching.md)."""
+    from aider_hooks.knowledge.instructions import MAX_GUIDANCE_TOKENS
+
+    guided = knowledge.guide(requests)
+    if any(g is not r for g, r in zip(guided, requests)):
+        report.stats.redacted += knowledge.guidance.redacted
+    if knowledge.guidance.cut_requests:
+        report.notices.append(
+            f"project guidance is over {MAX_GUIDANCE_TOKENS:,} tokens: it was cut in "
+            f"{knowledge.guidance.cut_requests} request(s); shorten the instruction files "
+            "(`aider-review config` lists them)")
+    return guided
+
+
+def _screen(knowledge: Knowledge, diff: LoadedDiff, hunks: list[Hunk], settings: Settings,
+            report: Report, *, verify: bool) -> list[Finding]:
+    """The findings to report: suppressions, baseline, feedback, verification, thresholds."""
+    from aider_hooks.knowledge.suppress import file_lines_reader
+
+    def diff_lines(path: str) -> dict[int, str]:
+        return {n: t for h in hunks if h.path == path for n, t in h.new_side}
+
+    lines_of = file_lines_reader(diff.read_new_file, diff_lines)
+    verifier = None
+    if verify and settings.verify:
+        from aider_hooks.knowledge.verify import Verifier
+
+        verifier = Verifier(settings, lines_of, report)
+    return knowledge.screen(report.findings, report, settings, lines_of=lines_of,
+                            verify=verifier)
 
 
 def _plan_requests(hunks: list[Hunk], settings: Settings, task: Task, report: Report,
@@ -478,9 +540,14 @@ class _RequestRunner:
         if self._cache is not None and not completion.truncated:
             from aider_hooks.model.cache import CachedAnswer
 
-            self._cache.put(self._key(request, link),
-                            CachedAnswer(text=completion.text, prompt_tokens=tokens[0],
-                                         completion_tokens=tokens[1], created_at=time.time()))
+            key = self._key(request, link)
+            self._cache.put(key, CachedAnswer(text=completion.text, prompt_tokens=tokens[0],
+                                              completion_tokens=tokens[1],
+                                              created_at=time.time()))
+            if self.task.output == "report" and self.settings.keep_requests:
+                # For `aider-review finetune export`: what was sent, joined to feedback later.
+                self._cache.keep_request(key, self.task.name, request.messages,
+                                         outcome.findings)
         return outcome
 
     def _check_context(self, link: ModelLink, request: PromptRequest, reported: int) -> None:

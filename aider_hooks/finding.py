@@ -64,6 +64,9 @@ class Finding:
     code: str = ""  # text of line ``line`` in the new file, as anchored
     fingerprint: str = ""
     model: str | None = None  # the chain link that answered (model findings); not fingerprinted
+    # 0..1 as the model gave it; None when it gave none (built-in checks are certain), which
+    # counts as 1.0 for ``min-confidence`` (see ``certainty``).
+    confidence: float | None = None
 
     def with_fingerprint(self) -> Finding:
         if self.fingerprint:
@@ -71,6 +74,11 @@ class Finding:
         return replace(
             self, fingerprint=make_fingerprint(self.path, self.category, self.code, self.source)
         )
+
+    @property
+    def certainty(self) -> float:
+        """The confidence, with a finding that carries none counted as certain (1.0)."""
+        return 1.0 if self.confidence is None else self.confidence
 
     @property
     def rank(self) -> int:
@@ -91,6 +99,7 @@ class Finding:
             "suggestion": self.suggestion,
             "source": self.source,
             "fingerprint": self.with_fingerprint().fingerprint,
+            "confidence": self.confidence,
         }
         if self.model is not None:
             data["model"] = self.model

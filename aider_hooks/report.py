@@ -25,6 +25,12 @@ class Stats:
     elapsed_s: float = 0.0
     not_reviewed_budget: int = 0  # hunks left out by the run budget (also in `failed`)
     cost_usd: float | None = None  # spent in this run, when every link used has a price
+    # Findings not reported (docs/teaching.md): an `aider-review: ignore` comment, the
+    # baseline, or feedback that marked them wrong; dropped by verification; cut by
+    # min-severity, min-confidence or max-findings.
+    suppressed: int = 0
+    rejected_by_verify: int = 0
+    below_threshold: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

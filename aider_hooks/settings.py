@@ -15,6 +15,7 @@ from aider_hooks.errors import ConfigError
 
 FAIL_ON = ("error", "warning", "info", "never")
 COMMIT_STYLES = ("plain", "conventional")
+SEVERITY_LEVELS = ("error", "warning", "info")
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 # Security-sensitive paths: reviewed first when a budget cuts the run, and by `strong-model`.
@@ -122,6 +123,17 @@ class Settings:
     # Commit messages (``commit-msg``) and the prose of ``describe``.
     commit_style: str = "plain"  # or "conventional": "type(scope): subject"
     language: str = "English"  # the language the model writes in
+    # Which findings are reported (docs/teaching.md).
+    min_severity: str = "info"  # findings below it are not reported at all
+    min_confidence: float = 0.0  # a finding without a confidence counts as 1.0
+    max_findings: int = 0  # per run, most severe and most confident first; 0: no limit
+    # Project guidance besides the repository's instruction files.
+    instructions: str = ""
+    path_instructions: Mapping[str, str] = field(default_factory=dict)  # glob -> text
+    verify: bool = False  # ask verify-model to keep or drop each model finding
+    verify_model: str = ""  # empty: the review model
+    # Keep each review request's (redacted) messages in the cache, for `finetune export`.
+    keep_requests: bool = True
     # True when OPENAI_API_KEY from the environment was not used because the base URL came
     # from a file in the repository (see ``load_settings``); explains a 401 to the user.
     key_withheld: bool = False
@@ -374,6 +386,8 @@ def _convert(name: str, value: Any, origin: str) -> Any:
         return _convert_task_models(value, origin)
     if name == "explicit":
         return tuple(value)
+    if name == "path_instructions":
+        return _convert_path_instructions(value, origin)
     try:
         if kind is bool:
             if isinstance(value, bool):
@@ -485,6 +499,14 @@ def _convert_task_models(value: Any, origin: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _convert_path_instructions(value: Any, origin: str) -> dict[str, str]:
+    """``path-instructions = {"**/*.sql" = "..."}``: glob(s) -> guidance for those files."""
+    if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigError(f"{origin}: path-instructions must be a table of \"glob\" = \"text\"")
+    return {str(k): str(v) for k, v in value.items()}
+
+
 def _validate(settings: Settings, origin: str) -> None:
     if settings.format != "text":
         from aider_hooks.reporters import format_names, is_format  # built-in or a plugin's
@@ -511,6 +533,10 @@ def _validate(settings: Settings, origin: str) -> None:
          f"commit-style must be one of {', '.join(COMMIT_STYLES)}"),
         (bool(settings.language.strip()) and "\n" not in settings.language
          and len(settings.language) <= 40, "language must be a name such as \"English\""),
+        (settings.min_severity in SEVERITY_LEVELS,
+         f"min-severity must be one of {', '.join(SEVERITY_LEVELS)}"),
+        (0.0 <= settings.min_confidence <= 1.0, "min-confidence must be between 0 and 1"),
+        (settings.max_findings >= 0, "max-findings must not be negative (0: no limit)"),
     ]
     for ok, message in checks:
         if not ok:

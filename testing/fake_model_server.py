@@ -51,6 +51,19 @@ server that ignores the limit).
 ``reported_prompt_tokens``: when set, the ``usage.prompt_tokens`` every answer reports (a
 local server that cut the prompt to its context window reports what it kept).
 
+Verification requests (``verify = true``): a request whose system message asks for
+``"verdicts"`` is answered by ``verify_answer``: each "### Finding N" is kept when one of its
+marked (``>``) lines would be flagged by the rules above, and dropped otherwise, so findings a
+custom ``reviewer`` invents on innocent lines are rejected when they come back to be verified.
+
+Fine-tuning: ``POST /v1/files`` (multipart, as the SDK's ``client.files.create`` sends it)
+stores the upload in ``server.files`` (id -> ``{"filename", "purpose", "content"}``);
+``POST /v1/fine_tuning/jobs`` creates a job in ``server.jobs`` (id -> the job object, status
+"queued"; 400 when its ``training_file`` was never uploaded); ``GET /v1/fine_tuning/jobs/ID``
+returns it. Tests move a job on by editing ``server.jobs[ID]`` (e.g. ``status`` "succeeded"
+and ``fine_tuned_model``). These requests are not chat requests: they are not in
+``server.requests``.
+
 Other knobs: ``latency`` (seconds slept per chat request), ``answer_json_mode_400`` (reject any
 request with ``response_format`` with a 400 naming it, like some local servers),
 ``api_key`` (when set, other bearer tokens get a 401), ``stream_chunk_delay``.
@@ -105,6 +118,9 @@ _FAULT_KINDS = ("status", "slow", "reset", "stream_cut", "invalid_json", "garbag
 _FILE_LINE = re.compile(r"^### File: (.*)$")
 _DIFF_LINE = re.compile(r"^\s*(\d+) ([+ ]) (.*)$")
 _EXPLAIN_WORD = re.compile(r"\bexplain\b", re.IGNORECASE)
+_FINDING_HEADER = re.compile(r"^### Finding (\d+)\s*$")
+_FINDING_FILE = re.compile(r"^file: (.*)$")
+_MARKED_LINE = re.compile(r"^\s*(\d+) > (.*)$")
 
 
 def closed_port_url() -> str:
@@ -184,6 +200,37 @@ def _finding(path: str, line: int, code: str, severity: str, category: str, mess
              suggestion: str | None = None) -> dict[str, Any]:
     return {"path": path, "line": line, "end_line": line, "code": code, "severity": severity,
             "category": category, "message": message, "suggestion": suggestion}
+
+
+def is_verify_request(body: dict[str, Any]) -> bool:
+    """True when a system message asks for ``"verdicts"`` (aider-review's verification)."""
+    return any(m.get("role") == "system" and '"verdicts"' in _content(m) for m in _messages(body))
+
+
+def verify_answer(body: dict[str, Any]) -> str:
+    """Keep a finding when one of its marked lines trips a rule of the default reviewer."""
+    verdicts: dict[int, bool] = {}
+    for message in _messages(body):
+        if message.get("role") != "user":
+            continue
+        number: int | None = None
+        path = ""
+        for line in _content(message).splitlines():
+            header = _FINDING_HEADER.match(line)
+            if header:
+                number = int(header.group(1))
+                verdicts.setdefault(number, False)
+                continue
+            file_match = _FINDING_FILE.match(line)
+            if file_match:
+                path = file_match.group(1)
+                continue
+            marked = _MARKED_LINE.match(line)
+            if number is not None and marked and _line_findings(path, 1, marked.group(2)):
+                verdicts[number] = True
+    return json.dumps({"verdicts": [{"id": n, "verdict": "keep" if keep else "drop",
+                                     "reason": "a real problem" if keep else "not a problem"}
+                                    for n, keep in sorted(verdicts.items())]})
 
 
 def explain_answer(body: dict[str, Any]) -> str:
@@ -297,6 +344,8 @@ class FakeModelServer:
         self.stream_chunk_delay = 0.0
         self.reported_prompt_tokens: int | None = None
         self.requests: list[RecordedRequest] = []
+        self.files: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
         self.errors: list[str] = []
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -343,6 +392,8 @@ class FakeModelServer:
     # Programmable behaviour --------------------------------------------------------------------
 
     def default_reviewer(self, body: dict[str, Any]) -> str:
+        if is_verify_request(body):
+            return verify_answer(body)
         if is_explain_request(body):
             return explain_answer(body)
         findings = rule_findings(body, line_offset=self.line_offset, hallucinate=self.hallucinate)
@@ -430,6 +481,15 @@ class _Handler(BaseHTTPRequestHandler):
     # Routing ---------------------------------------------------------------------------------
 
     def do_GET(self) -> None:
+        route = self.path.rstrip("/")
+        for prefix in ("/v1/fine_tuning/jobs/", "/fine_tuning/jobs/"):
+            if route.startswith(prefix):
+                job = self.owner.jobs.get(route[len(prefix):])
+                if job is None:
+                    self._send_error(404, message=f"No such fine-tuning job: {route[len(prefix):]}")
+                else:
+                    self._send_json(200, job)
+                return
         if self.path.rstrip("/") in ("/v1/models", "/models"):
             data = [{"id": DEFAULT_MODEL_ID, "object": "model", "created": 0, "owned_by": "fake"}]
             self._send_json(200, {"object": "list", "data": data})
@@ -438,6 +498,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         raw = self._read_body()
+        route = self.path.rstrip("/")
+        if route in ("/v1/files", "/files"):
+            self._upload(raw)
+            return
+        if route in ("/v1/fine_tuning/jobs", "/fine_tuning/jobs"):
+            self._create_job(raw)
+            return
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             self._send_error(404, message=f"Unknown path {self.path}")
             return
@@ -465,6 +532,65 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+    # Files and fine-tuning jobs ----------------------------------------------------------------
+
+    def _upload(self, raw: bytes) -> None:
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        if not self._authorized():
+            return
+        content_type = self.headers.get("Content-Type", "")
+        message = BytesParser(policy=HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+        fields: dict[str, Any] = {}
+        filename = "upload.jsonl"
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            if part.get_filename():
+                filename = str(part.get_filename())
+            fields[str(name)] = payload
+        if "file" not in fields:
+            self._send_error(400, message="No file in the upload.", param="file")
+            return
+        with self.owner._lock:
+            file_id = f"file-fake{len(self.owner.files) + 1:04d}"
+            purpose = fields.get("purpose", b"").decode("utf-8", "replace")
+            self.owner.files[file_id] = {"filename": filename, "purpose": purpose,
+                                         "content": fields["file"]}
+        self._send_json(200, {"id": file_id, "object": "file", "bytes": len(fields["file"]),
+                              "created_at": int(time.time()), "filename": filename,
+                              "purpose": purpose, "status": "processed"})
+
+    def _create_job(self, raw: bytes) -> None:
+        if not self._authorized():
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not body.get("model") or not body.get("training_file"):
+            self._send_error(400, message="model and training_file are required.")
+            return
+        if body["training_file"] not in self.owner.files:
+            self._send_error(400, message=f"invalid training_file: {body['training_file']}",
+                             param="training_file")
+            return
+        with self.owner._lock:
+            job_id = f"ftjob-fake{len(self.owner.jobs) + 1:04d}"
+            job = {"id": job_id, "object": "fine_tuning.job", "created_at": int(time.time()),
+                   "error": None, "fine_tuned_model": None, "finished_at": None,
+                   "hyperparameters": {"n_epochs": "auto", "batch_size": "auto",
+                                       "learning_rate_multiplier": "auto"},
+                   "model": body["model"], "organization_id": "org-fake", "result_files": [],
+                   "seed": 0, "status": "queued", "trained_tokens": None,
+                   "training_file": body["training_file"],
+                   "validation_file": body.get("validation_file"),
+                   "suffix": body.get("suffix")}
+            self.owner.jobs[job_id] = job
+        self._send_json(200, job)
 
     # Chat completions ------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 DESIGN_STATS_KEYS = ["files", "hunks", "reviewed", "cached", "failed", "skipped", "requests",
                      "prompt_tokens", "completion_tokens", "dropped_unanchored", "redacted",
                      "elapsed_s"]
+# Added since (docs/json-output.md: additive, version stays 1).
+ADDED_STATS_KEYS = ["suppressed", "rejected_by_verify", "below_threshold"]
 
 QTY_BUG = Finding("src/app.py", 42, 42, "error", "bug",
                   "qty can be None here; this raises TypeError.",
@@ -118,7 +120,7 @@ def test_json_is_the_documented_shape_sorted_and_repeatable() -> None:
     output = render(make_report(), "json")
     data = json.loads(output)
     assert list(data)[:3] == ["version", "findings", "stats"] and data["version"] == 1
-    assert list(data["stats"]) == DESIGN_STATS_KEYS
+    assert list(data["stats"]) == DESIGN_STATS_KEYS + ADDED_STATS_KEYS
     assert data["stats"]["elapsed_s"] == 2.346
     assert [(f["path"], f["line"]) for f in data["findings"]] == [
         ("docs/guide, part 1:intro.md", 3), ("src/app.py", 42), ("src/app.py", 50)]
@@ -127,7 +129,7 @@ def test_json_is_the_documented_shape_sorted_and_repeatable() -> None:
         "path": "src/app.py", "line": 42, "end_line": 42, "severity": "error", "category": "bug",
         "message": "qty can be None here; this raises TypeError.",
         "suggestion": "    total = price * (qty or 0)", "source": "model",
-        "fingerprint": QTY_BUG.with_fingerprint().fingerprint,
+        "fingerprint": QTY_BUG.with_fingerprint().fingerprint, "confidence": None,
     }
     assert data["failed"] == [{"path": "src/big.py", "line": 10, "end_line": 80,
                                "reason": FAILED.reason}]

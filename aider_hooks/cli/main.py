@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from aider_hooks import __version__
 from aider_hooks.errors import EXIT_USAGE, AiderReviewError
@@ -21,7 +21,8 @@ from aider_hooks.tasks import REGISTRY as TASKS
 
 PROG = "aider-review"
 # Every task is a subcommand of the same shape (SOURCE, options, PATH...); then the others.
-COMMANDS = (*TASKS, "github", "cache", "plugins")
+COMMANDS = (*TASKS, "github", "cache", "plugins", "baseline", "feedback", "config",
+            "finetune")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,7 +120,65 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     plugins.add_argument("--format", choices=("text", "json"), default="text",
                          help="one line per plugin (the default), or a JSON list")
     plugins.set_defaults(run=_run_plugins)
+    _add_knowledge_commands(sub)
     return parser
+
+
+def _add_knowledge_commands(sub: Any) -> None:
+    """Teaching the reviewer (docs/teaching.md). Defined here, not in their modules, so that
+    building the parser on the nothing-staged path imports nothing more."""
+    from aider_hooks.cli.options import add_common_options
+
+    baseline = sub.add_parser("baseline", help="accept today's findings: later runs do not "
+                                               "report them",
+                              description="Review SOURCE (default: staged changes) and write "
+                                          "the fingerprints of its findings to "
+                                          ".aider-review/baseline.json.")
+    _add_task_arguments(baseline, task="review", applies_patch=False)
+    baseline.set_defaults(run=_run_module("baseline"))
+    feedback = sub.add_parser("feedback", help="mark a finding of the last review useful or "
+                                               "wrong")
+    feedback.add_argument("fingerprint", metavar="FINGERPRINT")
+    verdict = feedback.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--useful", dest="verdict", action="store_const", const="useful",
+                         help="the finding was right")
+    verdict.add_argument("--wrong", dest="verdict", action="store_const", const="wrong",
+                         help="the finding was wrong: never report it again")
+    feedback.add_argument("--note", default="", metavar="TEXT",
+                          help="what the reviewer should learn (redacted)")
+    feedback.set_defaults(run=_run_module("feedback"))
+    config = sub.add_parser("config", help="print the effective settings, where each came "
+                                           "from, and the instruction files in use")
+    add_common_options(config)
+    config.set_defaults(run=_run_module("config"))
+    finetune = sub.add_parser("finetune", help="export reviewed requests with feedback as "
+                                               "fine-tuning data; start and follow a job")
+    actions = finetune.add_subparsers(dest="action", metavar="ACTION", required=True)
+    export = actions.add_parser("export", help="write OpenAI chat fine-tuning JSONL")
+    export.add_argument("file", metavar="FILE")
+    export.add_argument("--cache", dest="cache_path", metavar="FILE",
+                        help="cache file (env AIDER_REVIEW_CACHE)")
+    start = actions.add_parser("start", help="upload FILE and start a fine-tuning job")
+    start.add_argument("file", metavar="FILE")
+    start.add_argument("--base-model", dest="base_model", required=True, metavar="MODEL",
+                       help="the model to fine-tune, e.g. gpt-4o-mini-2024-07-18")
+    status = actions.add_parser("status", help="print a fine-tuning job's state")
+    status.add_argument("job", metavar="JOB")
+    for command in (start, status):
+        command.add_argument("--base-url", dest="base_url",
+                             help="OpenAI-compatible endpoint (env OPENAI_BASE_URL)")
+    for command in (export, start, status):
+        command.set_defaults(run=_run_module("finetune"))
+
+
+def _run_module(name: str):  # type: ignore[no-untyped-def]
+    """``run`` of ``aider_hooks.cli.<name>``, imported only when the command runs."""
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(importlib.import_module(f"aider_hooks.cli.{name}").run(args))
+
+    return run
 
 
 def _add_task_arguments(parser: argparse.ArgumentParser, *, task: str,

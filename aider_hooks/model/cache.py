@@ -1,8 +1,10 @@
 """The response cache: model answers kept in SQLite, keyed by a hash of what produced them.
 
 What is stored, per entry: the sha256 key, the raw answer text, its token usage and two times
-(created, last used). Never the request, never an API key or token: the messages only feed the
-hash, and they were redacted before they were built.
+(created, last used). Never an API key or token. For review requests, unless the setting
+``keep-requests`` is off, also the messages that were sent (redacted before they were built)
+and the fingerprints of the findings the answer gave, so ``aider-review finetune export`` can
+join feedback to them (``keep_request``/``reviewed_requests``); they go with their answer.
 
 Several processes share one file (pre-commit runs hooks in parallel, CI jobs restore the same
 file): WAL journal, a long busy timeout and ``BEGIN IMMEDIATE`` for every write, so nobody sees
@@ -72,10 +74,41 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                UPDATE totals SET bytes = bytes - old.size + new.size;
            END""",
     ),
+    (
+        # 2: what was sent for each review answer, and its findings' fingerprints.
+        """CREATE TABLE requests (
+               key TEXT PRIMARY KEY,
+               task TEXT NOT NULL,
+               messages TEXT NOT NULL,
+               created_at REAL NOT NULL)""",
+        """CREATE TABLE request_findings (
+               fingerprint TEXT NOT NULL,
+               key TEXT NOT NULL,
+               finding TEXT NOT NULL,
+               PRIMARY KEY (fingerprint, key))""",
+        "CREATE INDEX request_findings_by_key ON request_findings (key)",
+        """CREATE TRIGGER answers_removed_requests AFTER DELETE ON answers BEGIN
+               DELETE FROM requests WHERE key = old.key;
+               DELETE FROM request_findings WHERE key = old.key;
+           END""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class ReviewedRequest:
+    """A review request kept for fine-tuning: the messages sent, the answer, and its findings
+    as ``(fingerprint, finding as the model's JSON)``."""
+
+    key: str
+    task: str
+    messages: list[dict[str, str]]
+    answer: str
+    findings: list[tuple[str, dict[str, Any]]]
+    created_at: float
 
 
 @dataclass(frozen=True)
@@ -208,6 +241,24 @@ class ResponseCache:
             return
         self._run(lambda conn: self._write_entry(conn, key, answer, size), None)
 
+    def keep_request(self, key: str, task: str, messages: Sequence[Mapping[str, str]],
+                     findings: Sequence[Any]) -> None:
+        """Keep what was sent for the answer under ``key`` (already stored by ``put``) and the
+        fingerprints of its findings; they count in the cache size and go with the answer."""
+        try:
+            payload = json.dumps([dict(m) for m in messages], ensure_ascii=False)
+            items = [(f.with_fingerprint().fingerprint, json.dumps(_finding_json(f)))
+                     for f in findings]
+            size = len(key) + _ROW_OVERHEAD_BYTES + len(payload.encode("utf-8")) + sum(
+                len(i[1]) for i in items)
+        except UnicodeEncodeError:
+            return
+        self._run(lambda conn: self._write_request(conn, key, task, payload, items, size), None)
+
+    def reviewed_requests(self, fingerprints: Sequence[str]) -> list[ReviewedRequest]:
+        """The kept requests that produced a finding with one of ``fingerprints``."""
+        return self._run(lambda conn: _read_requests(conn, list(fingerprints)), [])
+
     def stats(self) -> dict[str, Any]:
         """What ``aider-review cache stats`` prints: entries, bytes on disk, hits/misses so far."""
         entries, data_bytes = self._run(_read_totals, (0, 0))
@@ -332,6 +383,51 @@ class ResponseCache:
                  answer.completion_tokens, answer.text),
             )
             _evict_least_recently_used(conn, self.max_bytes)
+
+
+    def _write_request(self, conn: sqlite3.Connection, key: str, task: str, payload: str,
+                       items: list[tuple[str, str]], size: int) -> None:
+        with _write_transaction(conn):
+            if conn.execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone() is None:
+                return
+            conn.execute("INSERT OR REPLACE INTO requests (key, task, messages, created_at) "
+                         "VALUES (?, ?, ?, ?)", (key, task, payload, time.time()))
+            conn.execute("DELETE FROM request_findings WHERE key = ?", (key,))
+            conn.executemany("INSERT OR REPLACE INTO request_findings (fingerprint, key, finding)"
+                             " VALUES (?, ?, ?)", [(fp, key, item) for fp, item in items])
+            conn.execute("UPDATE answers SET size = ? + length(CAST(text AS BLOB)) WHERE key = ?",
+                         (size, key))
+            _evict_least_recently_used(conn, self.max_bytes)
+
+
+def _finding_json(finding: Any) -> dict[str, Any]:
+    """A finding as the review answer format writes it (docs/answer-formats.md)."""
+    return {"path": finding.path, "line": finding.line, "end_line": finding.end_line,
+            "code": finding.code, "severity": finding.severity, "category": finding.category,
+            "message": finding.message, "suggestion": finding.suggestion,
+            "confidence": finding.confidence}
+
+
+def _read_requests(conn: sqlite3.Connection, fingerprints: list[str]) -> list[ReviewedRequest]:
+    keys: list[str] = []
+    for start in range(0, len(fingerprints), 500):
+        chunk = fingerprints[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        keys.extend(row[0] for row in conn.execute(
+            f"SELECT DISTINCT key FROM request_findings WHERE fingerprint IN ({marks})", chunk))
+    found: list[ReviewedRequest] = []
+    for key in dict.fromkeys(keys):
+        row = conn.execute(
+            "SELECT r.task, r.messages, r.created_at, a.text FROM requests r JOIN answers a "
+            "ON a.key = r.key WHERE r.key = ?", (key,)).fetchone()
+        if row is None:
+            continue
+        items = [(fp, json.loads(item)) for fp, item in conn.execute(
+            "SELECT fingerprint, finding FROM request_findings WHERE key = ? ORDER BY rowid",
+            (key,))]
+        found.append(ReviewedRequest(key, row[0], json.loads(row[1]), row[3], items, row[2]))
+    found.sort(key=lambda r: (r.created_at, r.key))
+    return found
 
 
 class _NewerSchema(Exception):

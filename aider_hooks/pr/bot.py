@@ -83,7 +83,8 @@ def run_bot(host: PullRequestHost, settings: Settings, *, options: BotOptions,
     diff, origin = load_pull_request_diff(host, pull, options, log)
     log(f"reviewing pull request #{pull.number} at {pull.head_sha[:7]} (diff from {origin})")
     try:
-        result = review_diff(diff, settings)
+        # The reviewer's instructions, baseline and feedback come from the base commit only.
+        result = review_diff(diff, settings, knowledge_rev=pull.base_sha)
     finally:
         diff.close()
     outcome = BotOutcome(result=result, pull_request=pull, diff_origin=origin)

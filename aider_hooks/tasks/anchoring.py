@@ -257,6 +257,7 @@ def _anchor_one(raw: RawFinding, indexes: dict[str, _FileIndex]) -> Finding | No
         suggestion=_usable_suggestion(raw, index, anchor.number, end, clipped),
         source="model",
         code=anchor.text,
+        confidence=raw.confidence,
     )
     return finding.with_fingerprint()
 

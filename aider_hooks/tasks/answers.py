@@ -57,6 +57,7 @@ class RawFinding:
     category: str
     message: str
     suggestion: str | None
+    confidence: float | None = None  # 0..1 as the model gave it; None when it gave none
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,32 @@ def _read_finding(item: object) -> RawFinding | None:
         category=_category(item.get("category")),
         message=_cap(message.strip(), MAX_MESSAGE_CHARS),
         suggestion=suggestion,
+        confidence=read_confidence(item.get("confidence")),
     )
+
+
+def read_confidence(value: object) -> float | None:
+    """A confidence in 0..1 from a number, a numeric string, or a percentage (``"85%"``, 85);
+    None when there is none or it cannot be read (docs/answer-formats.md)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip().rstrip("%").strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        if value.strip().endswith("%"):
+            number /= 100
+    elif isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        return None
+    if not math.isfinite(number) or number < 0:
+        return None
+    if number > 1:
+        number = number / 100 if number <= 100 else 1.0  # "85" means 85 %
+    return round(number, 3)
 
 
 def normalize_severity(value: object) -> str:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from aider_hooks.tasks.base import Task
 
 # Part of the cache key: bump whenever a template or the block layout changes.
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"  # 2: findings carry "confidence"
 
 # More files than this in one request and the model's attention thins out; 100 one-hunk
 # files still fit in 100 / 8 = 13 requests, well under the 25 of the performance target.
@@ -128,7 +128,7 @@ Answer with ONLY this JSON object, no prose and no code fence:
 {"findings": [{"path": "src/app.py", "line": 42, "end_line": 42, \
 "code": "    total = price * qty", "severity": "error", "category": "bug", \
 "message": "qty can be None here; this raises TypeError.", \
-"suggestion": "    total = price * (qty or 0)"}]}
+"suggestion": "    total = price * (qty or 0)", "confidence": 0.9}]}
 Fields of each finding, all of them every time:
 - "path": the file, exactly as written after "### File: ".
 - "line", "end_line": the numbers shown in the left column for the first and last line the \
@@ -139,7 +139,9 @@ marker).
 - "category": one of bug, security, performance, maintainability, tests, docs.
 - "message": one or two sentences: what is wrong and why it matters.
 - "suggestion": the full replacement text for lines line..end_line (keep indentation; \
-several lines joined with \\n), or null."""
+several lines joined with \\n), or null.
+- "confidence": how sure you are that this is a real problem, from 0.0 (a guess) to 1.0 \
+(certain)."""
 
 # ---------------------------------------------------------------------------------------------
 # Rendering
