@@ -52,7 +52,7 @@ def test_action_is_a_composite_with_branding_and_documented_inputs(action: dict[
     assert action["name"] and action["description"]
     assert action["branding"]["icon"] and action["branding"]["color"]
     assert set(action["inputs"]) == {"api-key", "base-url", "model", "github-token", "fail-on",
-                                     "config", "cache"}
+                                     "config", "cache", "max-comments", "strict", "exclude"}
     assert all(spec.get("description") for spec in action["inputs"].values())
     assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
     assert action["inputs"]["cache"]["default"] == "true"
@@ -302,3 +302,90 @@ def test_the_configs_fail_on_holds_when_the_input_is_not_given(
     done = run_review_step(action, inputs, env, Path(env["REPO"]))
     assert done.returncode == 0, done.stderr  # a BUG line, but the config says never
     assert len(github.review_comments) == 1
+
+
+@pytest.mark.slow
+def test_max_comments_strict_and_exclude_inputs_reach_the_cli(
+        action: dict[str, Any], pull_request: PullRequestWorld, tmp_path: Path) -> None:
+    github, model, env = pull_request
+    inputs = {"api-key": "sk-test-action-key-1234567890", "base-url": model.base_url,
+              "exclude": "docs/**, *.md\napp.py\n", "max-comments": "2", "strict": "true",
+              "fail-on": "never"}
+    done = run_review_step(action, inputs, env, Path(env["REPO"]))
+    assert done.returncode == 0, done.stderr
+    assert model.requests == []  # app.py was excluded: nothing to review
+    assert "ai-review=not-needed" in Path(env["GITHUB_OUTPUT"]).read_text()
+
+
+# Supply-chain hygiene: static analysis of the action and of the README's workflows --------
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed (pip install -e '.[test]' installs it)")
+    return found
+
+
+def _readme_workflow_files(tmp_path: Path) -> list[Path]:
+    blocks = re.findall(r"```yaml\n(.*?)```", docs_text(), re.DOTALL)
+    folder = tmp_path / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    files = []
+    for number, block in enumerate(blocks):
+        loaded = yaml.safe_load(block)
+        if isinstance(loaded, dict) and "jobs" in loaded:
+            path = folder / f"readme-{number}.yml"
+            path.write_text(block, encoding="utf-8")
+            files.append(path)
+    assert files
+    return files
+
+
+def _zizmor_high(zizmor: str, path: Path) -> list[dict[str, Any]]:
+    done = subprocess.run([zizmor, "--offline", "--format", "json", str(path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode in (0, 10, 11, 12, 13, 14), done.stderr
+    findings = json.loads(done.stdout or "[]")
+    return [f for f in findings if f["determinations"]["severity"] == "High"]
+
+
+def test_zizmor_finds_nothing_high_in_the_action() -> None:
+    assert _zizmor_high(_tool("zizmor"), ACTION) == []
+
+
+def test_zizmor_finds_nothing_high_in_the_readme_workflows(tmp_path: Path) -> None:
+    zizmor = _tool("zizmor")
+    for path in _readme_workflow_files(tmp_path):
+        high = _zizmor_high(zizmor, path)
+        # The documented, deliberate exceptions: the fork workflow's pull_request_target and
+        # the comment-command workflows (zizmor 1.32 calls issue_comment "almost always used
+        # insecurely"). Neither checks out nor runs the pull request's code, and the bot
+        # reads its diff from the API as data only.
+        rest = [f for f in high if f["ident"] != "dangerous-triggers"]
+        assert rest == [], (path.read_text(), [f["ident"] for f in rest])
+        if high:
+            triggers = set(triggers_of(yaml.safe_load(path.read_text())))
+            assert triggers & {"pull_request_target", "issue_comment",
+                               "pull_request_review_comment"}, path.read_text()
+
+
+def test_the_action_and_the_readme_workflows_match_githubs_schemas(tmp_path: Path) -> None:
+    checker = _tool("check-jsonschema")
+    done = subprocess.run([checker, "--builtin-schema", "vendor.github-actions", str(ACTION)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    files = [str(p) for p in _readme_workflow_files(tmp_path)]
+    done = subprocess.run([checker, "--builtin-schema", "vendor.github-workflows", *files],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_action_is_pinned_by_commit_with_its_version(tmp_path: Path) -> None:
+    texts = [ACTION.read_text(encoding="utf-8")] + [
+        p.read_text(encoding="utf-8") for p in _readme_workflow_files(tmp_path)]
+    for text in texts:
+        for ref in re.findall(r"uses:\s*(\S+@\S+.*)", text):
+            if ref.startswith("aider-hooks/aider-hooks@"):
+                continue  # this action itself, at its documented release
+            assert re.fullmatch(r"[\w./-]+@[0-9a-f]{40}\s+# v\d+(\.\d+)*.*", ref), ref

@@ -60,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        default=DEFAULT_MAX_COMMENTS, metavar="N",
                        help=f"new inline comments per run; the rest go to the summary "
                             f"(default {DEFAULT_MAX_COMMENTS})")
+    group.add_argument("--exclude", dest="extra_exclude", action="append", default=[],
+                       metavar="GLOB",
+                       help="do not review files matching GLOB, besides the config's exclude "
+                            "(repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,6 +103,10 @@ def run_github(
 
     cwd = Path.cwd()
     settings = _settings(args, cwd)
+    if args.extra_exclude:
+        from dataclasses import replace
+
+        settings = replace(settings, exclude=(*settings.exclude, *args.extra_exclude))
     client = GitHubClient(args.api_url or env.get("GITHUB_API_URL") or DEFAULT_API_URL, token,
                           policy=policy, sleep=sleep or time.sleep)
 
