@@ -2,8 +2,9 @@
 
 It serves pull requests (JSON, and their diff for ``Accept: application/vnd.github.diff``),
 lists review and issue comments with ``Link`` pagination (a small page size, so pagination is
-exercised), accepts reviews, pending reviews and comment edits, and stores all of it for tests
-to inspect. Like GitHub it answers:
+exercised), accepts reviews, pending reviews, comment edits, replies in review threads and
+edits of a pull request's body, lists reactions on review comments, and stores all of it for
+tests to inspect. Like GitHub it answers:
 - 401 for an unknown token, 403 for a read-only token on any write;
 - 422 for a review whose comment is on a line outside the PR's diff (computed from the diff it
   serves: RIGHT-side lines of each hunk, ranges within one hunk), or with a body over 65,536
@@ -73,10 +74,11 @@ class FakePull:
     head_repo: str
     base_repo: str
     state: str = "open"
+    body: str | None = None  # the description; GitHub sends null for an empty one
 
     def to_json(self, api_url: str) -> dict[str, Any]:
         return {
-            "number": self.number, "state": self.state,
+            "number": self.number, "state": self.state, "body": self.body,
             "url": f"{api_url}/repos/{self.base_repo}/pulls/{self.number}",
             "head": {"sha": self.head_sha, "ref": "feature", "repo": {"full_name": self.head_repo}},
             "base": {"sha": self.base_sha, "ref": "main", "repo": {"full_name": self.base_repo}},
@@ -120,6 +122,7 @@ class FakeGitHub:
         self.review_comments: list[dict[str, Any]] = []
         self.reviews: list[dict[str, Any]] = []
         self.issue_comments: list[dict[str, Any]] = []
+        self.reactions: dict[int, list[dict[str, Any]]] = {}  # review comment id -> reactions
         self.requests: list[Recorded] = []
         self.scripted: list[Scripted] = []
         self.edits: list[tuple[str, int]] = []  # ("review_comment" | "issue_comment", id)
@@ -202,14 +205,31 @@ class FakeGitHub:
                                       method, path_contains, times))
 
     def seed_review_comment(self, number: int, *, body: str, path: str = "app.py",
-                            line: int = 1, user: str = BOT_LOGIN) -> dict[str, Any]:
+                            line: int = 1, user: str = BOT_LOGIN, in_reply_to: int | None = None,
+                            association: str = "NONE") -> dict[str, Any]:
+        if in_reply_to is not None:
+            parent = next(c for c in self.review_comments if c["id"] == in_reply_to)
+            path, line = parent["path"], parent["line"]
         comment = self._review_comment(number, {"body": body, "path": path, "line": line},
                                        self.pulls[number].head_sha, review_id=0, user=user)
+        comment["in_reply_to_id"] = in_reply_to
+        comment["author_association"] = association
         self.review_comments.append(comment)
         return comment
 
-    def seed_issue_comment(self, number: int, *, body: str, user: str = "someone") -> None:
-        self.issue_comments.append(self._issue_comment(number, body, user))
+    def seed_issue_comment(self, number: int, *, body: str, user: str = "someone",
+                           association: str = "NONE") -> dict[str, Any]:
+        comment = self._issue_comment(number, body, user)
+        comment["author_association"] = association
+        self.issue_comments.append(comment)
+        return comment
+
+    def seed_reaction(self, comment_id: int, content: str, user: str = "someone") -> None:
+        """A reaction (``+1``, ``-1``, ``heart`` ...) on a review comment."""
+        if content not in _REACTIONS:
+            raise ValueError(f"GitHub has no reaction {content!r}")
+        self.reactions.setdefault(comment_id, []).append(
+            {"id": self._new_id(), "content": content, "user": _user(user)})
 
     # Inspection -------------------------------------------------------------------------------
 
@@ -282,6 +302,9 @@ class FakeGitHub:
             ("GET", r"/pulls/(\d+)/reviews", self._list_reviews),
             ("DELETE", r"/pulls/(\d+)/reviews/(\d+)", self._delete_review),
             ("PATCH", r"/pulls/comments/(\d+)", self._edit_review_comment),
+            ("PATCH", r"/pulls/(\d+)", self._edit_pull),
+            ("POST", r"/pulls/(\d+)/comments/(\d+)/replies", self._reply),
+            ("GET", r"/pulls/comments/(\d+)/reactions", self._list_reactions),
             ("GET", r"/issues/(\d+)/comments", self._list_issue_comments),
             ("POST", r"/issues/(\d+)/comments", self._create_issue_comment),
             ("PATCH", r"/issues/comments/(\d+)", self._edit_issue_comment),
@@ -365,6 +388,47 @@ class FakeGitHub:
     def _edit_review_comment(self, comment_id: int, **kw: Any) -> Answer:
         return self._edit(self.review_comments, "review_comment", comment_id, kw["body"])
 
+    def _edit_pull(self, number: int, **kw: Any) -> Answer:
+        pull = self.pulls.get(number)
+        if pull is None:
+            return 404, {}, {"message": "Not Found"}
+        body = kw["body"]
+        if not isinstance(body, dict) or not body or set(body) - {"title", "body", "state",
+                                                                 "base",
+                                                                 "maintainer_can_modify"}:
+            return 422, {}, {"message": "Validation Failed", "errors": ["invalid fields"]}
+        text = body.get("body")
+        if text is not None:
+            if not isinstance(text, str) or len(text) > MAX_BODY:
+                return 422, {}, {"message": "Validation Failed", "errors": ["body is invalid"]}
+            pull.body = text
+            self.edits.append(("pull", number))
+        return 200, {}, pull.to_json(self.api_url)
+
+    def _reply(self, number: int, comment_id: int, **kw: Any) -> Answer:
+        """GitHub: a reply to a top-level review comment (replies to replies are not allowed)."""
+        text = (kw["body"] or {}).get("body") or ""
+        parent = next((c for c in self.review_comments
+                       if c["id"] == comment_id and c["pull_number"] == number), None)
+        if parent is None:
+            return 404, {}, {"message": "Not Found"}
+        if parent.get("in_reply_to_id"):
+            return 422, {}, {"message": "Validation Failed",
+                             "errors": ["in_reply_to cannot be a reply"]}
+        if not text or len(text) > MAX_BODY:
+            return 422, {}, {"message": "Validation Failed", "errors": ["body is invalid"]}
+        comment = self._review_comment(number, {"body": text, "path": parent["path"],
+                                                "line": parent["line"]},
+                                       parent["commit_id"], review_id=0, user=self.acting_login)
+        comment["in_reply_to_id"] = comment_id
+        self.review_comments.append(comment)
+        return 201, {}, comment
+
+    def _list_reactions(self, comment_id: int, **kw: Any) -> Answer:
+        if not any(c["id"] == comment_id for c in self.review_comments):
+            return 404, {}, {"message": "Not Found"}
+        return self._page(self.reactions.get(comment_id, []), kw["query"], kw["path"])
+
     def _create_issue_comment(self, number: int, **kw: Any) -> Answer:
         text = (kw["body"] or {}).get("body") or ""
         if not text or len(text) > MAX_BODY:
@@ -415,7 +479,9 @@ class FakeGitHub:
                 "line": comment.get("line"), "start_line": comment.get("start_line"),
                 "side": comment.get("side") or "RIGHT",
                 "start_side": comment.get("start_side"), "commit_id": commit,
-                "original_commit_id": commit, "user": _user(user)}
+                "original_commit_id": commit, "user": _user(user),
+                "in_reply_to_id": None, "author_association": "NONE",
+                "created_at": "2026-01-01T00:00:00Z"}
 
     def _issue_comment(self, number: int, body: str, user: str) -> dict[str, Any]:
         return {"id": self._new_id(), "issue_number": number, "body": body,
@@ -428,6 +494,9 @@ class FakeGitHub:
     def _new_id(self) -> int:
         self._next_id += 1
         return self._next_id
+
+
+_REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
 
 
 def _diff_bytes(diff: str | bytes) -> bytes:

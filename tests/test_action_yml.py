@@ -52,7 +52,8 @@ def test_action_is_a_composite_with_branding_and_documented_inputs(action: dict[
     assert action["name"] and action["description"]
     assert action["branding"]["icon"] and action["branding"]["color"]
     assert set(action["inputs"]) == {"api-key", "base-url", "model", "github-token", "fail-on",
-                                     "config", "cache", "max-comments", "strict", "exclude"}
+                                     "config", "cache", "max-comments", "strict", "exclude",
+                                     "describe"}
     assert all(spec.get("description") for spec in action["inputs"].values())
     assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
     assert action["inputs"]["cache"]["default"] == "true"
@@ -282,7 +283,8 @@ def test_docs_show_the_fork_and_comment_triggers() -> None:
     triggers: set[str] = set()
     for workflow in workflows():
         triggers.update(triggers_of(workflow))
-    assert {"pull_request", "pull_request_target", "issue_comment"} <= triggers
+    assert {"pull_request", "pull_request_target", "issue_comment",
+            "pull_request_review_comment"} <= triggers
     for workflow in workflows():
         if "pull_request_target" in triggers_of(workflow):
             for job in workflow["jobs"].values():

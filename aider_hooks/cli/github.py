@@ -28,7 +28,8 @@ from aider_hooks.errors import (
 if TYPE_CHECKING:
     from aider_hooks.pr.github.api import RetryPolicy
     from aider_hooks.pr.bot import BotOutcome
-    from aider_hooks.pr.github.event import Trigger
+    from aider_hooks.pr.github.event import Command, Trigger
+    from aider_hooks.pr.github.host import GitHubHost
     from aider_hooks.report import Report
     from aider_hooks.settings import Settings
 
@@ -64,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        metavar="GLOB",
                        help="do not review files matching GLOB, besides the config's exclude "
                             "(repeatable)")
+    group.add_argument("--describe", action="store_true",
+                       help="also write a description of the change into the pull request's "
+                            "body, between the aider-review:describe markers")
+    group.add_argument("--export-feedback", dest="export_feedback", metavar="FILE",
+                       help="write the feedback of the pull request's threads and reactions on "
+                            "the bot's comments to FILE (.aider-review/feedback.jsonl lines); "
+                            "no review")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,10 +123,67 @@ def run_github(
 
     host = GitHubHost(PullRequestAPI(client, repo, trigger.number), log=log,
                       pull_request=trigger.pull_request)
+    if args.export_feedback:
+        return _export_feedback(host, Path(args.export_feedback), log)
+    command = trigger.command
+    if command is not None and command.name != "review":
+        return _run_command(host, command, settings, env, log)
     options = BotOptions(cwd=cwd, diff_as_data_only=trigger.diff_as_data_only,
                          max_comments=args.max_comments)
     outcome = run_bot(host, settings, options=options, log=log)
-    return _finish(outcome, settings, env, log)
+    code = _finish(outcome, settings, env, log)
+    if args.describe and not settings.dry_run and not outcome.read_only:
+        _describe(host, settings, log)
+    return code
+
+
+def _run_command(host: GitHubHost, command: Command, settings: Settings,
+                 env: Mapping[str, str], log: Callable[[str], None]) -> int:
+    """A comment command: answered in its thread; the step's outputs say whether the model
+    was asked (``ai-review``)."""
+    from aider_hooks.errors import EXIT_MODEL_UNAVAILABLE
+    from aider_hooks.pr.github.commands import run_command
+
+    if settings.dry_run:
+        log(f"--dry-run: /aider-review {command.name} would be answered; nothing was sent")
+        write_action_outputs(env, findings=0, errors=0)
+        return EXIT_OK
+    outcome = run_command(host, command, settings, log=log)
+    ai_review = ("skipped" if outcome.model_unavailable else
+                 "ran" if outcome.model_requests else "not-needed")
+    write_action_outputs(env, findings=0, errors=0, ai_review=ai_review)
+    if outcome.model_unavailable and settings.strict:
+        return EXIT_MODEL_UNAVAILABLE
+    return EXIT_OK
+
+
+def _describe(host: GitHubHost, settings: Settings, log: Callable[[str], None]) -> None:
+    """``--describe``: a failure to describe is a line on stderr, never the review's result."""
+    from aider_hooks.errors import HostPermissionError, ModelError
+    from aider_hooks.pr.github.commands import describe_pull_request
+
+    if not settings.model_configured:
+        log("--describe: no model is configured; the description was not written")
+        return
+    try:
+        describe_pull_request(host, settings, log)
+    except (ModelError, HostPermissionError) as err:
+        log(f"--describe: the description was not written: {err}")
+
+
+def _export_feedback(host: GitHubHost, path: Path, log: Callable[[str], None]) -> int:
+    import json
+
+    from aider_hooks.pr.github.commands import gather_feedback
+
+    lines = gather_feedback(host)
+    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"cannot write {path}: {err.strerror}") from None
+    log(f"wrote {len(lines)} feedback line(s) to {path}")
+    return EXIT_OK
 
 
 def _finish(outcome: BotOutcome, settings: Settings, env: Mapping[str, str],

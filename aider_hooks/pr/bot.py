@@ -29,6 +29,7 @@ from aider_hooks.pr.comments import (
     SummaryFacts,
     builtin_check_of,
     fingerprint_of,
+    is_marked_wrong,
     is_resolved,
     place_inline,
     resolved_body,
@@ -212,7 +213,7 @@ def _mark_resolved(host: PullRequestHost, existing: dict[str, list[HostComment]]
             continue
         for comment in comments:
             body = comment.body
-            if is_resolved(body) or not _looked_again(comment, body, report, failed_paths,
+            if is_resolved(body) or is_marked_wrong(body) or not _looked_again(comment, body, report, failed_paths,
                                                       files_read=files_read):
                 continue
             try:

@@ -19,6 +19,8 @@ from aider_hooks.report import Report
 SUMMARY_MARKER = "<!-- aider-review:summary -->"
 RESOLVED_MARKER = "<!-- aider-review:resolved -->"
 REVIEW_MARKER = "<!-- aider-review:review -->"
+# A comment a maintainer marked wrong (``/aider-review wrong``): never re-posted, never resolved.
+WRONG_MARKER = "<!-- aider-review:wrong -->"
 # GitHub rejects bodies over 65,536 characters; stay clear of it.
 MAX_BODY_CHARS = 65_536
 BODY_LIMIT = 65_000
@@ -187,6 +189,30 @@ def resolved_body(body: str, head_sha: str) -> str:
     if marker and fingerprint_of(inner) != marker:
         inner += tail  # truncation cut the marker off: keep it, so the comment stays ours
     return note + inner + closing
+
+
+def is_marked_wrong(body: str) -> bool:
+    """``wrong_body`` puts the marker first, as ``resolved_body`` does."""
+    return (body or "").startswith(WRONG_MARKER)
+
+
+def wrong_body(body: str, note: str = "") -> str:
+    """The comment edited to say a maintainer marked its finding wrong; its suggestion can no
+    longer be applied. It keeps its fingerprint, so the finding is not posted again."""
+    if is_marked_wrong(body):
+        return body
+    inert = _SUGGESTION_OPENING.sub(lambda m: m.group(1) + m.group(2), body)
+    said = f" ({neutralize(' '.join(note.split()))[:300]})" if note.strip() else ""
+    head = (f"{WRONG_MARKER}\n🚫 **Marked wrong**{said}: aider-review will not post this "
+            "finding again on this pull request.\n\n<details><summary>Earlier finding"
+            "</summary>\n\n")
+    closing = "\n\n</details>"
+    marker = fingerprint_of(body)
+    tail = "\n\n" + fingerprint_marker(marker) if marker else ""
+    inner = cap_body(inert, BODY_LIMIT - len(head) - len(closing) - len(tail))
+    if marker and fingerprint_of(inner) != marker:
+        inner += tail
+    return head + inner + closing
 
 
 def review_body(count: int, head_sha: str) -> str:

@@ -415,3 +415,20 @@ class PullRequestAPI:
         result = self.client.send_json("PATCH", f"{self._issues}/comments/{comment_id}",
                                        {"body": body})
         return result if isinstance(result, dict) else {}
+
+    # Comment commands (pr/github/commands.py) ----------------------------------------------
+
+    def reply_to_review_comment(self, comment_id: int, body: str) -> dict[str, Any]:
+        """A reply in the review thread that starts with ``comment_id``."""
+        result = self.client.send_json(
+            "POST", f"{self._pulls}/{self.number}/comments/{comment_id}/replies", {"body": body})
+        return result if isinstance(result, dict) else {}
+
+    def review_comment_reactions(self, comment_id: int) -> list[dict[str, Any]]:
+        return [r for r in self.client.paginate(f"{self._pulls}/comments/{comment_id}/reactions")
+                if isinstance(r, dict)]
+
+    def edit_body(self, body: str) -> dict[str, Any]:
+        """Replace the pull request's description."""
+        result = self.client.send_json("PATCH", f"{self._pulls}/{self.number}", {"body": body})
+        return result if isinstance(result, dict) else {}

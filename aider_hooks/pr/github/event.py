@@ -5,8 +5,11 @@ Three triggers (the README's pull-request bot section):
 - ``pull_request_target`` and ``issue_comment``: the run holds a write token and secrets, so PR
   code is untrusted. The bot then reads the diff from the API as data only and never touches
   the PR's commits locally.
-``issue_comment`` runs only for a ``/aider-review`` comment on a pull request by someone with
-write access to the repository (anyone else could otherwise spend the team's model budget).
+``issue_comment`` and ``pull_request_review_comment`` run only for a ``/aider-review`` comment
+on a pull request by someone with write access to the repository (anyone else could otherwise
+spend the team's model budget). Its first line may name a command (``Command``): ``explain``,
+``fix``, ``ask QUESTION``, ``describe``, ``wrong [note]``, ``useful [note]``; any other words
+after ``/aider-review`` ask for a review, as they always did.
 """
 from __future__ import annotations
 
@@ -20,14 +23,33 @@ from aider_hooks.pr.host import PullRequestRef
 
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 COMMENT_EVENT = "issue_comment"
-SUPPORTED_EVENTS = (*PULL_REQUEST_EVENTS, COMMENT_EVENT)
+REVIEW_COMMENT_EVENT = "pull_request_review_comment"
+SUPPORTED_EVENTS = (*PULL_REQUEST_EVENTS, COMMENT_EVENT, REVIEW_COMMENT_EVENT)
 COMMAND = "/aider-review"
+# The words after /aider-review that name a command; anything else asks for a review.
+COMMANDS = ("explain", "fix", "ask", "describe", "wrong", "useful")
 # author_association values of people who may spend the model budget on request.
 TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 # pull_request actions with nothing new to review.
 _IGNORED_ACTIONS = frozenset({"closed", "labeled", "unlabeled", "assigned", "unassigned",
                               "review_requested", "review_request_removed", "locked",
                               "unlocked", "milestoned", "demilestoned"})
+
+
+@dataclass(frozen=True)
+class Command:
+    """A ``/aider-review`` comment: what it asks, and where the answer goes.
+
+    ``thread_id`` is set for a comment in a review thread (the id to reply to, the thread's
+    first comment); ``path`` and ``line`` are the lines that thread is on.
+    """
+
+    name: str  # "review" or one of COMMANDS
+    argument: str  # the rest of the comment: a question, a note (untrusted text)
+    comment_id: int
+    thread_id: int | None = None
+    path: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +61,7 @@ class Trigger:
     pull_request: PullRequestRef | None  # None: fetch it from the API (issue_comment, --pr)
     diff_as_data_only: bool  # never read the PR's commits from the local checkout
     skip_reason: str | None = None  # set when the event asks for nothing: exit 0 quietly
+    command: Command | None = None  # a comment's command; None: review (pull_request events)
 
 
 def read_event(path: Path) -> dict[str, Any]:
@@ -61,6 +84,8 @@ def trigger_from_event(event_name: str | None, payload: dict[str, Any]) -> Trigg
         return _from_pull_request_event(name, payload)
     if name == COMMENT_EVENT:
         return _from_comment_event(payload)
+    if name == REVIEW_COMMENT_EVENT:
+        return _from_review_comment_event(payload)
     raise UsageError(f"unsupported event {name!r}: run `aider-review github` on "
                      f"{', '.join(SUPPORTED_EVENTS)}, or pass --pr NUMBER")
 
@@ -110,8 +135,47 @@ def _from_comment_event(payload: dict[str, Any]) -> Trigger:
         raise UsageError("the issue_comment event has no issue or comment object")
     number = _int(issue.get("number"))
     skip = _comment_skip_reason(payload, issue, comment)
+    command = None if skip else parse_command(str(comment.get("body") or ""),
+                                              _int(comment.get("id", 0)))
     return Trigger(event_name=COMMENT_EVENT, number=number, pull_request=None,
-                   diff_as_data_only=True, skip_reason=skip)
+                   diff_as_data_only=True, skip_reason=skip, command=command)
+
+
+def _from_review_comment_event(payload: dict[str, Any]) -> Trigger:
+    """A comment in a review thread on a line of the pull request's diff."""
+    pull = payload.get("pull_request")
+    comment = payload.get("comment")
+    if not isinstance(pull, dict) or not isinstance(comment, dict):
+        raise UsageError("the pull_request_review_comment event has no pull_request or comment "
+                         "object")
+    number = _int(pull.get("number"))
+    skip = _comment_skip_reason(payload, {"pull_request": True, "state": pull.get("state")},
+                                comment)
+    command = None
+    if skip is None:
+        found = parse_command(str(comment.get("body") or ""), _int(comment.get("id")))
+        thread = comment.get("in_reply_to_id") or comment.get("id")
+        line = comment.get("line") or comment.get("original_line")
+        command = Command(name=found.name, argument=found.argument,
+                          comment_id=found.comment_id, thread_id=_int(thread),
+                          path=str(comment.get("path") or "") or None,
+                          line=int(line) if isinstance(line, int) else None)
+    # The comment's pull request object is the event's, but its head may have moved since:
+    # the API's is asked for, as for issue_comment.
+    return Trigger(event_name=REVIEW_COMMENT_EVENT, number=number, pull_request=None,
+                   diff_as_data_only=True, skip_reason=skip, command=command)
+
+
+def parse_command(body: str, comment_id: int) -> Command:
+    """The command of a comment ``is_review_command`` accepted."""
+    text = body.strip()
+    first, _, rest = text.partition("\n")
+    words = first.strip()[len(COMMAND):].strip()
+    name, _, argument = words.partition(" ")
+    if name.lower() not in COMMANDS:
+        return Command(name="review", argument=words, comment_id=comment_id)
+    argument = (argument.strip() + ("\n" + rest if rest.strip() else "")).strip()
+    return Command(name=name.lower(), argument=argument, comment_id=comment_id)
 
 
 def _comment_skip_reason(payload: dict[str, Any], issue: dict[str, Any],
@@ -140,6 +204,8 @@ def is_review_command(body: str) -> bool:
 def _guess_event_name(payload: dict[str, Any]) -> str:
     if "comment" in payload and "issue" in payload:
         return COMMENT_EVENT
+    if "comment" in payload and "pull_request" in payload:
+        return REVIEW_COMMENT_EVENT
     if "pull_request" in payload:
         return "pull_request"
     raise UsageError("cannot tell the event: set GITHUB_EVENT_NAME (Actions sets it) or pass "
