@@ -186,10 +186,57 @@ def test_an_unreachable_model_says_ai_review_skipped(
     assert "AI review skipped" in run.step_summary and "ai-review=skipped" in run.outputs
 
 
-def test_second_run_on_the_same_head_adds_nothing_and_edits_the_summary(
+def test_second_run_on_the_same_head_costs_nothing_and_leaves_the_summary(
         world: World, capsys: pytest.CaptureFixture[str]) -> None:
     run_bot(world, capsys)
+    [summary] = summaries(world.github)
+    body, requests, writes = summary["body"], len(world.model.requests), len(
+        world.github.writes())
+
+    run = run_bot(world, capsys)
+
+    assert run.code == 1  # the findings the summary holds still fail the check
+    assert len(world.model.requests) == requests and len(world.github.writes()) == writes
+    assert summaries(world.github)[0]["body"] == body
+    assert "findings=3" in run.outputs and "errors=1" in run.outputs
+    assert "ai-review=not-needed" in run.outputs and "nothing reviewable changed" in run.err
+
+
+def test_a_push_of_only_excluded_files_costs_no_model_request(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    git(world.repo, "checkout", "-q", world.base)
+    (world.repo / "pyproject.toml").write_text(
+        '[tool.aider-review]\nexclude = ["notes/**"]\n')
+    git(world.repo, "add", "pyproject.toml")
+    git(world.repo, "commit", "-qm", "config")
+    world.base = git(world.repo, "rev-parse", "HEAD").strip()
+    world.github.pulls[world.number].base_sha = world.base
+    git(world.repo, "checkout", "-q", "feature")
+    git(world.repo, "rebase", "-q", world.base)
+    world.head = git(world.repo, "rev-parse", "HEAD").strip()
+    world.github.push(world.number, head_sha=world.head, diff=world.diff())
+    run_bot(world, capsys)
+    [summary] = summaries(world.github)
+    body, requests = summary["body"], len(world.model.requests)
+    (world.repo / "notes").mkdir()
+    (world.repo / "notes" / "plan.md").write_text("BUG in the plan\n")
+    git(world.repo, "add", "notes")
+    git(world.repo, "commit", "-qm", "notes")
+    world.head = git(world.repo, "rev-parse", "HEAD").strip()
+    world.github.push(world.number, head_sha=world.head, diff=world.diff())
+
+    run = run_bot(world, capsys)
+
+    assert run.code == 1 and len(world.model.requests) == requests
+    assert summaries(world.github)[0]["body"] == body
+
+
+def test_a_push_says_what_was_new_since_the_last_reviewed_head(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    run_bot(world, capsys)
+    first = world.head
     comment_count = len(world.github.review_comments)
+    world.push(HEAD_TEXT + "\n\ndef helper():\n    return 1\n", "a helper")
 
     run = run_bot(world, capsys)
 
@@ -198,7 +245,10 @@ def test_second_run_on_the_same_head_adds_nothing_and_edits_the_summary(
     assert len(world.github.review_comments) == comment_count
     [summary] = summaries(world.github)
     assert ("issue_comment", summary["id"]) in world.github.edits
-    assert "0 new, 3 already posted" in str(summary["body"])
+    body = str(summary["body"])
+    assert "0 new, 3 already posted" in body
+    assert f"Since the last reviewed head `{first[:7]}`" in body
+    assert "from the cache" in body
 
 
 def test_a_push_that_moves_lines_does_not_repost_old_findings(
@@ -514,6 +564,7 @@ def test_a_personal_token_knows_its_own_comments_by_login(
 def test_a_rate_limited_summary_edit_is_an_error_not_a_second_summary(
         world: World, capsys: pytest.CaptureFixture[str]) -> None:
     run_bot(world, capsys)
+    world.push(HEAD_TEXT + "# more\n", "more")
     world.github.script(403, body={"message": "You have exceeded a secondary rate limit"},
                         method="PATCH", times=10)
     with pytest.raises(GitHubError, match="rate limit"):

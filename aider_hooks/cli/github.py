@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aider_hooks.errors import (
+    EXIT_FINDINGS,
     EXIT_OK,
     InputError,
     UsageError,
@@ -132,7 +133,8 @@ def run_github(
                          max_comments=args.max_comments)
     outcome = run_bot(host, settings, options=options, log=log)
     code = _finish(outcome, settings, env, log)
-    if args.describe and not settings.dry_run and not outcome.read_only:
+    if (args.describe and not settings.dry_run and not outcome.read_only
+            and outcome.unchanged is None):
         _describe(host, settings, log)
     return code
 
@@ -192,6 +194,15 @@ def _finish(outcome: BotOutcome, settings: Settings, env: Mapping[str, str],
     from aider_hooks.reporters import render
 
     report = outcome.report
+    if outcome.unchanged is not None:
+        state = outcome.unchanged
+        write_step_summary(env, f"Pull request #{outcome.pull_request.number} at "
+                                f"`{outcome.pull_request.head_sha[:7]}`: nothing reviewable "
+                                f"changed since `{str(state.head)[:7]}`; the summary comment "
+                                "stands as it is.")
+        write_action_outputs(env, findings=state.total, errors=state.counts.get("error", 0),
+                             ai_review="not-needed")
+        return EXIT_FINDINGS if state.fails(settings.fail_on) else EXIT_OK
     if settings.dry_run:
         from aider_hooks.cli.review import format_dry_run
 

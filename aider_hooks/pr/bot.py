@@ -36,6 +36,7 @@ from aider_hooks.pr.comments import (
     summary_body,
 )
 from aider_hooks.pr.host import CommentId, HostComment, Log, PullRequestHost, PullRequestRef
+from aider_hooks.pr.incremental import ReviewState, counts_of, diff_digest, since_note, state_of
 from aider_hooks.model.pricing import estimate_cost
 
 if TYPE_CHECKING:
@@ -67,6 +68,11 @@ class BotOutcome:
     not_inline: list[tuple[Finding, str]] = field(default_factory=list)
     summary_comment_id: CommentId | None = None
     read_only: bool = False  # the token could not write: annotations and step summary instead
+    # Nothing reviewable changed since the summary's head (pr/incremental.py): not reviewed,
+    # nothing posted; the state the summary holds gives the exit code.
+    unchanged: ReviewState | None = None
+    previous: ReviewState | None = None
+    digest: str = ""  # of the reviewed hunks
 
     @property
     def report(self) -> Report:
@@ -82,13 +88,25 @@ def run_bot(host: PullRequestHost, settings: Settings, *, options: BotOptions,
     # Read before reviewing: a bad token or repository fails before the model costs anything.
     existing = host.our_comments()
     diff, origin = load_pull_request_diff(host, pull, options, log)
-    log(f"reviewing pull request #{pull.number} at {pull.head_sha[:7]} (diff from {origin})")
     try:
+        previous, digest = _previous_state(host, diff, settings)
+        if previous is not None and previous.diff == digest and not settings.dry_run:
+            from aider_hooks.engine import ReviewResult
+            from aider_hooks.report import Report
+
+            log(f"nothing reviewable changed since {str(previous.head)[:7]}: no review, the "
+                "summary stays as it is")
+            return BotOutcome(result=ReviewResult(report=Report(), hunks=[]), pull_request=pull,
+                              diff_origin=origin, unchanged=previous, previous=previous)
+        log(f"reviewing pull request #{pull.number} at {pull.head_sha[:7]} (diff from "
+            f"{origin})")
         # The reviewer's instructions, baseline and feedback come from the base commit only.
         result = review_diff(diff, settings, knowledge_rev=pull.base_sha)
     finally:
         diff.close()
-    outcome = BotOutcome(result=result, pull_request=pull, diff_origin=origin)
+    outcome = BotOutcome(result=result, pull_request=pull, diff_origin=origin,
+                         previous=previous)
+    outcome.digest = digest
     if settings.dry_run:
         return outcome  # nothing was asked of the model, so nothing is posted
     try:
@@ -97,6 +115,16 @@ def run_bot(host: PullRequestHost, settings: Settings, *, options: BotOptions,
         outcome.read_only = True
         log(f"{err}. Reporting with annotations and the step summary instead")
     return outcome
+
+
+def _previous_state(host: PullRequestHost, diff: LoadedDiff,
+                    settings: Settings) -> tuple[ReviewState | None, str]:
+    """The state our summary holds, and the digest of this run's reviewable hunks."""
+    from aider_hooks.diff.parse import parse_diff
+
+    hunks = parse_diff(diff.text, settings=settings, read_new_file=diff.read_new_file).hunks
+    summary = host.find_summary()
+    return (state_of(summary.body) if summary is not None else None), diff_digest(hunks)
 
 
 # The diff ------------------------------------------------------------------------------------
@@ -165,8 +193,22 @@ def _publish(host: PullRequestHost, outcome: BotOutcome, our_comments: list[Host
                            report.stats.completion_tokens, prices=settings.prices,
                            base_url=settings.base_url),
         diff_origin=outcome.diff_origin,
+        notes=tuple(n for n in [since_note(outcome.previous, head, reviewed=report.stats.reviewed,
+                                           cached=report.stats.cached,
+                                           new_inline=len(accepted))] if n),
+        state=_state_marker(outcome),
     )
     outcome.summary_comment_id = upsert_summary(host, summary_body(facts), log)
+
+
+def _state_marker(outcome: BotOutcome) -> str:
+    """Only a complete review is remembered: after a skipped or failed one the next push
+    reviews again."""
+    report = outcome.report
+    if (report.ai_review_skipped or report.model_unavailable or report.failed
+            or not outcome.digest):
+        return ""
+    return ReviewState(diff=outcome.digest, counts=counts_of(report.findings)).marker()
 
 
 def _plan(findings: list[Finding], result: ReviewResult, posted: set[str],

@@ -248,13 +248,15 @@ class SummaryFacts:
     cost: str  # e.g. "$0.0042" or "unknown (set prices in the config)"
     diff_origin: str  # "the local checkout" or "the GitHub API"
     notes: tuple[str, ...] = ()
+    state: str = ""  # a hidden marker of what was reviewed (pr/incremental.py), or empty
 
 
 def summary_body(facts: SummaryFacts) -> str:
     """The one summary comment, within GitHub's size limit; lists shrink before the totals."""
     head = _summary_head(facts)
     tail = (f"\n\n<sub>Reviewed head `{facts.head_sha}` (diff from {facts.diff_origin}). "
-            f"This comment is updated on every run.</sub>\n\n{SUMMARY_MARKER}")
+            f"This comment is updated on every run.</sub>\n\n"
+            f"{facts.state + chr(10) if facts.state else ''}{SUMMARY_MARKER}")
     budget = BODY_LIMIT - len(head) - len(tail)
     sections = _bounded_sections(facts, budget)
     return head + sections + tail
