@@ -223,8 +223,10 @@ def test_wrong_in_a_bot_thread_suppresses_the_finding_and_is_exported(
     [answer] = answers(world)
     assert answer["in_reply_to_id"] == bot_comment["id"] and "wrong" in str(answer["body"])
 
-    # The next push: the finding is not posted again, nor marked resolved.
-    run_bot(world, capsys)
+    # The next run: the finding is not posted again, nor marked resolved, nor counted; the
+    # other hunks' answers come from the cache.
+    again = run_bot(world, capsys)
+    assert "findings=2" in again.outputs and len(world.model.requests) == requests
     assert [c for c in world.github.review_comments
             if fingerprint_of(str(c["body"])) == fingerprint] == [bot_comment]
     assert str(bot_comment["body"]).startswith(WRONG_MARKER)

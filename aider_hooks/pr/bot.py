@@ -88,8 +88,11 @@ def run_bot(host: PullRequestHost, settings: Settings, *, options: BotOptions,
     # Read before reviewing: a bad token or repository fails before the model costs anything.
     existing = host.our_comments()
     diff, origin = load_pull_request_diff(host, pull, options, log)
+    # Findings a maintainer marked wrong on this pull request (``/aider-review wrong``).
+    wrong = {fp for c in existing if is_marked_wrong(c.body) for fp in [fingerprint_of(c.body)]
+             if fp}
     try:
-        previous, digest = _previous_state(host, diff, settings)
+        previous, digest = _previous_state(host, diff, settings, wrong)
         if previous is not None and previous.diff == digest and not settings.dry_run:
             from aider_hooks.engine import ReviewResult
             from aider_hooks.report import Report
@@ -104,6 +107,10 @@ def run_bot(host: PullRequestHost, settings: Settings, *, options: BotOptions,
         result = review_diff(diff, settings, knowledge_rev=pull.base_sha)
     finally:
         diff.close()
+    if wrong:
+        kept = [f for f in result.report.findings if f.with_fingerprint().fingerprint not in wrong]
+        result.report.stats.suppressed += len(result.report.findings) - len(kept)
+        result.report.findings = kept
     outcome = BotOutcome(result=result, pull_request=pull, diff_origin=origin,
                          previous=previous)
     outcome.digest = digest
@@ -117,14 +124,16 @@ def run_bot(host: PullRequestHost, settings: Settings, *, options: BotOptions,
     return outcome
 
 
-def _previous_state(host: PullRequestHost, diff: LoadedDiff,
-                    settings: Settings) -> tuple[ReviewState | None, str]:
-    """The state our summary holds, and the digest of this run's reviewable hunks."""
+def _previous_state(host: PullRequestHost, diff: LoadedDiff, settings: Settings,
+                    wrong: set[str]) -> tuple[ReviewState | None, str]:
+    """The state our summary holds, and the digest of this run's reviewable hunks and of the
+    findings marked wrong (a new verdict changes what the summary should say)."""
     from aider_hooks.diff.parse import parse_diff
 
     hunks = parse_diff(diff.text, settings=settings, read_new_file=diff.read_new_file).hunks
     summary = host.find_summary()
-    return (state_of(summary.body) if summary is not None else None), diff_digest(hunks)
+    digest = diff_digest(hunks, extra=sorted(wrong))
+    return (state_of(summary.body) if summary is not None else None), digest
 
 
 # The diff ------------------------------------------------------------------------------------

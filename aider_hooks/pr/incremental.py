@@ -45,9 +45,12 @@ class ReviewState:
         return any(n and SEVERITY_RANK.get(s, 0) >= floor for s, n in self.counts.items())
 
 
-def diff_digest(hunks: Iterable[Hunk]) -> str:
-    """A digest of what a review of these hunks would send and anchor to."""
+def diff_digest(hunks: Iterable[Hunk], *, extra: Iterable[str] = ()) -> str:
+    """A digest of what a review of these hunks would send and anchor to (and of ``extra``:
+    e.g. the fingerprints marked wrong)."""
     digest = hashlib.sha256()
+    for item in extra:
+        digest.update(f"\0extra\0{item}\n".encode("utf-8", "surrogatepass"))
     for hunk in hunks:
         digest.update(f"\0{hunk.path}\0{hunk.old_path}\0".encode("utf-8", "surrogatepass"))
         for line in hunk.lines:
