@@ -85,11 +85,20 @@ from dataclasses import replace
 
 from aider_hooks.hunk import Hunk
 from aider_hooks.redact.assignments import assignments
-from aider_hooks.redact.common import SecretMatch, lower_same_length
+from aider_hooks.redact.common import SecretMatch, long_words, lower_same_length
+from aider_hooks.redact.connection_strings import connection_strings
 from aider_hooks.redact.entropy import high_entropy
+from aider_hooks.redact.failsafe import random_values
+from aider_hooks.redact.flags import flags
+from aider_hooks.redact.headers import headers
+from aider_hooks.redact.markup import markup
 from aider_hooks.redact.pem import pem_blocks
-from aider_hooks.redact.shapes import shape_matches, url_passwords
+from aider_hooks.redact.positional import positional
+from aider_hooks.redact.prose import prose
+from aider_hooks.redact.secret_paths import secret_file, table_columns
+from aider_hooks.redact.shapes import shape_matches, signed_urls, url_passwords, vendor_tokens
 from aider_hooks.redact.spaced_passwords import PGPASS_NAMES, spaced_passwords
+from aider_hooks.redact.split_strings import split_strings
 
 __all__ = ["SecretMatch", "file_mode", "find_secrets", "marker", "redact_hunk", "redact_text"]
 
@@ -98,7 +107,7 @@ def marker(kind: str) -> str:
     return f"[REDACTED:{kind}]"
 
 
-_GENERIC = ("secret-assignment", "high-entropy")
+_GENERIC = ("secret-assignment", "high-entropy", "random-value")
 _CONFIG_SUFFIXES = (".env", ".envrc", ".ini", ".cfg", ".conf", ".properties", ".yaml", ".yml",
                     ".toml", ".sh", ".bash", ".zsh", ".ksh", ".tfvars", ".npmrc", ".pypirc",
                     ".netrc", ".pgpass", ".dockerfile", ".service", ".mk")
@@ -132,21 +141,67 @@ def find_secrets(text: str, *, path: str | None = None) -> list[SecretMatch]:
     ``path`` (optional) tells how to read unquoted assigned values: in a config file
     ``PASSWORD=hunter2`` is a literal, in code ``password = hunter2`` names a variable.
     """
+    ranked = _ranked(text, path)
+    if '\\"' in text:
+        # Source escaped inside a JSON string (a notebook's cells): read it once more with
+        # each \" as a plain quote, and map what is found back onto the text.
+        view, positions = _unescaped(text)
+        for match in _ranked(view, path):
+            if match.end > match.start:
+                ranked.append(SecretMatch(match.kind, positions[match.start],
+                                          positions[match.end - 1] + 1))
+    return _resolve_overlaps(ranked)
+
+
+def _unescaped(text: str) -> tuple[str, list[int]]:
+    """``text`` with every ``\\"`` read as ``"``, and for each of its positions the position
+    in ``text``."""
+    parts = text.split('\\"')
+    positions: list[int] = []
+    at = 0
+    for index, part in enumerate(parts):
+        positions.extend(range(at, at + len(part)))
+        at += len(part)
+        if index < len(parts) - 1:
+            positions.append(at + 1)  # the quote after the backslash
+            at += 2
+    return '"'.join(parts), positions
+
+
+def _ranked(text: str, path: str | None) -> list[SecretMatch]:
+    """Every match of every rule, most specific first (overlaps not yet resolved)."""
     ranked: list[SecretMatch] = []  # most specific first
     exempt: list[tuple[int, int]] = []
     if "-----" in text:
         ranked, exempt = pem_blocks(text)
+    words = long_words(text)
     ranked.extend(shape_matches(text))
+    ranked.extend(vendor_tokens(text, words))
+    ranked.extend(signed_urls(text))
     if "://" in text:
         ranked.extend(url_passwords(text))
     mode, lowered = file_mode(path), lower_same_length(text)
+    ranked.extend(secret_file(text, path, exempt))
     ranked.extend(assignments(text, lowered, mode))
     name = path.rsplit("/", 1)[-1].lower() if path else ""
     if ("password" in lowered or "identified" in lowered or "--" in text
             or name in PGPASS_NAMES):
         ranked.extend(spaced_passwords(text, lowered, name, mode))
+    ranked.extend(connection_strings(text, lowered))
+    ranked.extend(positional(text, lowered))
+    ranked.extend(flags(text, lowered))
+    ranked.extend(headers(text, lowered))
+    ranked.extend(markup(text, lowered))
+    ranked.extend(table_columns(text, path))
+    ranked.extend(prose(text, lowered, path, mode))
+    ranked.extend(split_strings(text, _known_shapes))
     ranked.extend(high_entropy(text, exempt))
-    return _resolve_overlaps(ranked)
+    ranked.extend(random_values(text, words, exempt))
+    return ranked
+
+
+def _known_shapes(text: str) -> list[SecretMatch]:
+    return shape_matches(text) + vendor_tokens(text, [(0, len(text))])
 
 
 def _resolve_overlaps(ranked: list[SecretMatch]) -> list[SecretMatch]:

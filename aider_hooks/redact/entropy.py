@@ -70,9 +70,13 @@ def _looks_random(value: str) -> bool:
         return False  # camelCase or snake_case words; URL paths, kebab-case names
     if shannon_entropy(core) < _entropy_threshold(len(core)):
         return False
-    if any(run in core for run in _ALPHABET_RUNS):
+    if is_alphabet(core):
         return False  # "ABCDEFGHIJ...0123456789": an alphabet, not a key
-    return not _decodes_to_prose(core)
+    return not decodes_to_prose(core)
+
+
+def is_alphabet(core: str) -> bool:
+    return any(run in core for run in _ALPHABET_RUNS)
 
 
 def _reads_as_slug(core: str) -> bool:
@@ -91,7 +95,7 @@ def _readable_segment(segment: str) -> bool:
     return sum(len(run) for run in _READABLE_RUNS.findall(segment)) >= 0.75 * len(segment)
 
 
-def _decodes_to_prose(value: str) -> bool:
+def decodes_to_prose(value: str) -> bool:
     import base64  # rarely needed: only for strings that already look random
     import binascii
 

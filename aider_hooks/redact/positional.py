@@ -1,0 +1,139 @@
+"""Credentials passed positionally, with no secret-looking name beside the value.
+
+- Calls that take a user and a password (``smtp.login(user, "x")``,
+  ``NetworkCredential(user, "x")``, ``connect("scott", "x", dsn)``, ``auth=("api", "x")``),
+  and SDK client constructors that take an id and a secret (``Client(sid, "x")``,
+  ``new Twilio(sid, "x")``): every string literal after the first argument that reads as a
+  password or key material. The first argument (a user, a host, an id) is kept.
+- A name and its value as two string arguments (``define('DB_PASSWORD', 'x')``,
+  ``setProperty("mail.smtp.password", "x")``, ``Header.Set("X-Api-Key", "x")``,
+  ``os.environ.setdefault("API_TOKEN", "x")``, ``["--db-password", "x"]``): the value, when
+  the name names a secret.
+- ``ConvertTo-SecureString "x" -AsPlainText``.
+"""
+from __future__ import annotations
+
+import re
+
+from aider_hooks.redact.common import (
+    SecretMatch,
+    is_reference,
+    key_material,
+    looks_random,
+    password_like,
+)
+from aider_hooks.redact.names import secret_name_kind
+
+# Run on the lower-cased text: a callee whose name says it takes credentials, then "(".
+_CALLEE = re.compile(
+    r"(?:log_?[io]n|sign_?in|connect|auth|credential|passw|securestring|client|oauth|smtp"
+    r"|new[ \t]+[a-z_][\w.]{0,60}|\.new)[\w$.:]{0,40}[ \t]*\(")
+_STRONG = ("login", "logon", "log_in", "signin", "sign_in", "auth", "credential", "passw",
+           "securestring")
+_AUTH_TUPLE = re.compile(r"auth[\"']?[ \t]*[=:][ \t]*[(\[]")
+_MAX_ARGS = 600
+_STRING_PREFIXES = "@$bBrRuUfFL"
+_PAIR = re.compile(
+    r"""(["'])([A-Za-z_.$-][\w.$-]{1,80})\1[ \t]*,[ \t]*[@$]?(["'`])((?:\\.|(?!\3)[^\\\n]){1,1024})\3""")
+_SECURE_STRING = re.compile(
+    r"convertto-securestring[ \t]+(?:-string[ \t]+)?([\"'])((?:(?!\1)[^\n]){1,256})\1")
+
+
+def positional(text: str, lowered: str) -> list[SecretMatch]:
+    found: list[SecretMatch] = []
+    for hit in _CALLEE.finditer(lowered):
+        callee = hit.group()
+        strong = any(word in callee for word in _STRONG)
+        found += _arguments(text, hit.end() - 1, strong=strong, skip_first=True)
+    if "auth" in lowered:
+        for hit in _AUTH_TUPLE.finditer(lowered):
+            found += _arguments(text, hit.end() - 1, strong=True, skip_first=True)
+    if "," in text:
+        for m in _PAIR.finditer(text):
+            kind = secret_name_kind(m.group(2).lstrip("-$"))
+            value = m.group(4)
+            if kind == "strong" and not is_reference(value) or kind == "key" and key_material(value):
+                found.append(SecretMatch("positional-credential", m.start(4), m.end(4)))
+    if "securestring" in lowered:
+        found += [SecretMatch("positional-credential", m.start(2), m.end(2))
+                  for m in _SECURE_STRING.finditer(lowered) if not is_reference(m.group(2))]
+    return found
+
+
+def _arguments(text: str, open_paren: int, *, strong: bool, skip_first: bool) -> list[SecretMatch]:
+    """String-literal arguments of the call whose "(" (or "[") is at ``open_paren``, after
+    the first, that read as a password (any word in a strong call) or key material."""
+    found = []
+    for index, (start, end) in enumerate(string_arguments(text, open_paren)):
+        if skip_first and index == 0:
+            continue
+        value = text[start:end]
+        if start == end or is_reference(value):
+            continue
+        if (password_like(value) or key_material(value) or looks_random(value)
+                or (strong and _plain_word(value))):
+            found.append(SecretMatch("positional-credential", start, end))
+    return found
+
+
+def _plain_word(value: str) -> bool:
+    return (4 <= len(value) <= 128 and value.isalnum() and value.isascii()
+            and value.lower() not in ("true", "false", "none", "null", "login", "plain"))
+
+
+def string_arguments(text: str, open_paren: int) -> list[tuple[int, int]]:
+    """For each top-level argument of the call at ``open_paren``: the (start, end) of its
+    content when it is a string literal (maybe with a method call after it, such as
+    ``.toCharArray()``), or (-1, -1) when it is anything else. At most ``_MAX_ARGS``
+    characters are read."""
+    close = {"(": ")", "[": "]"}[text[open_paren]]
+    args: list[tuple[int, int]] = []
+    pos, limit = open_paren + 1, min(len(text), open_paren + _MAX_ARGS)
+    depth = 0
+    literal: tuple[int, int] | None = None
+    other = False
+    while pos < limit:
+        c = text[pos]
+        if c in "\"'`":
+            end = _string_end(text, pos, limit)
+            if end == -1:
+                break
+            if depth == 0:
+                if literal is None and not other:
+                    literal = (pos + 1, end)
+                else:
+                    other = other or literal is None
+            pos = end + 1
+            continue
+        if c in "([{":
+            depth += 1
+            other = other or (depth == 1 and literal is None)
+        elif c in ")]}":
+            if depth == 0:
+                if c == close:
+                    args.append(literal if literal and not other else (-1, -1))
+                break
+            depth -= 1
+        elif c == "," and depth == 0:
+            args.append(literal if literal and not other else (-1, -1))
+            literal, other = None, False
+        elif depth == 0 and not c.isspace() and literal is None and c not in _STRING_PREFIXES:
+            other = True
+        pos += 1
+    return [a for a in args]
+
+
+def _string_end(text: str, quote_at: int, limit: int) -> int:
+    quote = text[quote_at]
+    pos = quote_at + 1
+    while pos < limit:
+        c = text[pos]
+        if c == "\\":
+            pos += 2
+            continue
+        if c == quote:
+            return pos
+        if c == "\n" and quote != "`":
+            return -1
+        pos += 1
+    return -1
