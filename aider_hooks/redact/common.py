@@ -116,14 +116,15 @@ def looks_random(value: str, *, min_length: int = 16) -> bool:
         return False
     if word_share(core) >= 0.5:
         return False
-    for sep in "./":
-        if sep in core and all(_readable_part(part) for part in core.split(sep)):
-            return False  # a.b.c module path, file name, URL path
+    if any(sep in core for sep in "./_-") and all(
+            _readable_part(part) for part in _SEPARATORS.split(core)):
+        return False  # a.b.c module path, file name, URL path, de_DE.utf-8
     if _SNAKE_OR_KEBAB.fullmatch(core):
         return False
     return entropy_bits(core) >= min(4.3, math.log2(n) - 0.9)
 
 
+_SEPARATORS = re.compile(r"[./_-]")
 _FILE_NAME = re.compile(r"[\w-]{1,64}\.[A-Za-z]{1,6}")
 
 

@@ -18,7 +18,7 @@ from aider_hooks.redact.common import SecretMatch, looks_random
 from aider_hooks.redact.entropy import decodes_to_prose, is_alphabet
 
 # A token: letters, digits and the few symbols tokens use. Runs inside long words only.
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+/_.~=-]{15,}")
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9+/_.~-]{15,}={0,2}")
 # Just before a token: a digest's algorithm, a data URI, an SSH public key's type, a colour
 # or an anchor; such tokens are not secrets.
 _NOT_SECRET_BEFORE = re.compile(

@@ -45,9 +45,8 @@ _COMMAND = re.compile(
     r"(?<![\w./-])(" + "|".join(re.escape(c) for c in sorted(_COMMAND_FLAGS, key=len, reverse=True))
     + r"|htpasswd|smbclient|net)(?![\w.-])")
 # One word of a command line: quoted, or up to a space, a quote, a comma or a bracket.
-_WORD = re.compile(r"\"((?:\\.|[^\"\\\n]){0,1024}+)\"|'([^'\n]{0,1024})'|((?:[^\s,\[\]()\"';|&\\]|\\[^\n]){1,1024}+)")
-# A command line ends at ";", "|", "&" or a line end that is not escaped.
-_COMMAND_END = re.compile(r"[;|&]|(?<!\\)\n")
+_WORD = re.compile(r"\"((?:\\.|[^\"\\\n]){0,1024}+)\"|'([^'\n]{0,1024})'"
+                   r"|((?:[^\s,\[\]()\"';|&\\]|\\[^\n]){1,1024}+)|([;|&\n])|\\\n")
 _OPENSSL_PASS = re.compile(r"(?<![\w-])pass:([^\s\"']{1,256})")
 _YAML_FLAG_ITEM = re.compile(
     r"-[ \t]+[\"']?--?[\w-]{0,40}(?:password|passwd|secret|token|api-?key|secret-key|access-key"
@@ -110,11 +109,15 @@ def _command_line(text: str, command: str, pos: int) -> tuple[list[SecretMatch],
     where reading stopped."""
     if pos < len(text) and text[pos] in "\"'" and text[pos - len(command) - 1] == text[pos]:
         pos += 1  # the quote that closes "sshpass" in ["sshpass", "-p", "x"]
-    end = _COMMAND_END.search(text, pos, min(len(text), pos + 2000))
-    stop = end.start() if end is not None else min(len(text), pos + 2000)
+    stop = min(len(text), pos + 2000)
     words: list[tuple[str, int, int]] = []  # (word, start of its value, end)
     for m in _WORD.finditer(text, pos, stop):
+        if m.group(4) is not None:  # ";", "|", "&" or an unescaped line end
+            stop = m.start()
+            break
         group = 1 if m.group(1) is not None else 2 if m.group(2) is not None else 3
+        if m.group(group) is None:
+            continue  # an escaped line end
         words.append((m.group(group), m.start(group), m.end(group)))
         if len(words) >= 40:
             stop = m.end()

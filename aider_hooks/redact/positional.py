@@ -43,6 +43,8 @@ def positional(text: str, lowered: str) -> list[SecretMatch]:
     found: list[SecretMatch] = []
     for hit in _CALLEE.finditer(lowered):
         callee = hit.group()
+        if "hash" in callee:
+            continue  # generate_password_hash("secret", "sha256"): a method name
         strong = any(word in callee for word in _STRONG)
         found += _arguments(text, hit.end() - 1, strong=strong, skip_first=True)
     if "auth" in lowered:
@@ -52,6 +54,8 @@ def positional(text: str, lowered: str) -> list[SecretMatch]:
         for m in _PAIR.finditer(text):
             kind = secret_name_kind(m.group(2).lstrip("-$"))
             value = m.group(4)
+            if value.lower() == m.group(2).lower().lstrip("-$"):
+                continue  # ('secret', 'secret'): a name given twice
             if kind == "strong" and not is_reference(value) or kind == "key" and key_material(value):
                 found.append(SecretMatch("positional-credential", m.start(4), m.end(4)))
     if "securestring" in lowered:

@@ -110,9 +110,14 @@ def _lead_length(text: str, pos: int, shape: _Shape) -> int:
 _URL_CREDENTIALS = re.compile(r"://([^\s:/?#@'\"<>]*):([^\s/@'\"<>]+)@")
 
 
+# Words that stand for a password in documentation: https://user:pass@proxy:8080.
+_PLACEHOLDER_PASSWORDS = frozenset(("pass", "password", "passwd", "pwd", "pw", "secret", "token"))
+
+
 def url_passwords(text: str) -> list[SecretMatch]:
     return [SecretMatch("password-in-url", m.start(2), m.end(2))
-            for m in _URL_CREDENTIALS.finditer(text) if not is_reference(m.group(2))]
+            for m in _URL_CREDENTIALS.finditer(text)
+            if not is_reference(m.group(2)) and m.group(2).lower() not in _PLACEHOLDER_PASSWORDS]
 
 
 # --- More vendor token shapes ------------------------------------------------------------------
