@@ -29,7 +29,7 @@ _NOT_WHOLE_FILE = (".pub", ".py", ".js", ".ts", ".rb", ".go", ".java", ".md", ".
                    ".yml", ".toml", ".html", ".css", ".sh", ".cfg", ".ini", ".xml", ".cs",
                    ".php", ".tsx", ".jsx", ".rs", ".c", ".h", ".sql", ".lock", ".csv")
 _PEM_MARKER = re.compile(r"[ \t]*-----(?:BEGIN|END) [^\n]{1,60}-----[ \t]*$")
-_PPK_HEADER = re.compile(r"(?:PuTTY-User-Key-File-\d|Encryption|Comment|Public-Lines|Private-Lines"
+_PPK_HEADER = re.compile(r"(?:Encryption|Comment|Public-Lines|Private-Lines"
                          r"|Private-MAC|Key-Derivation|Argon2-[\w-]+):")
 _CREDENTIAL_COLUMN = re.compile(
     r"pass(?:word|wd|phrase)?|pwd|secret|token|api[ _-]?key|private[ _-]?key|access[ _-]?key"
