@@ -122,85 +122,104 @@ def url_passwords(text: str) -> list[SecretMatch]:
 
 # --- More vendor token shapes ------------------------------------------------------------------
 # Shapes from what public scanners document (gitleaks rules, trufflehog detectors): a literal
-# prefix, then a body of a fixed alphabet and length. One alternation holds them all (cheaper
-# to compile than one regex per vendor), and it is only tried where one of the prefixes
-# occurs (``str.find``, C speed), inside whitespace-separated words of 16+ characters that
-# the caller found once for this rule, the high-entropy rule and the fail-safe. Trying an
-# alternation of 60 branches at every position of the text would cost ~4 ms per 100 kB.
-# name (the kind, with "_" for "-") -> (the literals it starts with, the regex)
-_VENDOR_SHAPES: dict[str, tuple[tuple[str, ...], str]] = {
-    "age_secret_key": (("AGE-SECRET-KEY-1",), r"AGE-SECRET-KEY-1[0-9A-Z]{58}"),
-    "mapbox_token": (("sk.eyJ",), r"sk\.eyJ[\w-]{10,}\.[\w-]{16,}"),
-    "shippo_token": (("shippo_",), r"shippo_(?:live|test)_[0-9a-f]{40}"),
-    "brevo_key": (("xkeysib-",), r"xkeysib-[0-9a-f]{64}-[A-Za-z0-9]{16}"),
-    "postman_key": (("PMAK-",), r"PMAK-[0-9a-f]{24}-[0-9a-f]{34}"),
-    "databricks_token": (("dapi",), r"dapi[0-9a-f]{32}(?:-\d)?"),
-    "doppler_token": (("dp.",), r"dp\.(?:pt|st|ct|sa|scim|audit)\.(?:[\w-]{1,20}\.)?[A-Za-z0-9]{40,}"),
-    "pulumi_token": (("pul-",), r"pul-[0-9a-f]{40}"),
-    "linear_key": (("lin_",), r"lin_(?:api|oauth)_[A-Za-z0-9]{40}"),
-    "notion_token": (("secret_", "ntn_"), r"(?:secret_[A-Za-z0-9]{43}|ntn_[A-Za-z0-9]{40,})"),
-    "atlassian_token": (("ATATT3", "ATBB", "ATCTT3"),
-                        r"(?:ATATT3[\w=-]{100,}|ATBB[\w=.-]{28,}|ATCTT3[\w=-]{100,})"),
-    "vault_token": (("hvs.", "hvb.", "hvr."), r"hv[sbr]\.[\w-]{24,}"),
-    "sentry_token": (("sntrys_", "sntryu_"), r"sntry[su]_[\w+/=.-]{40,}"),
-    "newrelic_key": (("NRAK-", "NRII-", "NRJS-", "NRRA-", "NRAA-"), r"NR(?:AK|II|JS|RA|AA)-[\w-]{20,}"),
-    "shopify_token": (("shpat_", "shpca_", "shppa_", "shpss_"), r"shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32}"),
-    "mailgun_key": (("key-",), r"key-[0-9a-f]{32}"),
-    "docker_token": (("dckr_",), r"dckr_(?:pat|oat)_[\w-]{20,}"),
-    "grafana_token": (("glsa_", "glc_"), r"(?:glsa_[A-Za-z0-9]{32}_[0-9a-f]{8}|glc_[A-Za-z0-9+/]{32,}={0,2})"),
-    "digitalocean_token": (("dop_v1_", "doo_v1_", "dor_v1_"), r"do[opr]_v1_[0-9a-f]{64}"),
-    "supabase_key": (("sbp_", "sb_secret_"), r"(?:sbp_[0-9a-f]{40}|sb_secret_[\w-]{20,})"),
-    "figma_token": (("figd_", "figo_", "figr_"), r"fig[dor]_[\w-]{40,}"),
-    "sonar_token": (("sqp_", "squ_", "sqa_"), r"sq[pua]_[0-9a-f]{40}"),
-    "buildkite_token": (("bkua_",), r"bkua_[0-9a-f]{40}"),
-    "planetscale_token": (("pscale_",), r"pscale_(?:tkn|pw|oauth)_[\w=.-]{32,}"),
-    "langsmith_key": (("lsv2_",), r"lsv2_(?:pt|sk)_[0-9a-f]{32}_[0-9a-f]{10}"),
-    "groq_key": (("gsk_",), r"gsk_[A-Za-z0-9]{48,}"),
-    "replicate_token": (("r8_",), r"r8_[A-Za-z0-9]{37}"),
-    "perplexity_key": (("pplx-",), r"pplx-[A-Za-z0-9]{40,}"),
-    "xai_key": (("xai-",), r"xai-[A-Za-z0-9]{60,}"),
-    "netlify_token": (("nfp_", "nfc_", "nfo_", "nfu_"), r"nf[pcou]_[A-Za-z0-9]{32,}"),
-    "rubygems_key": (("rubygems_",), r"rubygems_[0-9a-f]{48}"),
-    "alibaba_key": (("LTAI",), r"LTAI[A-Za-z0-9]{12,20}"),
-    "tencent_key": (("AKID",), r"AKID[A-Za-z0-9]{32}"),
-    "contentful_token": (("CFPAT-",), r"CFPAT-[\w-]{43}"),
-    "flutterwave_key": (("FLWSECK",), r"FLWSECK(?:_TEST)?-[0-9a-f]{32}-X"),
-    "google_oauth_token": (("ya29.", "1//0"), r"(?:ya29\.[\w-]{30,}|1//0[\w-]{40,})"),
-    "nuget_key": (("oy2",), r"oy2[a-z0-9]{43}"),
-    "jfrog_token": (("AKCp",), r"AKCp[A-Za-z0-9]{69}"),
-    "twilio_key": (("SK",), r"SK[0-9a-fA-F]{32}"),
-    "gitlab_token": (("GR1348941", "glft-", "glimt-", "glagent-", "glcbt-", "gloas-", "glffct-"),
-                     r"(?:GR1348941[\w-]{20}|gl(?:ft|imt|agent|cbt|oas|ffct)-[\w-]{20,})"),
-    "heroku_key": (("HRKU-",), r"HRKU-[\w-]{58,}"),
-    "deepseek_key": (("sk-",), r"sk-[0-9a-f]{32}"),
-    "twitter_token": (("A" * 22,), r"A{22}[A-Za-z0-9%]{30,}"),
-    "braintree_token": (("access_token$",), r"access_token\$production\$[0-9a-z]{16}\$[0-9a-f]{32}"),
-    "pinecone_key": (("pcsk_",), r"pcsk_[A-Za-z0-9_]{40,}"),
-    "pubnub_secret": (("sec-c-",), r"sec-c-[A-Za-z0-9+/=]{40,}"),
-    "clojars_token": (("CLOJARS_",), r"CLOJARS_[0-9a-z]{60}"),
-    "dynatrace_token": (("dt0c01.",), r"dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}"),
-    "octopus_key": (("API-",), r"API-[A-Z0-9]{26}"),
-    "scaleway_key": (("SCW",), r"SCW[A-Z0-9]{17}"),
-    "yandex_key": (("AQVN", "YC"), r"(?:AQVN[\w-]{35,38}|YC[\w-]{38})"),
-    "huggingface_token": (("api_org_",), r"api_org_[A-Za-z0-9]{34}"),
-    "firebase_key": ((":APA91b",), r"AAAA[\w-]{7}:APA91b[\w-]{100,}"),
-    "cloudflare_key": (("v1.0-",), r"v1\.0-[0-9a-f]{24}-[0-9a-f]{146}"),
-    "launchdarkly_key": (("sdk-", "api-", "mob-"),
-                         r"(?:sdk|api|mob)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
-    "riot_key": (("RGAPI-",), r"RGAPI-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
-    "square_token": (("EAAA", "sq0atp-", "sq0csp-"), r"(?:EAAA[\w-]{60}|sq0(?:atp|csp)-[\w-]{22,43})"),
-    "adafruit_key": (("aio_",), r"aio_[A-Za-z0-9]{28}"),
-    "fly_token": (("fo1_",), r"fo1_[\w-]{43}"),
-    "render_key": (("rnd_",), r"rnd_[A-Za-z0-9]{32}"),
-    "facebook_token": (("EAA",), r"EAA[A-Za-z0-9]{90,}"),
-    # Shapes whose fixed part is inside: found by that part, matched from a fixed offset back.
-    "terraform_token": ((".atlasv1.",), r"[A-Za-z0-9]{14}\.atlasv1\.[\w=-]{60,}"),
-    "azure_client_secret": (("Q~",), r"[\w~.]{3}\dQ~[\w~.-]{31,34}"),
-}
-# How far before its literal a shape starts (the literal is not its first character).
-_VENDOR_BACK = {".atlasv1.": 14, "Q~": 4, ":APA91b": 11}
-_VENDOR = re.compile("|".join(f"(?P<{name}>{regex})" for name, (_, regex) in _VENDOR_SHAPES.items()))
-_VENDOR_LITERALS = tuple(sorted({p for prefixes, _ in _VENDOR_SHAPES.values() for p in prefixes}))
+# prefix, then parts of a fixed alphabet and length. They are written as data and matched in
+# Python, not as regexes: 60 more patterns would cost ~3 ms of import time (compiling), and
+# they are only tried where one of their literals occurs (``str.find``, C speed), inside the
+# whitespace-separated words of 16+ characters that the caller found once for this rule,
+# the high-entropy rule and the fail-safe.
+_HEX = frozenset("0123456789abcdef")
+_HEX_ANY = frozenset("0123456789abcdefABCDEF")
+_AN = frozenset(_ALNUM)
+_UD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_LD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_W = frozenset(_WORD)  # letters, digits, "_"
+_WD = frozenset(_TOKEN)  # and "-"
+_WDE = _WD | {"="}
+_B64S = _AN | set("+/")
+_Part = str | tuple[frozenset[str], int, int]  # a literal, or (alphabet, least, most)
+_INF = 10_000
+# (kind, the literal that finds it, how far before that literal it starts, its parts)
+_VENDOR_SHAPES: tuple[tuple[str, str, int, tuple[_Part, ...]], ...] = (
+    ("age-secret-key", "AGE-SECRET-KEY-1", 0, ("AGE-SECRET-KEY-1", (_UD, 58, 58))),
+    ("mapbox-token", "sk.eyJ", 0, ("sk.eyJ", (_WD, 10, _INF), ".", (_WD, 16, _INF))),
+    *(("shippo-token", f"shippo_{m}_", 0, (f"shippo_{m}_", (_HEX, 40, 40))) for m in ("live", "test")),
+    ("brevo-key", "xkeysib-", 0, ("xkeysib-", (_HEX, 64, 64), "-", (_AN, 16, 16))),
+    ("postman-key", "PMAK-", 0, ("PMAK-", (_HEX, 24, 24), "-", (_HEX, 34, 34))),
+    ("databricks-token", "dapi", 0, ("dapi", (_HEX, 32, 32))),
+    *(("doppler-token", f"dp.{t}.", 0, (f"dp.{t}.", (_AN | {"."}, 40, _INF)))
+      for t in ("pt", "st", "ct", "sa", "scim", "audit")),
+    ("pulumi-token", "pul-", 0, ("pul-", (_HEX, 40, 40))),
+    *(("linear-key", f"lin_{t}_", 0, (f"lin_{t}_", (_AN, 40, 40))) for t in ("api", "oauth")),
+    ("notion-token", "secret_", 0, ("secret_", (_AN, 43, 43))),
+    ("notion-token", "ntn_", 0, ("ntn_", (_AN, 40, _INF))),
+    *(("atlassian-token", p, 0, (p, (_WDE, n, _INF)))
+      for p, n in (("ATATT3", 100), ("ATCTT3", 100), ("ATBB", 28))),
+    *(("vault-token", f"hv{t}.", 0, (f"hv{t}.", (_WD, 24, _INF))) for t in "sbr"),
+    ("terraform-token", ".atlasv1.", 14, ((_AN, 14, 14), ".atlasv1.", (_WDE, 60, _INF))),
+    *(("sentry-token", f"sntry{t}_", 0, (f"sntry{t}_", (_WD | set("+/=."), 40, _INF))) for t in "su"),
+    *(("newrelic-key", f"NR{t}-", 0, (f"NR{t}-", (_WD, 20, _INF))) for t in ("AK", "II", "JS", "RA", "AA")),
+    *(("shopify-token", f"shp{t}_", 0, (f"shp{t}_", (_HEX_ANY, 32, 32))) for t in ("at", "ca", "pa", "ss")),
+    ("mailgun-key", "key-", 0, ("key-", (_HEX, 32, 32))),
+    *(("docker-token", f"dckr_{t}_", 0, (f"dckr_{t}_", (_WD, 20, _INF))) for t in ("pat", "oat")),
+    ("grafana-token", "glsa_", 0, ("glsa_", (_AN, 32, 32), "_", (_HEX, 8, 8))),
+    ("grafana-token", "glc_", 0, ("glc_", (_B64S, 32, _INF))),
+    *(("digitalocean-token", f"do{t}_v1_", 0, (f"do{t}_v1_", (_HEX, 64, 64))) for t in "opr"),
+    ("supabase-key", "sbp_", 0, ("sbp_", (_HEX, 40, 40))),
+    ("supabase-key", "sb_secret_", 0, ("sb_secret_", (_WD, 20, _INF))),
+    *(("figma-token", f"fig{t}_", 0, (f"fig{t}_", (_WD, 40, _INF))) for t in "dor"),
+    *(("sonar-token", f"sq{t}_", 0, (f"sq{t}_", (_HEX, 40, 40))) for t in "pua"),
+    ("buildkite-token", "bkua_", 0, ("bkua_", (_HEX, 40, 40))),
+    *(("planetscale-token", f"pscale_{t}_", 0, (f"pscale_{t}_", (_WD | set("=."), 32, _INF)))
+      for t in ("tkn", "pw", "oauth")),
+    *(("langsmith-key", f"lsv2_{t}_", 0, (f"lsv2_{t}_", (_HEX, 32, 32), "_", (_HEX, 10, 10)))
+      for t in ("pt", "sk")),
+    ("groq-key", "gsk_", 0, ("gsk_", (_AN, 48, _INF))),
+    ("replicate-token", "r8_", 0, ("r8_", (_AN, 37, 37))),
+    ("perplexity-key", "pplx-", 0, ("pplx-", (_AN, 40, _INF))),
+    ("xai-key", "xai-", 0, ("xai-", (_AN, 60, _INF))),
+    *(("netlify-token", f"nf{t}_", 0, (f"nf{t}_", (_AN, 32, _INF))) for t in "pcou"),
+    ("rubygems-key", "rubygems_", 0, ("rubygems_", (_HEX, 48, 48))),
+    ("alibaba-key", "LTAI", 0, ("LTAI", (_AN, 12, 20))),
+    ("tencent-key", "AKID", 0, ("AKID", (_AN, 32, 32))),
+    ("contentful-token", "CFPAT-", 0, ("CFPAT-", (_WD, 43, 43))),
+    *(("flutterwave-key", p, 0, (p, (_HEX, 32, 32), "-X")) for p in ("FLWSECK-", "FLWSECK_TEST-")),
+    ("google-oauth-token", "ya29.", 0, ("ya29.", (_WD, 30, _INF))),
+    ("google-oauth-token", "1//0", 0, ("1//0", (_WD, 40, _INF))),
+    ("nuget-key", "oy2", 0, ("oy2", (_LD, 43, 43))),
+    ("jfrog-token", "AKCp", 0, ("AKCp", (_AN, 69, 69))),
+    ("twilio-key", "SK", 0, ("SK", (_HEX_ANY, 32, 32))),
+    ("gitlab-token", "GR1348941", 0, ("GR1348941", (_WD, 20, 20))),
+    *(("gitlab-token", f"gl{t}-", 0, (f"gl{t}-", (_WD, 20, _INF)))
+      for t in ("ft", "imt", "agent", "cbt", "oas", "ffct")),
+    ("azure-client-secret", "Q~", 4, ((_W | set("~."), 3, 3), (frozenset("0123456789"), 1, 1), "Q~",
+                                       (_WD | set("~."), 31, 34))),
+    ("heroku-key", "HRKU-", 0, ("HRKU-", (_WD, 58, _INF))),
+    ("deepseek-key", "sk-", 0, ("sk-", (_HEX, 32, 32))),
+    ("twitter-token", "A" * 22, 0, ("A" * 22, (_AN | {"%"}, 30, _INF))),
+    ("braintree-token", "access_token$production$", 0,
+     ("access_token$production$", (_LD, 16, 16), "$", (_HEX, 32, 32))),
+    ("pinecone-key", "pcsk_", 0, ("pcsk_", (_W, 40, _INF))),
+    ("pubnub-secret", "sec-c-", 0, ("sec-c-", (_B64S | {"="}, 40, _INF))),
+    ("clojars-token", "CLOJARS_", 0, ("CLOJARS_", (_LD, 60, 60))),
+    ("dynatrace-token", "dt0c01.", 0, ("dt0c01.", (_UD, 24, 24), ".", (_UD, 64, 64))),
+    ("octopus-key", "API-", 0, ("API-", (_UD, 26, 26))),
+    ("scaleway-key", "SCW", 0, ("SCW", (_UD, 17, 17))),
+    ("yandex-key", "AQVN", 0, ("AQVN", (_WD, 35, 38))),
+    ("yandex-key", "YC", 0, ("YC", (_WD, 38, 38))),
+    ("huggingface-token", "api_org_", 0, ("api_org_", (_AN, 34, 34))),
+    ("firebase-key", ":APA91b", 11, ("AAAA", (_WD, 7, 7), ":APA91b", (_WD, 100, _INF))),
+    ("cloudflare-key", "v1.0-", 0, ("v1.0-", (_HEX, 24, 24), "-", (_HEX, 146, 146))),
+    *((kind, f"{p}-", 0, (f"{p}-", (_HEX, 8, 8), "-", (_HEX, 4, 4), "-", (_HEX, 4, 4), "-",
+                          (_HEX, 4, 4), "-", (_HEX, 12, 12)))
+      for kind, p in (("launchdarkly-key", "sdk"), ("launchdarkly-key", "api"),
+                      ("launchdarkly-key", "mob"), ("riot-key", "RGAPI"))),
+    ("square-token", "EAAA", 0, ("EAAA", (_WD, 60, 60))),
+    *(("square-token", f"sq0{t}-", 0, (f"sq0{t}-", (_WD, 22, 43))) for t in ("atp", "csp")),
+    ("adafruit-key", "aio_", 0, ("aio_", (_AN, 28, 28))),
+    ("fly-token", "fo1_", 0, ("fo1_", (_WD, 43, 43))),
+    ("render-key", "rnd_", 0, ("rnd_", (_AN, 32, 32))),
+    ("facebook-token", "EAA", 0, ("EAA", (_AN, 90, _INF))),
+)
 _BOUNDARY = frozenset(_ALNUM)
 
 
@@ -209,34 +228,44 @@ def vendor_tokens(text: str, words: list[tuple[int, int]]) -> list[SecretMatch]:
     characters); a token must not run on from a letter or digit on either side."""
     found: list[SecretMatch] = []
     for start, end in words:
+        candidates: list[tuple[int, str, tuple[_Part, ...]]] = []
+        for kind, literal, back, parts in _VENDOR_SHAPES:
+            at = text.find(literal, start, end)
+            while at != -1 and len(candidates) < 10_000:
+                if at - back >= start:
+                    candidates.append((at - back, kind, parts))
+                at = text.find(literal, at + 1, end)
         done = start
-        hits = sorted({at for literal in _VENDOR_LITERALS
-                       for at in _occurrences(text, literal, start, end)})
-        for at in hits:
+        for at, kind, parts in sorted(candidates, key=lambda c: c[0]):
             if at < done:
                 continue
-            m = _VENDOR.match(text, at, end)
-            if m is None:
+            stop = _match_parts(text, at, end, parts)
+            if stop == -1 or (at > 0 and text[at - 1] in _BOUNDARY) or \
+                    (stop < len(text) and text[stop] in _BOUNDARY):
                 continue
-            if (m.start() > 0 and text[m.start() - 1] in _BOUNDARY) or \
-                    (m.end() < len(text) and text[m.end()] in _BOUNDARY):
-                continue
-            found.append(SecretMatch((m.lastgroup or "vendor_token").replace("_", "-"),
-                                     m.start(), m.end()))
-            done = m.end()
+            found.append(SecretMatch(kind, at, stop))
+            done = stop
     return found
 
 
-def _occurrences(text: str, literal: str, start: int, end: int) -> list[int]:
-    """Where a shape may start, for each occurrence of ``literal`` in ``text[start:end]``."""
-    back = _VENDOR_BACK.get(literal, 0)
-    found: list[int] = []
-    at = text.find(literal, start, end)
-    while at != -1 and len(found) < 10_000:
-        if at - back >= start:
-            found.append(at - back)
-        at = text.find(literal, at + 1, end)
-    return found
+def _match_parts(text: str, pos: int, end: int, parts: tuple[_Part, ...]) -> int:
+    """Where ``parts`` matching from ``pos`` end (each alphabet part takes as many as it
+    may), or -1."""
+    for part in parts:
+        if isinstance(part, str):
+            if not text.startswith(part, pos, end):
+                return -1
+            pos += len(part)
+            continue
+        alphabet, least, most = part
+        stop = pos
+        limit = min(end, pos + most)
+        while stop < limit and text[stop] in alphabet:
+            stop += 1
+        if stop - pos < least:
+            return -1
+        pos = stop
+    return pos
 
 
 # Webhook URLs whose path is the credential, and signed URLs (Azure SAS, Logic Apps, Power
