@@ -1,10 +1,16 @@
 """Secrets never leave the machine: find them in text and replace them by ``[REDACTED:<kind>]``.
 
 This package is the public entry (``find_secrets``, ``redact_text``, ``redact_hunk``) and
-ranks the matches; each kind of rule is a module: ``shapes`` (known token shapes, passwords
-in URLs), ``pem`` (key blocks), ``assignments`` (values of secret-looking names),
-``spaced_passwords`` (SQL, ``.netrc``, ``.pgpass``), ``entropy`` (random-looking strings),
-and ``common`` (what they share).
+ranks the matches; each kind of rule is a module: ``shapes`` (known token shapes, vendor
+shapes, webhook and signed URLs, passwords in URLs), ``pem`` (key blocks), ``assignments``
+(values of secret-looking names), ``spaced_passwords`` (SQL, ``.netrc``, ``.pgpass``),
+``connection_strings`` (libpq, Oracle, Go MySQL), ``positional`` (credentials passed as
+arguments), ``flags`` (command lines), ``headers``, ``markup`` (XML, name/value objects,
+Terraform defaults), ``secret_paths`` (whole files known by path, credential table columns),
+``prose`` (comments and prose), ``split_strings``, ``entropy`` (long random-looking
+strings), ``failsafe`` (random-looking values of 16+ characters wherever they stand),
+``names`` (which names name a secret) and ``common`` (what they share). The classes each
+module covers are in its docstring; ``tests/data/secret_corpus.py`` has examples of each.
 
 Why our own patterns and not ``detect-secrets``: this runs on every hunk of every commit, and
 importing detect-secrets costs 120-200 ms (its plugin registry is loaded eagerly), most of the
@@ -59,8 +65,9 @@ into the specific one when it covers more than it):
   ``PASSWORD 'x'`` and ``IDENTIFIED [WITH plugin] BY 'x'`` in any file (unquoted
   ``IDENTIFIED BY tiger`` only in ``.sql`` files: in prose "identified by" is followed by
   words); ``password x`` in ``.netrc``; the last field of each ``.pgpass`` line.
-  Not caught, knowingly: an unquoted value assigned in code (``password = hunter2`` in a
-  ``.py`` file names a variable, and we cannot tell it from a literal).
+  An unquoted word assigned in code is a literal when it mixes letters and digits, says
+  nothing of a secret itself, is used nowhere else in the text and ends the statement
+  (``password = hunter2``; not ``password = new_password`` nor ``f(password=pw1)``).
 - High-entropy strings: a run of 32+ base64/base64url characters with a digit and a letter,
   whose Shannon entropy is at least what a random string of that length reaches 999 times in
   1000 (4.0 bits per character at 32 characters, rising to 4.75 at 64; measured on random
@@ -195,7 +202,7 @@ def _ranked(text: str, path: str | None) -> list[SecretMatch]:
     ranked.extend(table_columns(text, path))
     ranked.extend(prose(text, lowered, path, mode))
     ranked.extend(split_strings(text, _known_shapes))
-    ranked.extend(high_entropy(text, exempt))
+    ranked.extend(high_entropy(text, exempt, words))
     ranked.extend(random_values(text, words, exempt))
     return ranked
 

@@ -184,3 +184,31 @@ def long_words(text: str, min_length: int = 16) -> list[tuple[int, int]]:
             cursor = start + len(word)
             spans.append((start, cursor))
     return spans
+
+
+def occurrences(text: str, literal: str, start: int = 0, end: int | None = None) -> list[int]:
+    """Every position of ``literal`` in ``text[start:end]`` (``str.find``: C speed)."""
+    stop = len(text) if end is None else end
+    found = []
+    at = text.find(literal, start, stop)
+    while at != -1:
+        found.append(at)
+        at = text.find(literal, at + 1, stop)
+    return found
+
+
+def hits(text: str, literals: tuple[str, ...], pattern: re.Pattern[str]) -> list[re.Match[str]]:
+    """Like ``pattern.finditer(text)`` for a pattern that starts with one of ``literals``,
+    but tried only where one of them occurs: an alternation (or a look-behind) at the start
+    of a pattern is tried at every position of the text, many times slower than ``find``."""
+    starts = sorted({at for literal in literals for at in occurrences(text, literal)})
+    found = []
+    done = 0
+    for at in starts:
+        if at < done:
+            continue
+        m = pattern.match(text, at)
+        if m is not None:
+            found.append(m)
+            done = max(m.end(), at + 1)
+    return found

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from aider_hooks.redact.common import SecretMatch, is_reference
+from aider_hooks.redact.common import SecretMatch, hits, is_reference
 
 # Run on the lower-cased text.
 _LIBPQ_PASSWORD = re.compile(r"password[ \t]*=[ \t]*(?:'((?:\\.|[^'\\\n]){1,512})'|([^\s'\"`;]{1,512}))")
@@ -19,6 +19,8 @@ _LIBPQ_KEYS = re.compile(r"(?:^|[\s\"'`])(?:host|hostaddr|port|dbname|user|sslmo
 _ORACLE = re.compile(
     r"(?:thin:|userid=|sqlplus(?:[ \t]+-[a-z]+)*[ \t]+|(?:expdp|impdp|exp|imp|sqlldr|dgmgrl)[ \t]+"
     r"|rman[ \t]+target[ \t]+)[\"']?[\w$#]{1,64}/([^\s@/\"']{1,256})@")
+_ORACLE_LITERALS = ("thin:", "userid=", "sqlplus", "expdp", "impdp", "exp", "imp", "sqlldr",
+                    "dgmgrl", "rman")
 _GO_MYSQL = re.compile(r":([^\s@/:\"'`]{1,256})@(?:tcp|unix|udp)\(")
 
 
@@ -39,7 +41,7 @@ def connection_strings(text: str, lowered: str) -> list[SecretMatch]:
                 found.append(SecretMatch("connection-string-password", m.start(group), m.end(group)))
     if "/" in text and "@" in text:
         found += [SecretMatch("connection-string-password", m.start(1), m.end(1))
-                  for m in _ORACLE.finditer(lowered) if not is_reference(m.group(1))]
+                  for m in hits(lowered, _ORACLE_LITERALS, _ORACLE) if not is_reference(m.group(1))]
     if "@tcp(" in lowered or "@unix(" in lowered or "@udp(" in lowered:
         found += [SecretMatch("connection-string-password", m.start(1), m.end(1))
                   for m in _GO_MYSQL.finditer(lowered) if not is_reference(m.group(1))]

@@ -40,10 +40,13 @@ def _entropy_threshold(length: int) -> float:
     return y0
 
 
-def high_entropy(text: str, exempt: list[tuple[int, int]]) -> list[SecretMatch]:
+def high_entropy(text: str, exempt: list[tuple[int, int]],
+                 words: list[tuple[int, int]] | None = None) -> list[SecretMatch]:
+    """``words``: (start, end) of the text's whitespace-separated words of 32+ characters, or
+    more (``common.long_words``), when the caller has them already."""
     exempt_starts = [a for a, _ in exempt]  # sorted and disjoint
     found = []
-    for m in _long_runs(text):
+    for m in _long_runs(text, words):
         at = bisect_right(exempt_starts, m.start()) - 1
         if at >= 0 and m.start() < exempt[at][1]:
             continue
@@ -53,8 +56,13 @@ def high_entropy(text: str, exempt: list[tuple[int, int]]) -> list[SecretMatch]:
     return found
 
 
-def _long_runs(text: str) -> Iterator[re.Match[str]]:
+def _long_runs(text: str, words: list[tuple[int, int]] | None) -> Iterator[re.Match[str]]:
     """Candidates, searched only inside words of 32+ characters (``str.split`` is cheap)."""
+    if words is not None:
+        for start, end in words:
+            if end - start >= _MIN_RUN:
+                yield from _CANDIDATE.finditer(text, start, end)
+        return
     cursor = 0
     for word in [w for w in text.split() if len(w) >= _MIN_RUN]:
         start = text.find(word, cursor)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from aider_hooks.redact.common import SecretMatch, is_reference, mixed
+from aider_hooks.redact.common import SecretMatch, hits, is_reference, mixed
 from aider_hooks.redact.names import secret_name_kind
 
 # command -> {flag: "space" (value is the next word) | "attached" (-pVALUE) | "both"}
@@ -41,9 +41,13 @@ _COMMAND_FLAGS: dict[str, dict[str, str]] = {
 }
 # For these, -p is a password only after "login" (docker run -p 8080:80 is a port).
 _LOGIN_ONLY = frozenset(("az", "docker", "podman", "buildah", "helm", "nerdctl"))
+_COMMAND_NAMES = (*_COMMAND_FLAGS, "htpasswd", "smbclient", "net")
 _COMMAND = re.compile(
-    r"(?<![\w./-])(" + "|".join(re.escape(c) for c in sorted(_COMMAND_FLAGS, key=len, reverse=True))
-    + r"|htpasswd|smbclient|net)(?![\w.-])")
+    r"(" + "|".join(re.escape(c) for c in sorted(_COMMAND_NAMES, key=len, reverse=True))
+    + r")(?![\w.-])")
+# A command line holds one of these, or there is nothing to read (most texts).
+_FLAG_GATES = ("-p", "-a", "-P", "-w", "-k", "-u", "-U", "--user", "--proxy-user", "-b", "use ")
+_COMMAND_LITERALS = tuple(sorted({name[:3] for name in _COMMAND_NAMES}))
 # One word of a command line: quoted, or up to a space, a quote, a comma or a bracket.
 _WORD = re.compile(r"\"((?:\\.|[^\"\\\n]){0,1024}+)\"|'([^'\n]{0,1024})'"
                    r"|((?:[^\s,\[\]()\"';|&\\]|\\[^\n]){1,1024}+)|([;|&\n])|\\\n")
@@ -52,8 +56,9 @@ _YAML_FLAG_ITEM = re.compile(
     r"-[ \t]+[\"']?--?[\w-]{0,40}(?:password|passwd|secret|token|api-?key|secret-key|access-key"
     r"|credentials?)[\"']?[ \t]*\r?\n[ \t]*-[ \t]+[\"']?([^\s\"'#]{1,1024})")
 _PS_PARAMETER = re.compile(
-    r"(?<=[ \t])-[a-z]{0,30}(?:password|passwd|secret|token|apikey|accesskey|credential)"
+    r"-[a-z]{0,30}(?:password|passwd|secret|token|apikey|accesskey|credential)"
     r"[ \t]+(?:([\"'])((?:(?!\1)[^\n]){1,512})\1|([^\s\"'$(@-][^\s\"'`;|)]{0,511}))")
+_PS_WORDS = ("password", "passwd", "secret", "token", "apikey", "accesskey", "credential")
 _PASSWORD_STDIN = re.compile(
     r"echo[ \t]+(?:-n[ \t]+)?(?:([\"'])((?:(?!\1)[^\n]){1,512})\1|([^\s|\"'$]{1,512}))[ \t]*\|"
     r"[^\n|]{0,200}?--password-stdin")
@@ -66,9 +71,13 @@ _CONFIG_SET = re.compile(
 def flags(text: str, lowered: str) -> list[SecretMatch]:
     found: list[SecretMatch] = []
     done = 0
-    for hit in _COMMAND.finditer(text):
+    commands = [] if not any(flag in text for flag in _FLAG_GATES) else \
+        hits(text, _COMMAND_LITERALS, _COMMAND)
+    for hit in commands:
         if hit.start() < done:
             continue  # a word of the command line already read
+        if hit.start() > 0 and (text[hit.start() - 1].isalnum() or text[hit.start() - 1] in "_./-"):
+            continue  # mysql inside a longer name
         secrets, done = _command_line(text, hit.group(1), hit.end())
         found += secrets
     if "pass:" in text:
@@ -76,8 +85,10 @@ def flags(text: str, lowered: str) -> list[SecretMatch]:
     if "- -" in text or "- \"-" in text or "- '-" in text:
         found += [_match(m, 1) for m in _YAML_FLAG_ITEM.finditer(lowered)
                   if not is_reference(text[m.start(1):m.end(1)])]
-    if " -" in text:
+    if " -" in text and any(word in lowered for word in _PS_WORDS):
         for m in _PS_PARAMETER.finditer(lowered):
+            if m.start() == 0 or lowered[m.start() - 1] not in " \t":
+                continue
             group = 2 if m.group(2) is not None else 3
             value = text[m.start(group):m.end(group)]
             if not is_reference(value) and (group == 2 or mixed(value) or len(value) >= 12):

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 
-from aider_hooks.redact.common import SecretMatch, is_reference
+from aider_hooks.redact.common import SecretMatch, hits, is_reference
 
 # Run on the lower-cased text. The header name's last word, then ":" and the value up to a
 # quote or the end of the line.
 _HEADER = re.compile(
     r"(?:token|key|secret|password|auth|signature|credentials?|authorization)[ \t]*:[ \t]*"
     r"([^\s\"'`\\][^\"'`\n\r\\]{0,2047})")
+_HEADER_LITERALS = ("token", "key", "secret", "password", "auth", "signature", "credential")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 # What may stand just before a header name: a quote, the start of a line, a "{", or the
 # "=" of --header=.
@@ -32,7 +33,7 @@ _SECRET_HEADER = re.compile(
 
 def headers(text: str, lowered: str) -> list[SecretMatch]:
     found = []
-    for m in _HEADER.finditer(lowered):
+    for m in hits(lowered, _HEADER_LITERALS, _HEADER):
         name_start = m.start()
         while name_start > 0 and lowered[name_start - 1] in _NAME_CHARS:
             name_start -= 1

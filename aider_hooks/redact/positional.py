@@ -17,6 +17,7 @@ import re
 
 from aider_hooks.redact.common import (
     SecretMatch,
+    hits,
     is_reference,
     key_material,
     looks_random,
@@ -28,6 +29,8 @@ from aider_hooks.redact.names import secret_name_kind
 _CALLEE = re.compile(
     r"(?:log_?[io]n|sign_?in|connect|auth|credential|passw|securestring|client|oauth|smtp"
     r"|new[ \t]+[a-z_][\w.]{0,60}|\.new)[\w$.:]{0,40}[ \t]*\(")
+_CALLEE_LITERALS = ("log", "sign", "connect", "auth", "credential", "passw", "securestring",
+                    "client", "oauth", "smtp", "new", ".new")
 _STRONG = ("login", "logon", "log_in", "signin", "sign_in", "auth", "credential", "passw",
            "securestring")
 _AUTH_TUPLE = re.compile(r"auth[\"']?[ \t]*[=:][ \t]*[(\[]")
@@ -41,7 +44,7 @@ _SECURE_STRING = re.compile(
 
 def positional(text: str, lowered: str) -> list[SecretMatch]:
     found: list[SecretMatch] = []
-    for hit in _CALLEE.finditer(lowered):
+    for hit in hits(lowered, _CALLEE_LITERALS, _CALLEE):
         callee = hit.group()
         if "hash" in callee:
             continue  # generate_password_hash("secret", "sha256"): a method name
@@ -56,6 +59,8 @@ def positional(text: str, lowered: str) -> list[SecretMatch]:
             value = m.group(4)
             if value.lower() == m.group(2).lower().lstrip("-$"):
                 continue  # ('secret', 'secret'): a name given twice
+            if "hash" in _callee_before(text, m.start()):
+                continue  # generate_password_hash("secret", "sha256"): a password, then a method
             if kind == "strong" and not is_reference(value) or kind == "key" and key_material(value):
                 found.append(SecretMatch("positional-credential", m.start(4), m.end(4)))
     if "securestring" in lowered:
@@ -78,6 +83,15 @@ def _arguments(text: str, open_paren: int, *, strong: bool, skip_first: bool) ->
                 or (strong and _plain_word(value))):
             found.append(SecretMatch("positional-credential", start, end))
     return found
+
+
+_CALLEE_BEFORE = re.compile(r"([\w.]{1,80})[ \t]*\($")
+
+
+def _callee_before(text: str, pos: int) -> str:
+    """The lower-cased name of the call whose "(" is just before ``pos``, or ""."""
+    callee = _CALLEE_BEFORE.search(text, max(0, pos - 82), pos)
+    return callee.group(1).lower() if callee else ""
 
 
 def _plain_word(value: str) -> bool:

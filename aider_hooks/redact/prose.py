@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 
-from aider_hooks.redact.common import SecretMatch, is_reference, password_like
+from aider_hooks.redact.common import SecretMatch, hits, is_reference, password_like
 
 _WORD = (r"(?:password|passwd|passphrase|pwd|pass|pw|token|secret|api[ _-]?key|access[ _-]?key"
          r"|secret[ _-]?key|private[ _-]?key|license[ _-]?key|credentials?|creds)")
 _VALUE = r"""(?:"([^"\n]{1,128})"|'([^'\n]{1,128})'|`([^`\n]{1,128})`|([^\s"'`]{4,128}))"""
+_WORD_LITERALS = ("pass", "pw", "token", "secret", "api", "access", "private", "license", "cred")
 _CREDENTIAL_WORD_VALUE = re.compile(
-    rf"(?<![\w-]){_WORD}(?:[ \t]+(?:is|was|for[ \t]+[\w@.-]{{1,40}}[ \t]+is)[ \t]*:?|[ \t]*:)?"
+    rf"{_WORD}(?:[ \t]+(?:is|was|for[ \t]+[\w@.-]{{1,40}}[ \t]+is)[ \t]*:?|[ \t]*:)?"
     rf"[ \t]+{_VALUE}")
 _CODE_CONNECTORS = (" is", " was", ":")
 _PAIR = re.compile(
@@ -38,7 +39,9 @@ def prose(text: str, lowered: str, path: str | None, mode: str) -> list[SecretMa
     is_prose = name.endswith(_PROSE_SUFFIXES) or ("." not in name and mode == "unknown")
     found = []
     comments: list[int] = []
-    for m in _CREDENTIAL_WORD_VALUE.finditer(lowered):
+    for m in hits(lowered, _WORD_LITERALS, _CREDENTIAL_WORD_VALUE):
+        if m.start() > 0 and (lowered[m.start() - 1].isalnum() or lowered[m.start() - 1] in "_-"):
+            continue  # db_password, mypass: a name, not the word
         connector = lowered[m.start():m.start(next(g for g in (1, 2, 3, 4) if m.group(g) is not None))]
         if mode in ("code", "python") and not any(c in connector for c in _CODE_CONNECTORS) \
                 and not _in_comment(lowered, m.start(), comments):
