@@ -15,7 +15,9 @@ from aider_hooks.redact.names import SECRET_NAME, SUFFIX, keyword_starts_word, s
 _KEYWORD_HITS = tuple(
     re.compile(rf"{keyword}{SUFFIX}(?=[\"'`]?\]?[ \t]*[:=!>]|[ \t]+[a-z_][\w.]{{0,40}}[ \t]*=)")
     for keyword in ("pass(?:word|wd|phrase)?", "pwd", "secret", "token", "key", "credentials?",
-                    "auth", "key[_.-]?base", "salt", "pepper", "pat", "nonce", "seed"))
+                    "auth", "key[_.-]?base",
+                    # Rarer endings share one pattern: each pattern costs ~0.4 ms to compile.
+                    "(?:salt|pepper|pat|nonce|seed)"))
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-$@")
 _MAX_NAME = 128
 _ASSIGNMENT_TAIL = re.compile(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from aider_hooks.redact.common import SecretMatch, hits, is_reference, mixed
+from aider_hooks.redact.common import SecretMatch, is_reference, mixed, occurrences
 from aider_hooks.redact.names import secret_name_kind
 
 # command -> {flag: "space" (value is the next word) | "attached" (-pVALUE) | "both"}
@@ -42,12 +42,9 @@ _COMMAND_FLAGS: dict[str, dict[str, str]] = {
 # For these, -p is a password only after "login" (docker run -p 8080:80 is a port).
 _LOGIN_ONLY = frozenset(("az", "docker", "podman", "buildah", "helm", "nerdctl"))
 _COMMAND_NAMES = (*_COMMAND_FLAGS, "htpasswd", "smbclient", "net")
-_COMMAND = re.compile(
-    r"(" + "|".join(re.escape(c) for c in sorted(_COMMAND_NAMES, key=len, reverse=True))
-    + r")(?![\w.-])")
 # A command line holds one of these, or there is nothing to read (most texts).
-_FLAG_GATES = ("-p", "-a", "-P", "-w", "-k", "-u", "-U", "--user", "--proxy-user", "-b", "use ")
-_COMMAND_LITERALS = tuple(sorted({name[:3] for name in _COMMAND_NAMES}))
+_FLAG_GATES = tuple(f"{before}{flag}" for flag in ("-p", "-a", "-P", "-w", "-k", "-u", "-U", "-b")
+                    for before in " \"'\t") + (" use ", "--user", "--proxy-user")
 # One word of a command line: quoted, or up to a space, a quote, a comma or a bracket.
 _WORD = re.compile(r"\"((?:\\.|[^\"\\\n]){0,1024}+)\"|'([^'\n]{0,1024})'"
                    r"|((?:[^\s,\[\]()\"';|&\\]|\\[^\n]){1,1024}+)|([;|&\n])|\\\n")
@@ -71,14 +68,10 @@ _CONFIG_SET = re.compile(
 def flags(text: str, lowered: str) -> list[SecretMatch]:
     found: list[SecretMatch] = []
     done = 0
-    commands = [] if not any(flag in text for flag in _FLAG_GATES) else \
-        hits(text, _COMMAND_LITERALS, _COMMAND)
-    for hit in commands:
-        if hit.start() < done:
+    for at, command in _commands(text) if any(flag in text for flag in _FLAG_GATES) else []:
+        if at < done:
             continue  # a word of the command line already read
-        if hit.start() > 0 and (text[hit.start() - 1].isalnum() or text[hit.start() - 1] in "_./-"):
-            continue  # mysql inside a longer name
-        secrets, done = _command_line(text, hit.group(1), hit.end())
+        secrets, done = _command_line(text, command, at + len(command))
         found += secrets
     if "pass:" in text:
         found += [_match(m, 1) for m in _OPENSSL_PASS.finditer(text) if not is_reference(m.group(1))]
@@ -109,6 +102,21 @@ def flags(text: str, lowered: str) -> list[SecretMatch]:
                     not is_reference(text[m.start(group):m.end(group)]):
                 found.append(_match(m, group))
     return found
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-")
+
+
+def _commands(text: str) -> list[tuple[int, str]]:
+    """(position, name) of each command name that stands as a word (str.find, C speed)."""
+    found = []
+    for command in _COMMAND_NAMES:
+        for at in occurrences(text, command):
+            end = at + len(command)
+            if (at == 0 or text[at - 1] not in _NAME_CHARS) and \
+                    (end == len(text) or (text[end] not in _NAME_CHARS or text[end] in "/")):
+                found.append((at, command))
+    return sorted(found)
 
 
 def _match(m: re.Match[str], group: int) -> SecretMatch:

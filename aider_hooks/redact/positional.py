@@ -18,6 +18,7 @@ import re
 from aider_hooks.redact.common import (
     SecretMatch,
     hits,
+    occurrences,
     is_reference,
     key_material,
     looks_random,
@@ -36,8 +37,10 @@ _STRONG = ("login", "logon", "log_in", "signin", "sign_in", "auth", "credential"
 _AUTH_TUPLE = re.compile(r"auth[\"']?[ \t]*[=:][ \t]*[(\[]")
 _MAX_ARGS = 600
 _STRING_PREFIXES = "@$bBrRuUfFL"
-_PAIR = re.compile(
-    r"""(["'])([A-Za-z_.$-][\w.$-]{1,80})\1[ \t]*,[ \t]*[@$]?(["'`])((?:\\.|(?!\3)[^\\\n]){1,1024})\3""")
+# A name and its value as two string arguments: found from each quote-comma, the name
+# searched back from it, the value matched after it.
+_PAIR_NAME = re.compile(r"""(["'])([A-Za-z_.$-][\w.$-]{1,80})\1[ \t]*$""")
+_PAIR_VALUE = re.compile(r"""[ \t]*,[ \t]*[@$]?(["'`])((?:\\.|(?!\1)[^\\\n]){1,1024})\1""")
 _SECURE_STRING = re.compile(
     r"convertto-securestring[ \t]+(?:-string[ \t]+)?([\"'])((?:(?!\1)[^\n]){1,256})\1")
 
@@ -53,16 +56,21 @@ def positional(text: str, lowered: str) -> list[SecretMatch]:
     if "auth" in lowered:
         for hit in _AUTH_TUPLE.finditer(lowered):
             found += _arguments(text, hit.end() - 1, strong=True, skip_first=True)
-    if "," in text:
-        for m in _PAIR.finditer(text):
-            kind = secret_name_kind(m.group(2).lstrip("-$"))
-            value = m.group(4)
-            if value.lower() == m.group(2).lower().lstrip("-$"):
+    for quote_comma in ('",', "',", '" ,', "' ,"):
+        for at in occurrences(text, quote_comma):
+            name = _PAIR_NAME.search(text, max(0, at - 84), at + 1)
+            value_match = _PAIR_VALUE.match(text, at + 1)
+            if name is None or value_match is None:
+                continue
+            kind = secret_name_kind(name.group(2).lstrip("-$"))
+            value = value_match.group(2)
+            if kind is None or value.lower() == name.group(2).lower().lstrip("-$"):
                 continue  # ('secret', 'secret'): a name given twice
-            if "hash" in _callee_before(text, m.start()):
+            if "hash" in _callee_before(text, name.start()):
                 continue  # generate_password_hash("secret", "sha256"): a password, then a method
             if kind == "strong" and not is_reference(value) or kind == "key" and key_material(value):
-                found.append(SecretMatch("positional-credential", m.start(4), m.end(4)))
+                found.append(SecretMatch("positional-credential", value_match.start(2),
+                                         value_match.end(2)))
     if "securestring" in lowered:
         found += [SecretMatch("positional-credential", m.start(2), m.end(2))
                   for m in _SECURE_STRING.finditer(lowered) if not is_reference(m.group(2))]

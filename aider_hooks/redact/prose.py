@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from aider_hooks.redact.common import SecretMatch, hits, is_reference, password_like
+from aider_hooks.redact.common import SecretMatch, hits, is_reference, occurrences, password_like
 
 _WORD = (r"(?:password|passwd|passphrase|pwd|pass|pw|token|secret|api[ _-]?key|access[ _-]?key"
          r"|secret[ _-]?key|private[ _-]?key|license[ _-]?key|credentials?|creds)")
@@ -23,8 +23,9 @@ _CREDENTIAL_WORD_VALUE = re.compile(
     rf"{_WORD}(?:[ \t]+(?:is|was|for[ \t]+[\w@.-]{{1,40}}[ \t]+is)[ \t]*:?|[ \t]*:)?"
     rf"[ \t]+{_VALUE}")
 _CODE_CONNECTORS = (" is", " was", ":")
-_PAIR = re.compile(
-    r"([\w.@+-]{1,64}|`[^`\n]{1,64}`)[ \t]+/[ \t]+(?:`([^`\n]{1,128})`|([^\s`'\"]{4,128}))")
+# "user / password": the user just before " / " (searched back from it), the value after.
+_PAIR_USER = re.compile(r"(?:[\w.@+-]{1,64}|`[^`\n]{1,64}`)[ \t]*$")
+_PAIR_VALUE = re.compile(r"[ \t]*(?:`([^`\n]{1,128})`|([^\s`'\"]{4,128}))")
 _COMMENT = re.compile(r"(?:^|[ \t])(?:#|//|--|<!--|/\*|\*|;|rem[ \t])", re.M)
 _NETRC_LINE = re.compile(
     r"machine[ \t]+[^\s\"']+[ \t]+(?:login[ \t]+[^\s\"']+[ \t]+)?password[ \t]+([^\s\"']{1,512})")
@@ -97,16 +98,20 @@ def _in_comment(lowered: str, pos: int, cache: list[int]) -> bool:
 
 def _pairs(text: str, lowered: str, is_prose: bool, comments: list[int]) -> list[SecretMatch]:
     found = []
-    for m in _PAIR.finditer(text):
-        if not is_prose and not _in_comment(lowered, m.start(), comments):
+    for at in occurrences(text, " / "):
+        user = _PAIR_USER.search(text, max(0, at - 70), at)
+        m = _PAIR_VALUE.match(text, at + 3)
+        if user is None or m is None:
             continue
-        if m.group(1).strip("`").replace(".", "").isdigit():
+        if not is_prose and not _in_comment(lowered, user.start(), comments):
+            continue
+        if user.group().strip("` \t").replace(".", "").isdigit():
             continue  # 1 / 2
-        group = 2 if m.group(2) is not None else 3
+        group = 1 if m.group(1) is not None else 2
         value = m.group(group)
-        if group == 3:
+        if group == 2:
             stripped = value.rstrip(_TRAILING)
             value = stripped if stripped[-1:].isalnum() else value
-        if password_like(value) or (group == 2 and _quoted_value_ok(value)):
+        if password_like(value) or (group == 1 and _quoted_value_ok(value)):
             found.append(SecretMatch("prose-credential", m.start(group), m.start(group) + len(value)))
     return found
