@@ -62,6 +62,8 @@ def positional(text: str, lowered: str) -> list[SecretMatch]:
             value_match = _PAIR_VALUE.match(text, at + 1)
             if name is None or value_match is None:
                 continue
+            if text[value_match.end():value_match.end() + 3].lstrip(" \t").startswith(":"):
+                continue  # {"key": "apiKey", "value": ...}: the next key, not a value
             kind = secret_name_kind(name.group(2).lstrip("-$"))
             value = value_match.group(2)
             if kind is None or value.lower() == name.group(2).lower().lstrip("-$"):
