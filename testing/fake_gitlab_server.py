@@ -5,7 +5,7 @@ discussions and notes with offset pagination (``X-Next-Page``, ``X-Page``, ``X-T
 ``Link``; a small page size, so pagination is exercised), accepts diff discussions, notes, note
 edits and resolving, and stores all of it for tests to inspect. Like GitLab it answers:
 - 401 without a known ``PRIVATE-TOKEN`` (or ``JOB-TOKEN``);
-- 403 to a write by a read-only token (a Reporter's, or the pipeline's ``CI_JOB_TOKEN``, which
+- 403 to a write by a read-only token (a Guest's, or the pipeline's ``CI_JOB_TOKEN``, which
   may not write notes) and to ``GET /user`` with a job token; 403 to an edit of somebody
   else's note;
 - 400 for a discussion whose ``position`` is off the diff: SHAs other than the MR's
@@ -26,7 +26,7 @@ from typing import Any
 
 PROJECT_TOKEN = "glpat-test-project-token-3e1f-never-print-me"  # project access token (bot)
 PERSONAL_TOKEN = "glpat-test-personal-token-77ab-never-print-me"  # a developer's own token
-REPORTER_TOKEN = "glpat-test-reporter-token-91cd-never-print-me"  # Reporter role: reads only
+GUEST_TOKEN = "glpat-test-guest-token-91cd-never-print-me"  # Guest role: may read, not comment
 JOB_TOKEN = "test-ci-job-token-4d2e-never-print-me"  # CI_JOB_TOKEN (sent as JOB-TOKEN)
 Answer = tuple[int, dict[str, str], Any]
 BAD_POSITION = {"message": {"line_code": ["can't be blank", "must be a valid line code"]}}
@@ -43,7 +43,7 @@ class Identity:
 IDENTITIES = {
     PROJECT_TOKEN: Identity({"id": 501, "username": "project_42_bot_1a2b", "bot": True}, True),
     PERSONAL_TOKEN: Identity({"id": 7, "username": "alice"}, True),
-    REPORTER_TOKEN: Identity({"id": 8, "username": "rita"}, False),
+    GUEST_TOKEN: Identity({"id": 8, "username": "rita"}, False),
     JOB_TOKEN: Identity({"id": 7, "username": "alice"}, False, job=True),
 }
 HUMAN = {"id": 99, "username": "pr-author"}
@@ -211,7 +211,8 @@ class FakeGitLab:
                   position: dict[str, Any] | None = None) -> dict[str, Any]:
         """A note (of a diff discussion when ``position`` is given) written by someone."""
         # Like GitLab, every note is in a discussion (a general one: ``individual_note``).
-        return self._discussion(iid, body, author or HUMAN, position)["notes"][0]
+        note: dict[str, Any] = self._discussion(iid, body, author or HUMAN, position)["notes"][0]
+        return note
 
     def diff_notes(self) -> list[dict[str, Any]]:
         return [n for n in self.notes if n["position"] is not None]
@@ -353,7 +354,8 @@ class FakeGitLab:
         text = kw["body"].get("body")
         if not isinstance(text, str) or not text:
             return 400, {}, {"message": {"note": ["can't be blank"]}}
-        return 201, {}, self._discussion(mr.iid, text, kw["identity"].user, None)["notes"][0]
+        discussion = self._discussion(mr.iid, text, kw["identity"].user, None)
+        return 201, {}, discussion["notes"][0]
 
     def _edit_note(self, mr: FakeMergeRequest, note_id: str, **kw: Any) -> Answer:
         text = kw["body"].get("body")

@@ -24,7 +24,7 @@ from testing.fake_gitlab_server import (
     JOB_TOKEN,
     PERSONAL_TOKEN,
     PROJECT_TOKEN,
-    REPORTER_TOKEN,
+    GUEST_TOKEN,
     FakeGitLab,
 )
 from testing.fake_model_server import FakeModelServer
@@ -253,7 +253,7 @@ def test_a_suggestion_over_several_lines_says_how_many_it_replaces(
 @pytest.mark.parametrize(("token", "writes"), [
     (PROJECT_TOKEN, True),  # project access token (a bot user): the recommended one
     (PERSONAL_TOKEN, True),  # a person's token with the api scope: works, comments as them
-    (REPORTER_TOKEN, False),  # below the role to comment: read-only, findings in the log
+    (GUEST_TOKEN, False),  # below the role to comment: read-only, findings in the log
     (JOB_TOKEN, False),  # CI_JOB_TOKEN: GitLab lets it read, never write notes
 ])
 def test_which_tokens_can_comment(world: World, capsys: pytest.CaptureFixture[str],

@@ -7,7 +7,7 @@ first in a merged-results pipeline, whose ``CI_COMMIT_SHA`` is a merge commit), 
 from ``AIDER_REVIEW_GITLAB_TOKEN`` or ``GITLAB_TOKEN``; flags override them.
 
 Exit codes as for ``github`` (docs/cli.md). A token that may not write notes (403:
-``CI_JOB_TOKEN``, a Reporter below the needed role) is not a failure: the findings go to the
+``CI_JOB_TOKEN``, a user without the role to comment) is not a failure: the findings go to the
 job log (and the ``--format codequality`` report when asked), and the exit code is 0.
 """
 from __future__ import annotations
