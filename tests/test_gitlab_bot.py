@@ -425,3 +425,10 @@ def test_codequality_is_gitlabs_report_shape(world: World,
     by_line = {i["location"]["lines"]["begin"]: i for i in issues}
     assert by_line[5]["severity"] == "critical" and by_line[6]["severity"] == "major"
     assert by_line[7]["severity"] == "info"
+
+
+def test_gitlab_is_registered_as_a_host() -> None:
+    from aider_hooks.pr.gitlab.host import GitLabHost
+    from aider_hooks.pr.host import HOSTS, host_factory
+
+    assert "gitlab" in HOSTS and host_factory("gitlab") is GitLabHost
