@@ -21,8 +21,8 @@ from aider_hooks.tasks import REGISTRY as TASKS
 
 PROG = "aider-review"
 # Every task is a subcommand of the same shape (SOURCE, options, PATH...); then the others.
-COMMANDS = (*TASKS, "github", "cache", "plugins", "baseline", "feedback", "config",
-            "finetune")
+COMMANDS = (*TASKS, "github", "gitlab", "cache", "plugins", "baseline", "feedback",
+            "config", "finetune")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,6 +110,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                             description="Pull-request bot: what action.yml runs.")
     github.set_defaults(run=_run_github)
     _add_github_arguments(github)
+    gitlab = sub.add_parser("gitlab", help="review a merge request and comment on it",
+                            description="Merge-request bot for GitLab CI pipelines.")
+    gitlab.set_defaults(run=_run_module("gitlab"))
+    _add_gitlab_arguments(gitlab)
     cache = sub.add_parser("cache", help="inspect or clear the response cache")
     cache.add_argument("action", choices=("stats", "clear", "path"))
     cache.add_argument("--cache", dest="cache_path", metavar="FILE",
@@ -216,6 +220,12 @@ def _run_own_command(args: argparse.Namespace) -> int:
 
 def _add_github_arguments(parser: argparse.ArgumentParser) -> None:
     from aider_hooks.cli.github import add_arguments  # light: argparse and options only
+
+    add_arguments(parser)
+
+
+def _add_gitlab_arguments(parser: argparse.ArgumentParser) -> None:
+    from aider_hooks.cli.gitlab import add_arguments  # light: argparse and options only
 
     add_arguments(parser)
 
