@@ -47,6 +47,9 @@ class Settings:
     max_file_bytes: int = 1_000_000  # an added file larger than this is a built-in finding
     builtin_checks: bool = True
     redact: bool = True
+    # Whole files (the hook under `pre-commit run --all-files` / `--files`, nothing staged)
+    # go to the model too, not only to the built-in checks: every file is a request.
+    review_all_files: bool = False
     # The model and the network.
     json_mode: bool = True  # send response_format=json_object; off for servers that reject it
     temperature: float = 0.0

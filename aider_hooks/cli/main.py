@@ -121,6 +121,13 @@ def _add_task_arguments(parser: argparse.ArgumentParser, *, task: str,
                         help="review a revision range, e.g. main...HEAD")
     source.add_argument("--diff", dest="diff_file", metavar="FILE",
                         help="review a unified diff file; - reads standard input")
+    source.add_argument("--worktree", action="store_true",
+                        help="review unstaged changes: the work tree against the index")
+    source.add_argument("--hook", action="store_true",
+                        help="choose as a pre-commit hook must (what the hooks of "
+                             ".pre-commit-hooks.yaml run): the range in PRE_COMMIT_FROM_REF/"
+                             "PRE_COMMIT_TO_REF when set, else the staged changes, else (nothing "
+                             "staged, files named: --all-files, --files) the named files whole")
     if applies_patch:
         parser.add_argument("--apply", action="store_true",
                             help="apply the patch to the work tree (never the index)")

@@ -31,6 +31,9 @@ def run_review_command(args: argparse.Namespace) -> int:
     cwd = Path.cwd()
     source = _diff_source(args)
     root = _repo_root(source, cwd)
+    hook = bool(getattr(args, "hook", False))
+    if hook and root is not None:
+        source = hook_source(root, cwd, args.paths)
     if source.kind == "staged" and root is not None:
         from aider_hooks.diff.git import has_staged_changes
 
@@ -38,6 +41,8 @@ def run_review_command(args: argparse.Namespace) -> int:
         # asked for on the command line: a JSON reader or an --output file gets an empty one.
         wants_report = args.output is not None or args.format not in (None, "text")
         if not wants_report and not has_staged_changes(root):
+            if args.verbose and not args.quiet:
+                _say_nothing_staged()
             return EXIT_OK
 
     from aider_hooks.cli.options import settings_from_args
@@ -65,7 +70,11 @@ def run_review_command(args: argparse.Namespace) -> int:
     if task.output == "report":
         from aider_hooks.reporters import render
 
-        write_report(settings, render(result.report, settings.format, color=_use_color(settings)))
+        report = result.report
+        quiet_when_clean = (hook or settings.quiet) and settings.format == "text"
+        if not (quiet_when_clean and not report.findings and not report.failed
+                and not settings.output):
+            write_report(settings, render(report, settings.format, color=_use_color(settings)))
     return exit_code(result.report, fail_on=settings.fail_on if task.output == "report" else "never",
                      strict=settings.strict)
 
@@ -78,13 +87,50 @@ def _diff_source(args: argparse.Namespace) -> DiffSource:
         return DiffSource("range", args.rev_range)
     if args.diff_file is not None:
         return DiffSource("stdin" if args.diff_file == "-" else "file", args.diff_file)
+    if getattr(args, "worktree", False):
+        return DiffSource("worktree", None)
     return DiffSource("staged", None)
+
+
+def hook_source(root: Path, cwd: Path, paths: list[str]) -> DiffSource:
+    """What a pre-commit hook reviews, from what pre-commit tells it (``--hook``):
+
+    1. ``PRE_COMMIT_FROM_REF`` and ``PRE_COMMIT_TO_REF`` set (``pre-commit run --from-ref A
+       --to-ref B``, and every pre-push run): the range ``A...B``, the changes on B since it
+       forked from A, as pre-commit itself computes the files it passes; ``A..B`` when the two
+       share no history (pre-commit falls back the same way).
+    2. No file named, or every named file staged (a commit: pre-commit passes the staged
+       files): the staged changes.
+    3. Otherwise (``--all-files``, ``--files``: pre-commit names files that are not staged):
+       the named files' whole work-tree content, as if each were added.
+    """
+    from aider_hooks.diff import git
+    from aider_hooks.diff.source import DiffSource, repo_relative_paths
+
+    left = os.environ.get("PRE_COMMIT_FROM_REF") or os.environ.get("PRE_COMMIT_ORIGIN")
+    right = os.environ.get("PRE_COMMIT_TO_REF") or os.environ.get("PRE_COMMIT_SOURCE")
+    if left and right:
+        joint = "..." if git.merge_base_exists(root, left, right) else ".."
+        return DiffSource("range", f"{left}{joint}{right}")
+    if not paths:
+        return DiffSource("staged", None)
+    staged = git.staged_paths(root)
+    named = repo_relative_paths(paths, cwd=cwd, root=root)
+    if staged and all(path in staged for path in named):
+        return DiffSource("staged", None)
+    return DiffSource("files", None)
+
+
+def _say_nothing_staged() -> None:
+    print(f"{PROG}: nothing staged: nothing to review. Review unstaged changes with "
+          "--worktree, commits with --range main...HEAD, or a saved diff with --diff FILE",
+          file=sys.stderr)
 
 
 def _repo_root(source: DiffSource, cwd: Path) -> Path | None:
     from aider_hooks.diff.git import find_repo_root
 
-    if source.kind in ("staged", "range"):
+    if source.kind in ("staged", "range", "worktree"):
         return find_repo_root(cwd)
     try:
         return find_repo_root(cwd)
