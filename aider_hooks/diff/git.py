@@ -240,7 +240,7 @@ def whole_files_diff(root: Path, paths: Sequence[str]) -> bytes:
     if not paths:
         return b""
     return _diff_in_batches(root, ["diff", *DIFF_OPTIONS, "--no-renames", empty_tree(root)],
-                            paths)
+                            paths, renames=False)
 
 
 def worktree_diff(root: Path, paths: Sequence[str] = ()) -> bytes:
@@ -256,13 +256,41 @@ def merge_base_exists(root: Path, left: str, right: str) -> bool:
     return result.returncode == 0
 
 
-def _diff_in_batches(root: Path, diff_args: list[str], paths: Sequence[str]) -> bytes:
+def _diff_in_batches(root: Path, diff_args: list[str], paths: Sequence[str], *,
+                     renames: bool = True) -> bytes:
     """Run the diff once, or once per batch of pathspecs when there are very many of them
-    (pre-commit can pass thousands of file names; one command line would be too long)."""
+    (pre-commit can pass thousands of file names; one command line would be too long).
+
+    A pathspec hides the other side of a rename: ``git diff -M -- new.py`` shows new.py as
+    added, whole. So the old name of each rename (or copy) whose new name is wanted is added
+    to the pathspecs, and the rename stays a rename (a pure one has nothing to review)."""
     if not paths:
         return _git(root, *diff_args, what="diff").stdout
+    if renames:
+        paths = [*paths, *_rename_sources(root, diff_args, paths)]
     chunks = [_git(root, *diff_args, "--", *batch, what="diff").stdout for batch in _batches(paths)]
     return b"".join(chunks)
+
+
+def _rename_sources(root: Path, diff_args: list[str], paths: Sequence[str]) -> list[str]:
+    """Old names of the renames and copies in the diff whose new name ``paths`` selects."""
+    from aider_hooks.diff.paths import PathFilter
+
+    listing = _git(root, *diff_args, "--name-status", "-z", what="diff").stdout
+    fields = [os.fsdecode(f) for f in listing.split(b"\0")]
+    wanted = PathFilter(paths)
+    sources: list[str] = []
+    at = 0
+    while at < len(fields) and fields[at]:
+        status = fields[at]
+        if status[:1] in ("R", "C") and at + 2 < len(fields):
+            old, new = fields[at + 1], fields[at + 2]
+            if wanted(new) and not wanted(old):
+                sources.append(old)
+            at += 3
+        else:
+            at += 2
+    return sources
 
 
 def _batches(paths: Sequence[str]) -> list[list[str]]:

@@ -1,0 +1,48 @@
+"""A new user's first hour: each surprise met by hand, through the installed command, real git
+repositories and the fake model server on 127.0.0.1."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from testing.repos import git
+from tests.test_cli_e2e import commit_file, model_env, run_cli
+
+FIFTY_LINES = "".join(f"x_{i} = {i}\n" for i in range(50))
+
+
+# --- renames and binary files ------------------------------------------------------------------
+
+def test_a_pure_rename_is_not_sent_when_its_path_is_passed(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    commit_file(git_repo, "a.py", FIFTY_LINES)
+    git(git_repo, "mv", "a.py", "b.py")
+    env = model_env(model_server, tmp_path)
+    # As pre-commit runs it: the new name only.
+    result = run_cli("--format", "json", "b.py", cwd=git_repo, env=env)
+    assert result.returncode == 0, result.stderr
+    assert model_server.requests == []  # not the whole file as if it were new
+    assert json.loads(result.stdout)["stats"]["hunks"] == 0
+
+
+def test_a_renamed_and_edited_file_sends_only_the_edit(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    commit_file(git_repo, "a.py", FIFTY_LINES)
+    git(git_repo, "mv", "a.py", "b.py")
+    (git_repo / "b.py").write_text(FIFTY_LINES.replace("x_25 = 25", "x_25 = 26"))
+    git(git_repo, "add", "b.py")
+    result = run_cli("--format", "json", "b.py", cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert len(model_server.requests) == 1
+    prompt = model_server.requests[0]["messages"][-1]["content"]
+    assert "x_25 = 26" in prompt and "x_1 = 1\n" not in prompt and "x_49" not in prompt
+
+
+def test_a_binary_file_counts_as_skipped(git_repo: Path) -> None:
+    commit_file(git_repo, "a.py", "x = 1\n")
+    (git_repo / "logo.png").write_bytes(b"\x89PNG\x00\x01\x02")
+    git(git_repo, "add", "logo.png")
+    result = run_cli("-v", "logo.png", cwd=git_repo)
+    assert result.returncode == 0, result.stderr
+    assert "1 skipped" in result.stderr, result.stderr
