@@ -46,3 +46,26 @@ def test_a_binary_file_counts_as_skipped(git_repo: Path) -> None:
     result = run_cli("-v", "logo.png", cwd=git_repo)
     assert result.returncode == 0, result.stderr
     assert "1 skipped" in result.stderr, result.stderr
+
+
+# --- a hung endpoint -------------------------------------------------------------------------
+
+def test_an_endpoint_that_never_answers_costs_one_timeout_for_a_one_hunk_commit(
+        git_repo: Path, tmp_path: Path) -> None:
+    import socket
+
+    (git_repo / ".aider-review.toml").write_text("timeout = 1.5\nmax-attempts = 4\n")
+    (git_repo / "a.py").write_text("x = 1\n")
+    git(git_repo, "add", "a.py")
+    with socket.socket() as listener:  # takes every connection, never says a word
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{listener.getsockname()[1]}/v1",
+               "OPENAI_API_KEY": "sk-test", "AIDER_REVIEW_CACHE": str(tmp_path / "c.sqlite3")}
+        result = run_cli("--format", "json", cwd=git_repo, env=env)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout)["stats"]
+    # One attempt, then the breaker: not max-attempts (4) timeouts, nor 3 with their waits.
+    assert stats["requests"] == 1 and stats["failed"] == 1
+    assert stats["elapsed_s"] < 5.0, stats  # before: 3 timeouts and 2 retry waits, ~7.5 s
+    assert "did not answer within 1.5 s" in result.stderr
