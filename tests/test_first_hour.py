@@ -69,3 +69,49 @@ def test_an_endpoint_that_never_answers_costs_one_timeout_for_a_one_hunk_commit(
     assert stats["requests"] == 1 and stats["failed"] == 1
     assert stats["elapsed_s"] < 5.0, stats  # before: 3 timeouts and 2 retry waits, ~7.5 s
     assert "did not answer within 1.5 s" in result.stderr
+
+
+# --- explain and fix when the model never saw a hunk -------------------------------------------
+
+def _unreachable(tmp_path: Path) -> dict[str, str]:
+    from tests.test_cli_e2e import closed_port_url
+
+    return {"OPENAI_BASE_URL": closed_port_url(), "OPENAI_API_KEY": "sk-test",
+            "AIDER_REVIEW_CACHE": str(tmp_path / "c.sqlite3")}
+
+
+def test_explain_and_fix_with_an_unreachable_model_say_so_once(
+        git_repo: Path, tmp_path: Path) -> None:
+    commit_file(git_repo, "a.py", "x = 1\n")
+    for name in ("a.py", "b.py", "c.py"):
+        (git_repo / name).write_text(f"value = eval('{name}')\n")
+    git(git_repo, "add", ".")
+    env = _unreachable(tmp_path)
+    for command in ("explain", "fix"):
+        result = run_cli(command, cwd=git_repo, env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == ""
+        assert result.stderr.count("cannot connect") == 1, result.stderr  # said once
+        assert result.stderr.count("failed:") == 3  # each hunk the model never saw, named
+        assert "no fixes to suggest" not in result.stderr
+        strict = run_cli(command, "--strict", cwd=git_repo, env=env)
+        assert strict.returncode == 3, strict.stderr
+
+
+def test_explain_and_fix_refuse_a_report_format(git_repo: Path, tmp_path: Path,
+                                                model_server: Any) -> None:
+    (git_repo / "a.py").write_text("value = eval('1')\n")
+    git(git_repo, "add", "a.py")
+    env = model_env(model_server, tmp_path)
+    for command in ("explain", "fix"):
+        out = tmp_path / f"{command}.sarif"
+        result = run_cli(command, "--format", "sarif", "-o", str(out), cwd=git_repo, env=env)
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.splitlines()) == 1 and "--format" in result.stderr
+        assert not out.exists()  # never prose in a SARIF file
+    assert model_server.requests == []  # refused before anything was sent
+    # A format in the config file is meant for review: explain and fix still run.
+    (git_repo / ".aider-review.toml").write_text('format = "json"\n')
+    result = run_cli("explain", cwd=git_repo, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "== a.py" in result.stdout

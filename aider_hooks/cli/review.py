@@ -54,6 +54,8 @@ def run_review_command(args: argparse.Namespace) -> int:
     if task.needs_model and not settings.model_configured and not settings.dry_run:
         raise ConfigError(f"`{task.name}` needs a model: set OPENAI_API_KEY, or OPENAI_BASE_URL "
                           "for a local server (e.g. http://localhost:11434/v1 for Ollama)")
+    if task.output != "report":
+        settings = _plain_text_only(task, args, settings)
     diff = load_diff(source, cwd=cwd, paths=args.paths, root=root)  # paths: repo-relative
     try:
         result = _run_task(diff, settings, list(diff.paths), task)
@@ -180,7 +182,15 @@ def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult
     if result.report.model_unavailable and settings.strict:
         return EXIT_MODEL_UNAVAILABLE
     if not patch:
-        _notice(settings, "no fixes to suggest")
+        stats = result.report.stats
+        if not stats.failed:
+            _notice(settings, "no fixes to suggest")
+        elif stats.reviewed:
+            # Never "no fixes" about hunks the model did not see.
+            _notice(settings, f"no fixes to suggest for the {stats.reviewed} hunk(s) the model "
+                              f"saw; {stats.failed} hunk(s) failed (see above)")
+        else:
+            _notice(settings, f"no fixes: the model saw none of the {stats.failed} hunk(s)")
         return EXIT_OK
     if not args.apply:
         write_report(settings, patch, patch=True)
@@ -235,14 +245,36 @@ def _what_happened(result: ReviewResult, settings: Settings) -> str:
 
 
 def _print_failed(result: ReviewResult, settings: Settings) -> None:
-    """One stderr line per hunk the model could not handle, even with -q: it is a result."""
+    """One stderr line per hunk the model could not handle, even with -q: it is a result.
+
+    The reason is said once: an unreachable model's long message is already the one notice
+    line (unless -q hid it), so each hunk then only says that it was not seen."""
     from aider_hooks.masking import mask_secrets
     from aider_hooks.reporters import location, printable
 
+    said = set() if settings.quiet else {" ".join(n.split())[:300] for n in result.report.notices}
     for hunk in result.report.failed:
         where = printable(location(hunk.path, hunk.line, hunk.end_line)).replace("\n", "\\n")
-        reason = mask_secrets(hunk.reason, [settings.api_key])
+        if hunk.reason in said:
+            reason = "not seen by the model (see above)"
+        else:
+            reason = mask_secrets(hunk.reason, [settings.api_key])
         print(f"{PROG}: {where}: failed: {reason}", file=sys.stderr)
+
+
+def _plain_text_only(task: Task, args: argparse.Namespace, settings: Settings) -> Settings:
+    """explain writes plain text and fix a unified diff: neither is a report, so a report
+    format is refused rather than written as prose into, say, a SARIF file. A format from a
+    config file (meant for review) is ignored, unless an output file would get the text."""
+    from dataclasses import replace
+
+    if settings.format == "text":
+        return settings
+    what = "plain text" if task.output != "patch" else "a unified diff"
+    if args.format is not None or settings.output:
+        raise InputError(f"`{task.name}` writes {what}, not {settings.format}: --format is "
+                         f"for review (drop --format, or set format = \"text\")")
+    return replace(settings, format="text")
 
 
 def _notice(settings: Settings, message: str) -> None:
