@@ -115,3 +115,60 @@ def test_explain_and_fix_refuse_a_report_format(git_repo: Path, tmp_path: Path,
     result = run_cli("explain", cwd=git_repo, env=env)
     assert result.returncode == 0, result.stderr
     assert "== a.py" in result.stdout
+
+
+# --- configuration mistakes ---------------------------------------------------------------------
+
+def test_a_base_url_that_is_not_http_is_a_one_line_configuration_error(git_repo: Path) -> None:
+    (git_repo / "a.py").write_text("x = 1\n")
+    git(git_repo, "add", "a.py")
+    for url in ("localhost:11434/v1", "ftp://host/v1"):
+        result = run_cli("--base-url", url, cwd=git_repo)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stdout == "" and len(result.stderr.splitlines()) == 1
+        assert "http(s) URL" in result.stderr
+
+
+def test_negative_sizes_are_rejected(git_repo: Path) -> None:
+    (git_repo / "a.py").write_text("x = 1\n")
+    git(git_repo, "add", "a.py")
+    for key in ("max-file-bytes", "batch-tokens", "max-tokens", "backoff-base"):
+        (git_repo / ".aider-review.toml").write_text(f"{key} = -1\n")
+        result = run_cli(cwd=git_repo)
+        assert result.returncode == 2, (key, result.stdout + result.stderr)
+        assert key in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_an_unknown_key_suggests_the_closest_known_one(git_repo: Path) -> None:
+    (git_repo / ".aider-review.toml").write_text('exclud = ["docs/**"]\n')
+    (git_repo / "a.py").write_text("x = 1\n")
+    git(git_repo, "add", "a.py")
+    result = run_cli(cwd=git_repo)
+    assert result.returncode == 2
+    assert "did you mean 'exclude'?" in result.stderr
+
+
+def test_a_cache_option_on_a_file_that_is_not_a_cache_leaves_its_mode(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    notes.chmod(0o644)
+    (git_repo / "a.py").write_text("x = 1\n")
+    git(git_repo, "add", "a.py")
+    env = model_env(model_server, tmp_path)
+    result = run_cli("--cache", str(notes), cwd=git_repo, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "not a cache file" in result.stderr
+    assert notes.stat().st_mode & 0o777 == 0o644 and notes.read_text() == "my notes\n"
+
+
+def test_cache_path_takes_a_config_file_and_help_explains_the_actions(
+        git_repo: Path, tmp_path: Path) -> None:
+    config = tmp_path / "ci.toml"
+    config.write_text('cache-path = "answers.sqlite3"\n')
+    result = run_cli("cache", "path", "--config", str(config), cwd=git_repo)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "answers.sqlite3")
+    usage = run_cli("cache", "--help", cwd=git_repo)
+    for action in ("stats", "clear", "path"):
+        assert f"  {action}  " in usage.stdout

@@ -102,10 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Pull-request bot: what action.yml runs.")
     github.set_defaults(run=_run_github)
     _add_github_arguments(github)
-    cache = sub.add_parser("cache", help="inspect or clear the response cache")
-    cache.add_argument("action", choices=("stats", "clear", "path"))
+    cache = sub.add_parser(
+        "cache", help="inspect or clear the response cache",
+        description="The response cache keeps the model's answers, so an unchanged hunk costs\n"
+                    "no request. It acts on the file a review run from here would use.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="actions:\n"
+               "  stats   print the cache file, its number of entries and its size\n"
+               "  clear   delete every cached answer (the next review asks the model again)\n"
+               "  path    print the cache file's path (it may not exist yet)")
+    cache.add_argument("action", choices=("stats", "clear", "path"),
+                       help="stats, clear or path (see below)")
     cache.add_argument("--cache", dest="cache_path", metavar="FILE",
                        help="cache file (env AIDER_REVIEW_CACHE)")
+    cache.add_argument("--config", metavar="FILE",
+                       help="settings file whose cache-path to use (default: the repository's)")
     cache.set_defaults(run=_run_cache)
     return parser
 
