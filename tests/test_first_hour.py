@@ -172,3 +172,41 @@ def test_cache_path_takes_a_config_file_and_help_explains_the_actions(
     usage = run_cli("cache", "--help", cwd=git_repo)
     for action in ("stats", "clear", "path"):
         assert f"  {action}  " in usage.stdout
+
+
+# --- findings ---------------------------------------------------------------------------------
+
+def test_a_model_finding_that_repeats_a_builtin_one_is_one_finding(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    commit_file(git_repo, "a.py", "def f():\n    return 1\n")
+
+    def reviewer(body: dict[str, Any]) -> str:
+        return json.dumps({"findings": [
+            {"path": "a.py", "line": 2, "end_line": 2, "code": "breakpoint()",
+             "severity": "warning", "category": "debugging",
+             "message": "Leftover breakpoint() stops the program", "suggestion": "    pass"},
+            {"path": "a.py", "line": 2, "end_line": 2, "code": "breakpoint()",
+             "severity": "info", "category": "style", "message": "Another matter"}]})
+
+    model_server.reviewer = reviewer
+    (git_repo / "a.py").write_text("def f():\n    breakpoint()\n    return 1\n")
+    git(git_repo, "add", "a.py")
+    result = run_cli("--format", "json", cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    on_line = [(f["source"], f["category"], f["severity"]) for f in findings if f["line"] == 2]
+    # One finding for the breakpoint (the built-in one, with the model's suggestion); the
+    # model's unrelated finding on that line stays.
+    assert sorted(on_line) == [("builtin", "debugger", "error"), ("model", "style", "info")]
+    merged = next(f for f in findings if f["source"] == "builtin")
+    assert merged["suggestion"] == "    pass"
+
+
+def test_markdown_shows_suggestions(git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    commit_file(git_repo, "a.py", "x = 1\n")
+    (git_repo / "a.py").write_text("x = eval('1')\n")
+    git(git_repo, "add", "a.py")
+    result = run_cli("--format", "markdown", cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "### Suggestions (1 finding)" in result.stdout
+    assert "\n    + x = ast.literal_eval('1')\n" in result.stdout
