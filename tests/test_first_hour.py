@@ -210,3 +210,42 @@ def test_markdown_shows_suggestions(git_repo: Path, model_server: Any, tmp_path:
     assert result.returncode == 0, result.stderr
     assert "### Suggestions (1 finding)" in result.stdout
     assert "\n    + x = ast.literal_eval('1')\n" in result.stdout
+
+
+# --- what is printed ----------------------------------------------------------------------------
+
+def test_quiet_prints_findings_only(git_repo: Path) -> None:
+    commit_file(git_repo, "a.py", "x = 1\n")
+    (git_repo / "a.py").write_text("x = 1\nbreakpoint()\n")
+    git(git_repo, "add", "a.py")
+    result = run_cli("-q", cwd=git_repo)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "a.py:2: error: leftover debugger (breakpoint()): remove it before committing [debugger]"]
+    assert result.stderr == ""
+    (git_repo / "a.py").write_text("x = 2\n")
+    git(git_repo, "add", "a.py")
+    clean = run_cli("-q", cwd=git_repo)
+    assert clean.returncode == 0 and clean.stdout == "" and clean.stderr == ""
+
+
+def test_nothing_to_send_is_not_called_built_in_checks_only(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    commit_file(git_repo, "a.py", FIFTY_LINES)
+    git(git_repo, "mv", "a.py", "b.py")  # a pure rename: nothing to send
+    result = run_cli("-v", cwd=git_repo, env=model_env(model_server, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "built-in checks only" not in result.stdout + result.stderr
+    assert f"model gpt-4o-mini at {model_server.base_url} (nothing sent)" in result.stderr
+
+
+def test_nothing_staged_with_verbose_says_so_and_how_to_review_something_else(
+        git_repo: Path) -> None:
+    commit_file(git_repo, "a.py", "x = 1\n")
+    (git_repo / "a.py").write_text("x = 2\n")  # an unstaged edit
+    quiet = run_cli(cwd=git_repo)
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    result = run_cli("-v", cwd=git_repo)
+    assert result.returncode == 0 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert "nothing staged" in result.stderr and "--worktree" in result.stderr

@@ -73,9 +73,15 @@ def run_review_command(args: argparse.Namespace) -> int:
         from aider_hooks.reporters import render
 
         report = result.report
-        quiet_when_clean = (hook or settings.quiet) and settings.format == "text"
-        if not (quiet_when_clean and not report.findings and not report.failed
-                and not settings.output):
+        if settings.format == "text" and settings.quiet:
+            from aider_hooks.reporters.text import render_text
+
+            # -q: findings (and failed hunks) only, no summary line; nothing when clean.
+            text = render_text(report, color=_use_color(settings), summary=False)
+            if text or settings.output:
+                write_report(settings, text)
+        elif not (hook and settings.format == "text" and not report.findings
+                  and not report.failed and not settings.output):
             write_report(settings, render(report, settings.format, color=_use_color(settings)))
     return exit_code(result.report, fail_on=settings.fail_on if task.output == "report" else "never",
                      strict=settings.strict)
@@ -233,10 +239,15 @@ def _what_happened(result: ReviewResult, settings: Settings) -> str:
     from aider_hooks.model.retry import endpoint_label
 
     stats = result.report.stats
-    if result.report.model is None:
-        model = "no model (built-in checks only)"
+    if settings.model_configured and not settings.offline:
+        # Configured, even when nothing was left to send (all cached, skipped, or no hunk).
+        model = f"model {settings.model} at {endpoint_label(settings.base_url)}"
+        if result.report.model is None:
+            model += " (nothing sent)" if not stats.hunks else " (not asked: built-in checks only)"
+    elif settings.offline:
+        model = "offline (built-in checks only)"
     else:
-        model = f"model {result.report.model} at {endpoint_label(settings.base_url)}"
+        model = "no model (built-in checks only)"
     return (f"{model}; {stats.files} file(s), {stats.hunks} hunk(s): {stats.reviewed} reviewed "
             f"({stats.cached} from the cache), {stats.failed} failed, {stats.skipped} skipped; "
             f"{stats.requests} request(s), {stats.prompt_tokens}+{stats.completion_tokens} "

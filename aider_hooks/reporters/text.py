@@ -45,10 +45,14 @@ class _Painter:
         return f"{_STYLES[style]}{text}{_RESET}"
 
 
-def render_text(report: Report, *, color: bool = False) -> str:
+def render_text(report: Report, *, color: bool = False, summary: bool = True) -> str:
+    """The findings, the failed hunks and a summary line; ``summary=False`` (``-q``) leaves
+    out the summary, and prints nothing at all for a clean report."""
     paint = _Painter(color)
     findings = sorted_findings(report)
     if not findings and not report.failed:
+        if not summary:
+            return ""
         return f"aider-review: no findings ({work_phrase(report.stats, report.model)})\n"
     blocks = [
         "\n".join(line for finding in group for line in _finding_lines(finding, paint))
@@ -56,8 +60,9 @@ def render_text(report: Report, *, color: bool = False) -> str:
     ]
     if report.failed:
         blocks.append("\n".join(_failed_line(hunk, paint) for hunk in report.failed))
-    summary = f"{findings_phrase(findings)}; {work_phrase(report.stats, report.model)}"
-    blocks.append(paint("bold", summary))
+    if summary:
+        counts = f"{findings_phrase(findings)}; {work_phrase(report.stats, report.model)}"
+        blocks.append(paint("bold", counts))
     return "\n\n".join(blocks) + "\n"
 
 
