@@ -249,3 +249,25 @@ def test_nothing_staged_with_verbose_says_so_and_how_to_review_something_else(
     assert result.returncode == 0 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
     assert "nothing staged" in result.stderr and "--worktree" in result.stderr
+
+
+# --- fix --apply -----------------------------------------------------------------------------
+
+def test_fix_apply_refused_by_unstaged_edits_names_them_and_the_way_on(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    commit_file(git_repo, "a.py", "x = 1\ny = 2\n")
+    commit_file(git_repo, "c.py", "z = 1\n")
+    (git_repo / "a.py").write_text('x = eval("1")\ny = 2\n')
+    (git_repo / "c.py").write_text('z = eval("3")\n')
+    git(git_repo, "add", ".")
+    (git_repo / "a.py").write_text('x = eval("1")  # my unstaged edit\ny = 2\n')
+    env = model_env(model_server, tmp_path)
+    result = run_cli("fix", "--apply", cwd=git_repo, env=env)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert "a.py has unstaged edits" in result.stderr
+    assert "aider-review fix --apply c.py" in result.stderr
+    assert (git_repo / "c.py").read_text() == 'z = eval("3")\n'  # nothing was changed
+    limited = run_cli("fix", "--apply", "c.py", cwd=git_repo, env=env)
+    assert limited.returncode == 0, limited.stderr
+    assert "literal_eval" in (git_repo / "c.py").read_text()
