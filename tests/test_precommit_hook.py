@@ -1,11 +1,15 @@
-"""The hook under the real pre-commit framework: `pre-commit try-repo` on this repository.
+"""The hook under the real pre-commit framework, as a user's `.pre-commit-config.yaml` runs it.
 
-pre-commit builds the hook's own virtualenv from this repository (pip install), so the first
-test pays for one install; the environment is shared by every test in this module.
+The hooks come from a snapshot of this repository (its files as they are in the work tree,
+committed to a temporary repository once per module), named in a config file by `repo:` and
+`rev:`. pre-commit builds the hook's own virtualenv from it (pip install) once: the
+environment is shared by every test in this module. (`pre-commit try-repo` would build a new
+environment on every call, half a minute each.)
 """
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,15 +27,43 @@ _PIP_CACHE = os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pi
 
 
 @pytest.fixture(scope="module")
-def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    yield tmp_path_factory.mktemp("pre-commit-home")
+def hooks_snapshot(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """This repository's tracked and new (not ignored) files, committed: (path, commit)."""
+    snapshot = tmp_path_factory.mktemp("aider-hooks-snapshot")
+    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                             cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, listing.decode("utf-8", errors="surrogateescape").split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            target = snapshot / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    identity = ["-c", "user.name=test", "-c", "user.email=test@example.invalid",
+                "-c", "commit.gpgsign=false"]
+    git(snapshot, "init", "-q")
+    git(snapshot, "add", "-A")
+    git(snapshot, *identity, "commit", "-qm", "snapshot")
+    return snapshot, git(snapshot, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory,
+                    hooks_snapshot: tuple[Path, str]) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("pre-commit-home")
+    (home / "snapshot").write_text("\n".join(map(str, hooks_snapshot)))
+    yield home
 
 
 def try_repo(repo: Path, home: Path, *extra: str, hook: str = "aider-review",
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`pre-commit run HOOK EXTRA...` in ``repo``, with the hooks of the snapshot."""
+    snapshot, rev = (home / "snapshot").read_text().split("\n")
+    config = repo.parent / "pre-commit-config.yaml"  # outside the repository: never "unstaged"
+    config.write_text(yaml.safe_dump({"repos": [{"repo": snapshot, "rev": rev, "hooks": [
+        {"id": hook_id} for hook_id in ("aider-review", "aider-review-push")]}]}))
     full_env = dict(os.environ, PRE_COMMIT_HOME=str(home), PIP_CACHE_DIR=_PIP_CACHE,
                     PRE_COMMIT_COLOR="never", **(env or {}))
-    return subprocess.run([str(PRE_COMMIT), "try-repo", str(ROOT), hook, *extra],
+    return subprocess.run([str(PRE_COMMIT), "run", "-c", str(config), hook, *extra],
                           cwd=repo, env=full_env, capture_output=True, text=True, timeout=900,
                           check=False)
 
