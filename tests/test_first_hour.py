@@ -271,3 +271,14 @@ def test_fix_apply_refused_by_unstaged_edits_names_them_and_the_way_on(
     limited = run_cli("fix", "--apply", "c.py", cwd=git_repo, env=env)
     assert limited.returncode == 0, limited.stderr
     assert "literal_eval" in (git_repo / "c.py").read_text()
+
+
+def test_a_failure_reason_is_written_out_once(git_repo: Path, tmp_path: Path) -> None:
+    (git_repo / "big.py").write_text("".join(f"v_{i} = {i}\n" for i in range(650)))
+    git(git_repo, "add", "big.py")  # one hunk, split into 4 parts of at most 200 lines
+    result = run_cli("-q", cwd=git_repo, env=_unreachable(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4 and all(": failed: " in line for line in lines)
+    assert sum("cannot connect" in line for line in lines) == 1
+    assert lines[1].endswith(": failed: as above")

@@ -59,7 +59,7 @@ def render_text(report: Report, *, color: bool = False, summary: bool = True) ->
         for _, group in groupby(findings, key=lambda f: f.path)
     ]
     if report.failed:
-        blocks.append("\n".join(_failed_line(hunk, paint) for hunk in report.failed))
+        blocks.append("\n".join(_failed_lines(report.failed, paint)))
     if summary:
         counts = f"{findings_phrase(findings)}; {work_phrase(report.stats, report.model)}"
         blocks.append(paint("bold", counts))
@@ -91,9 +91,17 @@ def _suggestion_lines(finding: Finding, paint: _Painter) -> list[str]:
     return [*old, *intro, *(_INDENT + paint("added", f"+ {line}") for line in new_lines)]
 
 
-def _failed_line(hunk: FailedHunk, paint: _Painter) -> str:
-    where = paint("bold", _where(hunk.path, hunk.line, hunk.end_line))
-    return f"{where}: {paint('failed', 'failed')}: {printable(hunk.reason)}"
+def _failed_lines(failed: list[FailedHunk], paint: _Painter) -> list[str]:
+    """One line per failed hunk; a reason is written out once (an unreachable model fails
+    every hunk with the same long message), later hunks with it say "as above"."""
+    lines = []
+    said: set[str] = set()
+    for hunk in failed:
+        where = paint("bold", _where(hunk.path, hunk.line, hunk.end_line))
+        reason = "as above" if hunk.reason in said else printable(hunk.reason)
+        said.add(hunk.reason)
+        lines.append(f"{where}: {paint('failed', 'failed')}: {reason}")
+    return lines
 
 
 def _where(path: str, line: int, end_line: int) -> str:
