@@ -108,7 +108,9 @@ def test_no_fake_secret_reaches_the_model(git_repo: Path, server: FakeModelServe
     cache = tmp_path / "cache.sqlite3"
     # A repair round trip too: the first answer is prose, so the request is sent again.
     server.script = ["invalid_json"]
-    result = run_cli(*command, "--format", "json", cwd=git_repo, env=model_env(server, cache))
+    # explain and fix write text / a diff and refuse a report format (docs/cli.md).
+    fmt = ["--format", "json"] if command[0] == "review" else []
+    result = run_cli(*command, *fmt, cwd=git_repo, env=model_env(server, cache))
     assert_clean_exit(result, 0, 1)
     assert len(server.requests) >= 2
     sent = sent_text(server)
