@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from aider_hooks.cli.output import exit_code, write_report
-from aider_hooks.errors import EXIT_FINDINGS, EXIT_MODEL_UNAVAILABLE, EXIT_OK, ConfigError, InputError
+from aider_hooks.errors import EXIT_MODEL_UNAVAILABLE, EXIT_OK, ConfigError, InputError
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -176,8 +176,9 @@ def _stream_target(settings: Settings, task: Task) -> AbstractContextManager[Tex
 
 def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult,
                 settings: Settings, root: Path) -> int:
-    from aider_hooks.tasks.patches import apply_patch, build_patch
+    from aider_hooks.cli.output import print_or_apply_patch
     from aider_hooks.diff.git import is_safe_repo_path
+    from aider_hooks.tasks.patches import build_patch
 
     def read_file(path: str) -> bytes | None:
         data = diff.read_new_file(path)
@@ -200,17 +201,7 @@ def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult
         else:
             _notice(settings, f"no fixes: the model saw none of the {stats.failed} hunk(s)")
         return EXIT_OK
-    if not args.apply:
-        write_report(settings, patch, patch=True)
-        return EXIT_FINDINGS
-    backup = apply_patch(root, patch)
-    import shlex
-
-    # `git -C root`: from a subdirectory, a plain `git apply -R` skips files outside it.
-    undo = shlex.join(["git", "-C", str(root), "apply", "-R", str(backup / "fix.patch")])
-    _notice(settings, f"applied the fixes to the work tree (the index is untouched); "
-                      f"to undo: {undo}")
-    return EXIT_OK
+    return print_or_apply_patch(settings, root, patch, apply=args.apply, what="the fixes")
 
 
 def format_dry_run(result: ReviewResult, settings: Settings | None = None) -> str:
