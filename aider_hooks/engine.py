@@ -139,7 +139,11 @@ def review_diff(
     result = ReviewResult(report=report, hunks=hunks)
     knowledge = _open_knowledge(diff, settings, knowledge_rev, report) if hunks else None
     use_model = not settings.offline and (settings.model_configured or settings.dry_run)
-    if hunks and use_model:
+    whole_files_to_model = not diff.whole_files or settings.review_all_files
+    if diff.whole_files and hunks:
+        report.notices.append(_whole_files_notice(stats.files, use_model and whole_files_to_model,
+                                                  settings))
+    if hunks and use_model and whole_files_to_model:
         result.requests, result.routes = _plan_requests(hunks, settings, task, report,
                                                         diff.read_new_file)
         if knowledge is not None:
@@ -155,7 +159,8 @@ def review_diff(
             report.model = task_route(settings, task.name).label  # the model asked first
             findings.extend(_run_requests(result, settings, task, report,
                                           listener=listener, progress=progress))
-    elif hunks and not settings.offline and not settings.model_configured:
+    elif (hunks and not settings.offline and not settings.model_configured
+          and whole_files_to_model):
         report.notices.append(NO_MODEL_NOTICE)
         report.ai_review_skipped = NO_MODEL_SKIP
     elif hunks and settings.offline:
@@ -172,6 +177,17 @@ def review_diff(
 
         record_last_findings(diff.root, report.findings, report.notices.append)
     return result
+
+
+def _whole_files_notice(files: int, with_model: bool, settings: Settings) -> str:
+    """The one line that says what a whole-files run (nothing staged, files named) did."""
+    what = f"{files} whole file(s) (nothing staged)"
+    if with_model:
+        return f"reviewed {what} with the built-in checks and the model (review-all-files)"
+    if not settings.review_all_files and settings.model_configured and not settings.offline:
+        return (f"checked {what} with the built-in checks only; set review-all-files = true "
+                "to have the model review them too (one request per file)")
+    return f"checked {what} with the built-in checks only"
 
 
 def _open_knowledge(diff: LoadedDiff, settings: Settings, rev: str | None,

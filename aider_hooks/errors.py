@@ -69,6 +69,14 @@ class GitHubError(AiderReviewError):
         self.status = status
 
 
+class GitLabError(AiderReviewError):
+    """The GitLab REST API refused or failed a request."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class HostPermissionError(AiderReviewError):
     """The pull-request host refused this token a write: it may only read (a fork's pull
     request), or the comment is not (or no longer) one it may edit. Any host raises it, so the

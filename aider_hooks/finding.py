@@ -114,15 +114,65 @@ def at_or_above(findings: list[Finding], threshold: str) -> list[Finding]:
     return [f for f in findings if f.rank >= floor]
 
 
+# The model's category families that name the problem a built-in check reports. A model
+# finding on the same line as a built-in one, in one of these families, is the same problem
+# (a leftover ``breakpoint()`` flagged by both): see ``merge_with_builtin``.
+_BUILTIN_ALIKE = {
+    "debugger": frozenset({"debugger", "debug", "debugging", "breakpoint", "leftover",
+                           "leftover-debug", "bug"}),
+    "conflict-marker": frozenset({"conflict-marker", "conflict", "merge-conflict",
+                                  "merge conflict", "syntax", "syntax-error", "bug"}),
+    "secret": frozenset({"secret", "security", "credentials", "credential",
+                         "hardcoded-secret", "hardcoded secret"}),
+    "syntax-error": frozenset({"syntax", "syntax-error", "syntax error", "bug"}),
+}
+
+
+def merge_with_builtin(findings: list[Finding]) -> list[Finding]:
+    """A model finding about the problem a built-in check found on the same line is folded
+    into the built-in finding, so the user reads it once.
+
+    The built-in finding is kept: its message (deterministic, never echoing a secret), its
+    category and its fingerprint (the check runs on every review, model or not, so the PR
+    bot's comment does not flip when the model is down). It takes the more severe of the two
+    severities, and the model's suggestion when it has none and both cover the same lines.
+    """
+    builtin = {(f.path, f.line): i for i, f in enumerate(findings) if f.source == "builtin"}
+    if not builtin:
+        return findings
+    merged = list(findings)
+    dropped: set[int] = set()
+    for index, finding in enumerate(findings):
+        if finding.source == "builtin":
+            continue
+        at = builtin.get((finding.path, finding.line))
+        if at is None:
+            continue
+        kept = merged[at]
+        if category_family(finding.category) not in _BUILTIN_ALIKE.get(kept.category, ()):
+            continue
+        changes: dict[str, Any] = {}
+        if finding.rank > kept.rank:
+            changes["severity"] = finding.severity
+        if kept.suggestion is None and finding.suggestion is not None \
+                and finding.end_line == kept.end_line:
+            changes["suggestion"] = finding.suggestion
+        if changes:
+            merged[at] = replace(kept, **changes)
+        dropped.add(index)
+    return [f for i, f in enumerate(merged) if i not in dropped]
+
+
 def deduplicate(findings: list[Finding]) -> list[Finding]:
-    """One finding per fingerprint and line (the most severe wins), sorted by file and line.
+    """One finding per fingerprint and line (the most severe wins), sorted by file and line;
+    a model finding that repeats a built-in one is folded into it (``merge_with_builtin``).
 
     The same line of code in two places (``data = eval(input())`` in two functions) gives two
     findings with one fingerprint: each keeps its place, and the second and later ones, in
     line order, get a fingerprint of their own (``#2``, ``#3``...), so the PR bot posts both.
     """
     best: dict[tuple[str, int], Finding] = {}
-    for finding in findings:
+    for finding in merge_with_builtin(findings):
         finding = finding.with_fingerprint()
         at = (finding.fingerprint, finding.line)
         kept = best.get(at)

@@ -41,6 +41,7 @@ BUILTIN_REPORTERS = {
     "sarif": "aider_hooks.reporters.sarif:render_sarif",
     "github": "aider_hooks.reporters.github_annotations:render_github",
     "markdown": "aider_hooks.reporters.markdown:render_markdown",
+    "codequality": "aider_hooks.reporters.codequality:render_codequality",
 }
 FORMATS = tuple(BUILTIN_REPORTERS)  # the built-in output formats, in the order --help shows
 _BUILTIN: dict[Kind, dict[str, str]] = {"check": BUILTIN_CHECKS, "reporter": BUILTIN_REPORTERS}

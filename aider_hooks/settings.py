@@ -96,6 +96,9 @@ class Settings:
     # "-name" turns that check off (a built-in one or an installed plugin's), e.g. "-large-file"
     checks: tuple[str, ...] = ()
     redact: bool = True
+    # Whole files (the hook under `pre-commit run --all-files` / `--files`, nothing staged)
+    # go to the model too, not only to the built-in checks: every file is a request.
+    review_all_files: bool = False
     # The model and the network.
     json_mode: bool = True  # send response_format=json_object; off for servers that reject it
     temperature: float = 0.0
@@ -329,7 +332,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     for raw_key, value in table.items():
         name = raw_key.replace("-", "_")
         if name not in _FIELDS or name in _FILE_FORBIDDEN:
-            hint = " (put secrets in the environment)" if name in _FILE_FORBIDDEN else ""
+            hint = " (put secrets in the environment)" if name in _FILE_FORBIDDEN else _closest_key(name)
             raise ConfigError(f"{path}: unknown key {raw_key!r} in [tool.aider-review]{hint}")
         values[name] = value
     _build(values, origin=str(path))  # type-check now, so the error names this file
@@ -338,6 +341,15 @@ def read_config_file(path: Path) -> dict[str, Any]:
         if isinstance(value, str) and value != STDOUT and not Path(value).expanduser().is_absolute():
             values[name] = str(path.parent / value)
     return values
+
+
+def _closest_key(name: str) -> str:
+    """"; did you mean 'exclude'?" for a misspelt key, else nothing."""
+    import difflib
+
+    known = [key for key in _FIELDS if key not in _FILE_FORBIDDEN]
+    match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"; did you mean {match[0].replace('_', '-')!r}?" if match else ""
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -522,6 +534,12 @@ def _validate(settings: Settings, origin: str) -> None:
         (settings.max_hunk_lines >= 10, "max-hunk-lines must be at least 10"),
         (settings.context_lines >= 0, "context-lines must not be negative"),
         (settings.batch_tokens >= 100, "batch-tokens must be at least 100"),
+        (settings.max_file_bytes >= 0, "max-file-bytes must not be negative (0 turns the "
+                                       "check off)"),
+        (settings.max_tokens >= 1, "max-tokens must be at least 1"),
+        (settings.temperature >= 0, "temperature must not be negative"),
+        (settings.backoff_base >= 0, "backoff-base must not be negative"),
+        (settings.backoff_max >= 0, "backoff-max must not be negative"),
         (bool(settings.model.strip()), "model must not be empty"),
         (all(c.startswith("-") and c[1:].strip() for c in settings.checks),
          "checks entries turn a check off by name: write them \"-name\", e.g. \"-large-file\""),
@@ -541,3 +559,24 @@ def _validate(settings: Settings, origin: str) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"{origin}: {message}")
+    if settings.base_url is not None and not _is_http_url(settings.base_url):
+        # Said now, in one line, rather than as a failure of every hunk.
+        where = "" if origin == "settings" else f"{origin}: "
+        raise ConfigError(f"{where}the model base URL {_shown_url(settings.base_url)} is not an "
+                          "http(s) URL: set --base-url / OPENAI_BASE_URL / base-url to one such "
+                          "as http://localhost:11434/v1")
+
+
+def _is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. a bad port or IPv6 literal
+        return False
+
+
+def _shown_url(url: str) -> str:
+    """The URL without a user:password part or a query, which could hold a secret."""
+    return repr(url.split("?")[0].split("@")[-1][:80])

@@ -54,6 +54,7 @@ def totals(by_name: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     fault_runs = [r for name, rs in by_name.items() if name not in ("storm", "storm-all-kinds")
                   and "hunks" in (rs[0] if rs else {}) and "faults" in rs[0] for r in rs]
     secrets = by_name.get("secrets-to-model", [])
+    corpus = by_name.get("corpus-to-model", [])
     hostile = by_name.get("hostile-input", [])
     return {
         "storm": storm,
@@ -74,6 +75,11 @@ def totals(by_name: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                     "kinds": max((r["kinds"] for r in secrets), default=0),
                     "runs": len(secrets), "requests_searched": total(secrets, "requests"),
                     "leaked": total(secrets, "leaked")},
+        "corpus": {"records": max((r["records"] for r in corpus), default=0),
+                   "secrets": max((r["secrets"] for r in corpus), default=0),
+                   "formats": max((r["formats"] for r in corpus), default=0),
+                   "runs": len(corpus), "requests_searched": total(corpus, "requests"),
+                   "leaked": total(corpus, "leaked")},
         "credentials": {"runs": len(by_name.get("key-echo", [])),
                         "leaked": total(by_name.get("key-echo", []), "leaked")},
         "injection": {"runs": len(by_name.get("injection-contained", [])),
@@ -134,6 +140,10 @@ def markdown(t: dict[str, Any], pytest_summary: str) -> str:
          f"{t['secrets']['corpus']} fake secrets of {t['secrets']['kinds']} kinds x "
          f"{t['secrets']['runs']} commands, {t['secrets']['requests_searched']} requests "
          f"searched, {t['secrets']['leaked']} leaked"),
+        ("Secrets in many formats to the model",
+         f"{t['corpus']['records']} records ({t['corpus']['secrets']} distinct fake secrets, "
+         f"{t['corpus']['formats']} formats) x {t['corpus']['runs']} commands, "
+         f"{t['corpus']['requests_searched']} requests searched, {t['corpus']['leaked']} leaked"),
         ("API key echoed by a 401",
          f"{t['credentials']['runs']} runs, {t['credentials']['leaked']} leaked"),
         ("Prompt injection",

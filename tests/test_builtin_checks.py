@@ -421,3 +421,12 @@ def test_a_documentation_url_password_is_hidden_from_the_model_but_not_reported(
     repo.stage({"README.md": "# Proxy\n\nUse `https://user:pass@proxy.example.com:3128`.\n"})
 
     assert repo.check() == []
+
+
+def test_a_random_looking_value_is_redacted_but_does_not_block_the_commit(repo: Repo) -> None:
+    """The redaction fail-safe hides a random-looking ID from the model; it is no finding."""
+    repo.commit({"app.py": "import os\n"})
+    repo.stage({"app.py": "import os\ntrace = lookup(\"Xk29QmZ7Lp3Vb8Nw4Rt6Yh\")\n"
+                          f"TOKEN = '{GH}p_{rand(36)}'\n"})
+
+    assert _where(repo.check(), "secret") == [("app.py", 3, "secret")]

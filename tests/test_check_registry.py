@@ -180,7 +180,7 @@ def test_every_builtin_format_is_a_registered_reporter_and_json_is_the_view_docu
                               Finding("a.py", 1, 1, "info", "docs", "n", source="builtin")])
     view = ReportView.of(report)
 
-    assert FORMATS == ("text", "json", "sarif", "github", "markdown")
+    assert FORMATS == ("text", "json", "sarif", "github", "markdown", "codequality")
     assert [f.path for f in view.findings] == ["a.py", "b.py"]
     assert all(f.fingerprint for f in view.findings)
     assert json.loads(render(report, "json")) == view.to_json()

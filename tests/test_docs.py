@@ -271,8 +271,10 @@ def accepted_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     for field in dataclasses.fields(module.Settings):
         key = field.name.replace("_", "-")
         config = folder / f"{key}.toml"
-        config.write_text(f"[tool.aider-review]\n{key} = "
-                          f"{toml_value(getattr(defaults, field.name))}\n", encoding="utf-8")
+        # A base URL must be an http(s) URL; any other value is refused, not unknown.
+        value = ('"http://localhost:11434/v1"' if field.name == "base_url"
+                 else toml_value(getattr(defaults, field.name)))
+        config.write_text(f"[tool.aider-review]\n{key} = {value}\n", encoding="utf-8")
         try:
             module.load_settings(folder, config_file=config, environ={})
         except Exception as err:  # noqa: BLE001 - ConfigError, wherever it is defined

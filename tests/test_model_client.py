@@ -153,7 +153,16 @@ def test_timeout_is_reported_with_the_setting(model_server: FakeModelServer) -> 
     with pytest.raises(ModelUnavailable, match=r"did not answer within 0.2 s; raise `timeout`"):
         client.complete(MESSAGES)
     assert time.monotonic() - start < 2.0
-    assert client.requests == 2
+    # An endpoint that never answered anything: its first timeout stops the run, no retry.
+    assert client.requests == 1
+
+
+def test_a_timeout_after_an_answer_is_retried(model_server: FakeModelServer) -> None:
+    client = ModelClient(settings_for(model_server, timeout=0.5, max_attempts=2))
+    assert client.complete(MESSAGES).text  # the endpoint is alive
+    model_server.script = [{"kind": "slow", "seconds": 2}]  # one slow answer, then normal
+    assert client.complete(MESSAGES).text
+    assert client.requests == 3
 
 
 def test_connection_refused_fails_fast() -> None:

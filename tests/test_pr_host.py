@@ -170,17 +170,17 @@ def test_the_first_run_posts_every_finding_and_one_summary(bot: Bot) -> None:
     assert "posted the summary comment" in bot.log
 
 
-def test_a_second_run_on_the_same_diff_posts_and_edits_nothing(bot: Bot) -> None:
+def test_a_second_run_posts_nothing_twice_and_edits_the_summary(bot: Bot) -> None:
     host = MemoryHost(DIFF)
     bot.run(host)
-    [summary] = host.conversation
-    body = summary.body
 
     outcome = bot.run(host)
 
     assert len(host.reviews) == 1 and len(host.inline) == 3
-    assert outcome.unchanged is not None and outcome.unchanged.total == 3
-    assert host.conversation[0].body == body and host.edits == []
+    assert outcome.new_comments == 0 and outcome.already_posted == 3
+    [summary] = host.conversation
+    assert "0 new, 3 already posted" in summary.body
+    assert host.edits == [summary.id]
 
 
 def test_a_fixed_finding_is_marked_resolved_once(bot: Bot) -> None:

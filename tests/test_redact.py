@@ -161,7 +161,14 @@ def test_a_key_in_a_javascript_object_is_an_assignment() -> None:
 
 
 def test_an_unquoted_value_is_a_variable_in_code_and_a_literal_in_config() -> None:
-    assert redact_text("password = hunter2", path="app.py") == ("password = hunter2", 0)
+    # In code an unquoted word that mixes letters and digits and ends the statement is most
+    # likely a literal; a variable that names a secret, a call or an attribute is not.
+    assert redact_text("password = hunter2", path="app.py") == (
+        "password = [REDACTED:secret-assignment]", 1)
+    for reference in ("password = get_password()", "password = self.password",
+                      "password = new_password", "password = pw", "password = password2",
+                      "pw1 = read()\npassword = pw1", "connect(password=pw1)"):
+        assert redact_text(reference, path="app.py") == (reference, 0), reference
     assert redact_text("PASSWORD=hunter2", path=".env")[0] == "PASSWORD=[REDACTED:secret-assignment]"
     assert redact_text("password: hunter", path="deploy.yaml")[0] == (
         "password: [REDACTED:secret-assignment]")

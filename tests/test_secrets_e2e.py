@@ -9,6 +9,7 @@ in its error (the fake server's 401 does, like some proxies).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from testing.repos import commit_base_and_head, git
 from tests.data.fake_secrets import FAKE_SECRETS, FakeSecret
+from tests.data.secret_corpus import FORMATS, SECRET_CORPUS, SecretRecord
 from testing.fake_github_server import WRITE_TOKEN, FakeGitHub
 from testing.fake_model_server import FakeModelServer
 from testing.cli import TEST_KEY, model_env, run_cli
@@ -106,7 +108,9 @@ def test_no_fake_secret_reaches_the_model(git_repo: Path, server: FakeModelServe
     cache = tmp_path / "cache.sqlite3"
     # A repair round trip too: the first answer is prose, so the request is sent again.
     server.script = ["invalid_json"]
-    result = run_cli(*command, "--format", "json", cwd=git_repo, env=model_env(server, cache))
+    # explain and fix write text / a diff and refuse a report format (docs/cli.md).
+    fmt = ["--format", "json"] if command[0] == "review" else []
+    result = run_cli(*command, *fmt, cwd=git_repo, env=model_env(server, cache))
     assert_clean_exit(result, 0, 1)
     assert len(server.requests) >= 2
     sent = sent_text(server)
@@ -122,6 +126,82 @@ def test_no_fake_secret_reaches_the_model(git_repo: Path, server: FakeModelServe
     record_figure("secrets-to-model", command=" ".join(command), secrets=len(corpus),
                   kinds=len({s.kind for _, s in corpus}), requests=len(server.requests),
                   leaked=len(leaks(sent, corpus)))
+
+
+def stage_secret_corpus(repo: Path) -> list[tuple[str, SecretRecord]]:
+    """Each record of the many-format corpus as a whole new file at its own path (so a
+    CSV's header and a key file's name come with it)."""
+    git(repo, "config", "core.autocrlf", "false")
+    (repo / "README.md").write_text("# app\n")
+    git(repo, "add", "README.md")
+    git(repo, "commit", "-qm", "base")
+    corpus = []
+    for number, record in enumerate(SECRET_CORPUS):
+        path = f"c{number:03d}/{record.path}"
+        target = repo / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(record.text + "\n")
+        corpus.append((path, record))
+    git(repo, "add", "-A")
+    write_config(repo)
+    return corpus
+
+
+def corpus_leaks(text: str, corpus: list[tuple[str, SecretRecord]]) -> list[tuple[str, str]]:
+    """Records any of whose secrets, or any 8-character piece of one, is in ``text``; a
+    piece that the corpus also holds outside every secret (``access_t``, ``producti``: the
+    requests pack many files) is no leak."""
+    from tests.test_secret_corpus import fragments
+
+    public = []
+    for path, record in corpus:
+        outside = record.text
+        for secret in sorted(record.secrets, key=len, reverse=True):
+            outside = outside.replace(secret, "\0")
+        public += [path, record.format, outside]
+    everything_public = "\0".join(public)
+    return [(path, record.format) for path, record in corpus
+            if any(secret in text for secret in record.secrets)
+            or any(piece in text and piece not in everything_public
+                   for secret in record.secrets for piece in fragments(secret))]
+
+
+@pytest.mark.parametrize("command", [["review"], ["explain"], ["fix"]])
+def test_no_secret_of_the_many_format_corpus_reaches_the_model(
+        git_repo: Path, server: FakeModelServer, tmp_path: Path, command: list[str]) -> None:
+    corpus = stage_secret_corpus(git_repo)
+    cache = tmp_path / "cache.sqlite3"
+    result = run_cli(*command, "--format", "json", cwd=git_repo, env=model_env(server, cache),
+                     timeout=600)
+    assert_clean_exit(result, 0, 1)
+    assert server.requests
+    sent = sent_text(server)
+    # Every file was sent (none withheld for its name), and nothing secret with it.
+    assert sum(path in sent for path, _ in corpus) == len(corpus)
+    assert corpus_leaks(sent, corpus) == []
+    assert corpus_leaks(result.stdout + result.stderr, corpus) == []
+    assert corpus_leaks(cache.read_bytes().decode("latin-1"), corpus) == []
+    record_figure("corpus-to-model", command=" ".join(command), secrets=len(
+        {s for _, r in corpus for s in r.secrets}), records=len(corpus), formats=len(FORMATS),
+        requests=len(server.requests), leaked=len(corpus_leaks(sent, corpus)))
+
+
+def test_dry_run_shows_the_placeholders_and_the_count(git_repo: Path, server: FakeModelServer,
+                                                       tmp_path: Path) -> None:
+    corpus = stage_secret_corpus(git_repo)
+    result = run_cli("--dry-run", cwd=git_repo, env=model_env(server, tmp_path / "c.sqlite3"),
+                     timeout=600)
+    assert_clean_exit(result, 0)
+    assert server.requests == []
+    assert corpus_leaks(result.stdout, corpus) == []
+    said = re.search(r"\((\d+) secret\(s\) redacted\); nothing was sent\.", result.stdout)
+    assert said is not None, result.stdout[:300]
+    count = int(said.group(1))
+    assert count >= len(corpus)
+    assert result.stdout.count("[REDACTED:") >= count  # each one shown where it was
+    for kind in ("positional-credential", "flag-credential", "header-credential",
+                 "xml-credential", "csv-credential", "secret-file", "random-value"):
+        assert f"[REDACTED:{kind}]" in result.stdout
 
 
 def test_a_secret_in_a_file_name_is_never_sent(git_repo: Path, server: FakeModelServer,

@@ -20,6 +20,10 @@ ALLOWLIST_PRAGMA = "pragma: allowlist secret"
 # A URL password that is the word "password" is documentation ("https://user:pass@host"): it
 # is redacted like any other, but it is not reported.
 PLACEHOLDER_PASSWORDS = frozenset({"pass", "password", "passwd", "pwd", "pw", "secret"})
+# Kinds that redaction replaces to err on the safe side, but that say too little to block a
+# commit: the fail-safe's random-looking value in no credential context (an ID, a hash, test
+# data) is never sent, and never reported either.
+NOT_REPORTED_KINDS = frozenset({"random-value"})
 MESSAGE = ("possible secret ({names}) in an added line: remove it from the change, keep it in "
            "the environment or a secret store, and revoke it if it was ever pushed")
 
@@ -55,7 +59,9 @@ def _secrets_by_line(lines: list[str], path: str) -> list[tuple[str, int, int]]:
         starts.append(starts[-1] + len(line) + 1)
     return [(m.kind, bisect_right(starts, m.start) - 1, bisect_right(starts, m.end - 1) - 1)
             for m in find_secrets(text, path=path)
-            if not (m.kind == "password-in-url" and text[m.start:m.end].lower() in PLACEHOLDER_PASSWORDS)]
+            if m.kind not in NOT_REPORTED_KINDS
+            and not (m.kind == "password-in-url"
+                     and text[m.start:m.end].lower() in PLACEHOLDER_PASSWORDS)]
 
 
 CHECK = Check("secret", check_secrets)

@@ -12,9 +12,11 @@ if TYPE_CHECKING:
     from aider_hooks.model.cache import ResponseCache
 
 
-def cache_file(explicit: str | None, cwd: Path | None = None) -> Path:
+def cache_file(explicit: str | None, cwd: Path | None = None, *,
+               config: str | None = None) -> Path:
     """The file a review run here would use: --cache, AIDER_REVIEW_CACHE (also from the
-    repository's .env), the repository's ``cache-path`` setting, the user's cache directory."""
+    repository's .env), the ``cache-path`` of ``config`` (--config) or of the repository's
+    settings, the user's cache directory."""
     from aider_hooks.model.cache import default_cache_path
     from aider_hooks.errors import InputError
     from aider_hooks.diff.git import find_repo_root
@@ -24,12 +26,13 @@ def cache_file(explicit: str | None, cwd: Path | None = None) -> Path:
         root: Path | None = find_repo_root(cwd or Path.cwd())
     except InputError:
         root = None  # outside a repository: the environment and the default
-    chosen = load_settings(root, {"cache_path": explicit}).cache_path
+    chosen = load_settings(root, {"cache_path": explicit},
+                           config_file=Path(config) if config else None).cache_path
     return Path(chosen) if chosen else default_cache_path()
 
 
 def run_cache_command(args: argparse.Namespace) -> int:
-    path = cache_file(args.cache_path)
+    path = cache_file(args.cache_path, config=getattr(args, "config", None))
     if args.action == "path":
         print(path)
     elif not path.exists():  # nothing to open: do not create a cache just to report on it

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aider_hooks.errors import (EXIT_FINDINGS, EXIT_MODEL_UNAVAILABLE, EXIT_OK, ConfigError,
+from aider_hooks.errors import (EXIT_MODEL_UNAVAILABLE, EXIT_OK, ConfigError,
                                 InputError)
 
 if TYPE_CHECKING:
@@ -127,20 +127,10 @@ def run(args: argparse.Namespace) -> int:
     if not patch:
         _notice(settings, "generate: no changes")
         return EXIT_OK
-    from aider_hooks.cli.output import write_report
+    from aider_hooks.cli.output import print_or_apply_patch
 
-    if not args.apply:
-        write_report(settings, patch, patch=True)
-        return EXIT_FINDINGS
-    import shlex
-
-    from aider_hooks.tasks.patches import apply_patch
-
-    backup = apply_patch(root, patch)
-    undo = shlex.join(["git", "-C", str(root), "apply", "-R", str(backup / "fix.patch")])
-    _notice(settings, f"applied the generated changes to the work tree (the index is "
-                      f"untouched); to undo: {undo}")
-    return EXIT_OK
+    return print_or_apply_patch(settings, root, patch, apply=args.apply,
+                                what="the generated changes")
 
 
 def _crlf(text: str | None) -> str | None:

@@ -129,8 +129,10 @@ def run_github(
     command = trigger.command
     if command is not None and command.name != "review":
         return _run_command(host, command, settings, env, log)
+    # Without --output the report goes to the job log only: an unchanged diff need not be
+    # reviewed again to say what the summary comment already says.
     options = BotOptions(cwd=cwd, diff_as_data_only=trigger.diff_as_data_only,
-                         max_comments=args.max_comments)
+                         max_comments=args.max_comments, skip_unchanged=not settings.output)
     outcome = run_bot(host, settings, options=options, log=log)
     code = _finish(outcome, settings, env, log)
     if (args.describe and not settings.dry_run and not outcome.read_only

@@ -21,8 +21,8 @@ from aider_hooks.tasks import REGISTRY as TASKS
 
 PROG = "aider-review"
 # Every task is a subcommand of the same shape (SOURCE, options, PATH...); then the others.
-COMMANDS = (*TASKS, "github", "cache", "plugins", "baseline", "feedback", "config",
-            "finetune")
+COMMANDS = (*TASKS, "github", "gitlab", "cache", "plugins", "baseline", "feedback",
+            "config", "finetune")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,10 +110,25 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                             description="Pull-request bot: what action.yml runs.")
     github.set_defaults(run=_run_github)
     _add_github_arguments(github)
-    cache = sub.add_parser("cache", help="inspect or clear the response cache")
-    cache.add_argument("action", choices=("stats", "clear", "path"))
+    gitlab = sub.add_parser("gitlab", help="review a merge request and comment on it",
+                            description="Merge-request bot for GitLab CI pipelines.")
+    gitlab.set_defaults(run=_run_module("gitlab"))
+    _add_gitlab_arguments(gitlab)
+    cache = sub.add_parser(
+        "cache", help="inspect or clear the response cache",
+        description="The response cache keeps the model's answers, so an unchanged hunk costs\n"
+                    "no request. It acts on the file a review run from here would use.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="actions:\n"
+               "  stats   print the cache file, its number of entries and its size\n"
+               "  clear   delete every cached answer (the next review asks the model again)\n"
+               "  path    print the cache file's path (it may not exist yet)")
+    cache.add_argument("action", choices=("stats", "clear", "path"),
+                       help="stats, clear or path (see below)")
     cache.add_argument("--cache", dest="cache_path", metavar="FILE",
                        help="cache file (env AIDER_REVIEW_CACHE)")
+    cache.add_argument("--config", metavar="FILE",
+                       help="settings file whose cache-path to use (default: the repository's)")
     cache.set_defaults(run=_run_cache)
     plugins = sub.add_parser("plugins", help="list the checks and output formats, built-in "
                                              "and installed", description="Installed plugins.")
@@ -192,6 +207,13 @@ def _add_task_arguments(parser: argparse.ArgumentParser, *, task: str,
                         help="review a revision range, e.g. main...HEAD")
     source.add_argument("--diff", dest="diff_file", metavar="FILE",
                         help="review a unified diff file; - reads standard input")
+    source.add_argument("--worktree", action="store_true",
+                        help="review unstaged changes: the work tree against the index")
+    source.add_argument("--hook", action="store_true",
+                        help="choose as a pre-commit hook must (what the hooks of "
+                             ".pre-commit-hooks.yaml run): the range in PRE_COMMIT_FROM_REF/"
+                             "PRE_COMMIT_TO_REF when set, else the staged changes, else (nothing "
+                             "staged, files named: --all-files, --files) the named files whole")
     if applies_patch:
         parser.add_argument("--apply", action="store_true",
                             help="apply the patch to the work tree (never the index)")
@@ -216,6 +238,12 @@ def _run_own_command(args: argparse.Namespace) -> int:
 
 def _add_github_arguments(parser: argparse.ArgumentParser) -> None:
     from aider_hooks.cli.github import add_arguments  # light: argparse and options only
+
+    add_arguments(parser)
+
+
+def _add_gitlab_arguments(parser: argparse.ArgumentParser) -> None:
+    from aider_hooks.cli.gitlab import add_arguments  # light: argparse and options only
 
     add_arguments(parser)
 

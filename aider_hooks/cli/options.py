@@ -18,7 +18,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                             "(env OPENAI_BASE_URL)")
     group.add_argument("--format", type=format_name,
                        help="output format: text (the default), json, sarif, github, markdown, "
-                            "or an installed plugin's (see `aider-review plugins`)")
+                            "codequality, or an installed plugin's (see `aider-review plugins`)")
     group.add_argument("--output", "-o", help="write the report to this file instead of stdout")
     group.add_argument("--fail-on", dest="fail_on", choices=FAIL_ON,
                        help="exit 1 when a finding is at or above this severity (default error)")

@@ -49,6 +49,36 @@ def write_report(settings: Settings, text: str, *, patch: bool = False) -> None:
         buffer.flush()
 
 
+def notice(settings: Settings, message: str) -> None:
+    """One line on stderr, unless -q; our own key never appears in it."""
+    if not settings.quiet:
+        from aider_hooks.masking import mask_secrets
+        from aider_hooks.reporters import printable
+
+        print(f"aider-review: {mask_secrets(printable(message), [settings.api_key])}",
+              file=sys.stderr)
+
+
+def print_or_apply_patch(settings: Settings, root: Path, patch: str, *, apply: bool,
+                         what: str) -> int:
+    """``fix`` and ``generate``: print the patch (exit 1: changes are available) or, with
+    --apply, write it to the work tree after ``git apply --check``, with a backup and the
+    command that undoes it (exit 0). The index is never touched."""
+    if not apply:
+        write_report(settings, patch, patch=True)
+        return EXIT_FINDINGS
+    import shlex
+
+    from aider_hooks.tasks.patches import apply_patch
+
+    backup = apply_patch(root, patch)
+    # `git -C root`: from a subdirectory, a plain `git apply -R` skips files outside it.
+    undo = shlex.join(["git", "-C", str(root), "apply", "-R", str(backup / "fix.patch")])
+    notice(settings, f"applied {what} to the work tree (the index is untouched); "
+                     f"to undo: {undo}")
+    return EXIT_OK
+
+
 class StreamedAnswers:
     """Prints a streaming task's answers as they arrive, each under a header naming its hunks.
 

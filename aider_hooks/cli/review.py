@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from aider_hooks.cli.output import exit_code, write_report
-from aider_hooks.errors import EXIT_FINDINGS, EXIT_MODEL_UNAVAILABLE, EXIT_OK, ConfigError, InputError
+from aider_hooks.errors import EXIT_MODEL_UNAVAILABLE, EXIT_OK, ConfigError, InputError
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -31,6 +31,9 @@ def run_review_command(args: argparse.Namespace) -> int:
     cwd = Path.cwd()
     source = _diff_source(args)
     root = _repo_root(source, cwd)
+    hook = bool(getattr(args, "hook", False))
+    if hook and root is not None:
+        source = hook_source(root, cwd, args.paths)
     if source.kind == "staged" and root is not None:
         from aider_hooks.diff.git import has_staged_changes
 
@@ -38,6 +41,8 @@ def run_review_command(args: argparse.Namespace) -> int:
         # asked for on the command line: a JSON reader or an --output file gets an empty one.
         wants_report = args.output is not None or args.format not in (None, "text")
         if not wants_report and not has_staged_changes(root):
+            if args.verbose and not args.quiet:
+                _say_nothing_staged()
             return EXIT_OK
 
     from aider_hooks.cli.options import settings_from_args
@@ -49,6 +54,8 @@ def run_review_command(args: argparse.Namespace) -> int:
     if task.needs_model and not settings.model_configured and not settings.dry_run:
         raise ConfigError(f"`{task.name}` needs a model: set OPENAI_API_KEY, or OPENAI_BASE_URL "
                           "for a local server (e.g. http://localhost:11434/v1 for Ollama)")
+    if task.output != "report":
+        settings = _plain_text_only(task, args, settings)
     diff = load_diff(source, cwd=cwd, paths=args.paths, root=root)  # paths: repo-relative
     try:
         result = _run_task(diff, settings, list(diff.paths), task)
@@ -65,8 +72,19 @@ def run_review_command(args: argparse.Namespace) -> int:
     if task.output == "report":
         from aider_hooks.reporters import render
 
-        write_report(settings, render(result.report, settings.format, color=_use_color(settings),
-                                      warn=lambda line: _notice(settings, line)))
+        report = result.report
+        if settings.format == "text" and settings.quiet:
+            from aider_hooks.reporters.text import render_text
+            from aider_hooks.reporters.view import ReportView
+
+            # -q: findings (and failed hunks) only, no summary line; nothing when clean.
+            text = render_text(ReportView.of(report), color=_use_color(settings), summary=False)
+            if text or settings.output:
+                write_report(settings, text)
+        elif not (hook and settings.format == "text" and not report.findings
+                  and not report.failed and not settings.output):
+            write_report(settings, render(report, settings.format, color=_use_color(settings),
+                                          warn=lambda line: _notice(settings, line)))
     return exit_code(result.report, fail_on=settings.fail_on if task.output == "report" else "never",
                      strict=settings.strict)
 
@@ -79,13 +97,50 @@ def _diff_source(args: argparse.Namespace) -> DiffSource:
         return DiffSource("range", args.rev_range)
     if args.diff_file is not None:
         return DiffSource("stdin" if args.diff_file == "-" else "file", args.diff_file)
+    if getattr(args, "worktree", False):
+        return DiffSource("worktree", None)
     return DiffSource("staged", None)
+
+
+def hook_source(root: Path, cwd: Path, paths: list[str]) -> DiffSource:
+    """What a pre-commit hook reviews, from what pre-commit tells it (``--hook``):
+
+    1. ``PRE_COMMIT_FROM_REF`` and ``PRE_COMMIT_TO_REF`` set (``pre-commit run --from-ref A
+       --to-ref B``, and every pre-push run): the range ``A...B``, the changes on B since it
+       forked from A, as pre-commit itself computes the files it passes; ``A..B`` when the two
+       share no history (pre-commit falls back the same way).
+    2. No file named, or every named file staged (a commit: pre-commit passes the staged
+       files): the staged changes.
+    3. Otherwise (``--all-files``, ``--files``: pre-commit names files that are not staged):
+       the named files' whole work-tree content, as if each were added.
+    """
+    from aider_hooks.diff import git
+    from aider_hooks.diff.source import DiffSource, repo_relative_paths
+
+    left = os.environ.get("PRE_COMMIT_FROM_REF") or os.environ.get("PRE_COMMIT_ORIGIN")
+    right = os.environ.get("PRE_COMMIT_TO_REF") or os.environ.get("PRE_COMMIT_SOURCE")
+    if left and right:
+        joint = "..." if git.merge_base_exists(root, left, right) else ".."
+        return DiffSource("range", f"{left}{joint}{right}")
+    if not paths:
+        return DiffSource("staged", None)
+    staged = git.staged_paths(root)
+    named = repo_relative_paths(paths, cwd=cwd, root=root)
+    if staged and all(path in staged for path in named):
+        return DiffSource("staged", None)
+    return DiffSource("files", None)
+
+
+def _say_nothing_staged() -> None:
+    print(f"{PROG}: nothing staged: nothing to review. Review unstaged changes with "
+          "--worktree, commits with --range main...HEAD, or a saved diff with --diff FILE",
+          file=sys.stderr)
 
 
 def _repo_root(source: DiffSource, cwd: Path) -> Path | None:
     from aider_hooks.diff.git import find_repo_root
 
-    if source.kind in ("staged", "range"):
+    if source.kind in ("staged", "range", "worktree"):
         return find_repo_root(cwd)
     try:
         return find_repo_root(cwd)
@@ -121,8 +176,9 @@ def _stream_target(settings: Settings, task: Task) -> AbstractContextManager[Tex
 
 def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult,
                 settings: Settings, root: Path) -> int:
-    from aider_hooks.tasks.patches import apply_patch, build_patch
+    from aider_hooks.cli.output import print_or_apply_patch
     from aider_hooks.diff.git import is_safe_repo_path
+    from aider_hooks.tasks.patches import build_patch
 
     def read_file(path: str) -> bytes | None:
         data = diff.read_new_file(path)
@@ -135,19 +191,17 @@ def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult
     if result.report.model_unavailable and settings.strict:
         return EXIT_MODEL_UNAVAILABLE
     if not patch:
-        _notice(settings, "no fixes to suggest")
+        stats = result.report.stats
+        if not stats.failed:
+            _notice(settings, "no fixes to suggest")
+        elif stats.reviewed:
+            # Never "no fixes" about hunks the model did not see.
+            _notice(settings, f"no fixes to suggest for the {stats.reviewed} hunk(s) the model "
+                              f"saw; {stats.failed} hunk(s) failed (see above)")
+        else:
+            _notice(settings, f"no fixes: the model saw none of the {stats.failed} hunk(s)")
         return EXIT_OK
-    if not args.apply:
-        write_report(settings, patch, patch=True)
-        return EXIT_FINDINGS
-    backup = apply_patch(root, patch)
-    import shlex
-
-    # `git -C root`: from a subdirectory, a plain `git apply -R` skips files outside it.
-    undo = shlex.join(["git", "-C", str(root), "apply", "-R", str(backup / "fix.patch")])
-    _notice(settings, f"applied the fixes to the work tree (the index is untouched); "
-                      f"to undo: {undo}")
-    return EXIT_OK
+    return print_or_apply_patch(settings, root, patch, apply=args.apply, what="the fixes")
 
 
 def format_dry_run(result: ReviewResult, settings: Settings | None = None) -> str:
@@ -187,10 +241,15 @@ def _what_happened(result: ReviewResult, settings: Settings) -> str:
     from aider_hooks.model.retry import endpoint_label
 
     stats = result.report.stats
-    if result.report.model is None:
-        model = "no model (built-in checks only)"
+    if settings.model_configured and not settings.offline:
+        # Configured, even when nothing was left to send (all cached, skipped, or no hunk).
+        model = f"model {settings.model} at {endpoint_label(settings.base_url)}"
+        if result.report.model is None:
+            model += " (nothing sent)" if not stats.hunks else " (not asked: built-in checks only)"
+    elif settings.offline:
+        model = "offline (built-in checks only)"
     else:
-        model = f"model {result.report.model} at {endpoint_label(settings.base_url)}"
+        model = "no model (built-in checks only)"
     return (f"{model}; {stats.files} file(s), {stats.hunks} hunk(s): {stats.reviewed} reviewed "
             f"({stats.cached} from the cache), {stats.failed} failed, {stats.skipped} skipped; "
             f"{stats.requests} request(s), {stats.prompt_tokens}+{stats.completion_tokens} "
@@ -199,14 +258,36 @@ def _what_happened(result: ReviewResult, settings: Settings) -> str:
 
 
 def _print_failed(result: ReviewResult, settings: Settings) -> None:
-    """One stderr line per hunk the model could not handle, even with -q: it is a result."""
+    """One stderr line per hunk the model could not handle, even with -q: it is a result.
+
+    The reason is said once: an unreachable model's long message is already the one notice
+    line (unless -q hid it), so each hunk then only says that it was not seen."""
     from aider_hooks.masking import mask_secrets
     from aider_hooks.reporters import location, printable
 
+    said = set() if settings.quiet else {" ".join(n.split())[:300] for n in result.report.notices}
     for hunk in result.report.failed:
         where = printable(location(hunk.path, hunk.line, hunk.end_line)).replace("\n", "\\n")
-        reason = mask_secrets(hunk.reason, [settings.api_key])
+        if hunk.reason in said:
+            reason = "not seen by the model (see above)"
+        else:
+            reason = mask_secrets(hunk.reason, [settings.api_key])
         print(f"{PROG}: {where}: failed: {reason}", file=sys.stderr)
+
+
+def _plain_text_only(task: Task, args: argparse.Namespace, settings: Settings) -> Settings:
+    """explain writes plain text and fix a unified diff: neither is a report, so a report
+    format is refused rather than written as prose into, say, a SARIF file. A format from a
+    config file (meant for review) is ignored, unless an output file would get the text."""
+    from dataclasses import replace
+
+    if settings.format == "text":
+        return settings
+    what = "plain text" if task.output != "patch" else "a unified diff"
+    if args.format is not None or settings.output:
+        raise InputError(f"`{task.name}` writes {what}, not {settings.format}: --format is "
+                         f"for review (drop --format, or set format = \"text\")")
+    return replace(settings, format="text")
 
 
 def _notice(settings: Settings, message: str) -> None:

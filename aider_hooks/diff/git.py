@@ -220,13 +220,77 @@ def range_diff(root: Path, rev_range: str, paths: Sequence[str] = ()) -> bytes:
     return _diff_in_batches(root, ["diff", *DIFF_OPTIONS, *revs], paths)
 
 
-def _diff_in_batches(root: Path, diff_args: list[str], paths: Sequence[str]) -> bytes:
+def staged_paths(root: Path) -> set[str]:
+    """Every path the index changes against HEAD, old and new names of a rename both."""
+    result = _git(root, "diff", "--cached", "--name-only", "--no-renames", "-z",
+                  "--no-ext-diff", "--no-textconv", what="diff --cached")
+    return {os.fsdecode(name) for name in result.stdout.split(b"\0") if name}
+
+
+def empty_tree(root: Path) -> str:
+    """The id of the empty tree in this repository's hash (SHA-1 or SHA-256)."""
+    result = _git(root, "hash-object", "-t", "tree", "--stdin", what="hash-object")
+    return result.stdout.decode("ascii", errors="replace").strip()
+
+
+def whole_files_diff(root: Path, paths: Sequence[str]) -> bytes:
+    """The work-tree content of the tracked files ``paths`` as if each were wholly added: the
+    empty tree against the work tree. (What ``pre-commit run --all-files`` / ``--files`` ask
+    for: nothing is staged there, and the hook must still look at the files.)"""
+    if not paths:
+        return b""
+    return _diff_in_batches(root, ["diff", *DIFF_OPTIONS, "--no-renames", empty_tree(root)],
+                            paths, renames=False)
+
+
+def worktree_diff(root: Path, paths: Sequence[str] = ()) -> bytes:
+    """Unstaged changes: the work tree against the index (``git diff``)."""
+    return _diff_in_batches(root, ["diff", *DIFF_OPTIONS], paths)
+
+
+def merge_base_exists(root: Path, left: str, right: str) -> bool:
+    """Whether the two revisions share history (``A...B`` needs a merge base)."""
+    if left.startswith("-") or right.startswith("-"):
+        return False
+    result = _git(root, "merge-base", left, right, ok_codes=(0, 1, 128), what="merge-base")
+    return result.returncode == 0
+
+
+def _diff_in_batches(root: Path, diff_args: list[str], paths: Sequence[str], *,
+                     renames: bool = True) -> bytes:
     """Run the diff once, or once per batch of pathspecs when there are very many of them
-    (pre-commit can pass thousands of file names; one command line would be too long)."""
+    (pre-commit can pass thousands of file names; one command line would be too long).
+
+    A pathspec hides the other side of a rename: ``git diff -M -- new.py`` shows new.py as
+    added, whole. So the old name of each rename (or copy) whose new name is wanted is added
+    to the pathspecs, and the rename stays a rename (a pure one has nothing to review)."""
     if not paths:
         return _git(root, *diff_args, what="diff").stdout
+    if renames:
+        paths = [*paths, *_rename_sources(root, diff_args, paths)]
     chunks = [_git(root, *diff_args, "--", *batch, what="diff").stdout for batch in _batches(paths)]
     return b"".join(chunks)
+
+
+def _rename_sources(root: Path, diff_args: list[str], paths: Sequence[str]) -> list[str]:
+    """Old names of the renames and copies in the diff whose new name ``paths`` selects."""
+    from aider_hooks.diff.paths import PathFilter
+
+    listing = _git(root, *diff_args, "--name-status", "-z", what="diff").stdout
+    fields = [os.fsdecode(f) for f in listing.split(b"\0")]
+    wanted = PathFilter(paths)
+    sources: list[str] = []
+    at = 0
+    while at < len(fields) and fields[at]:
+        status = fields[at]
+        if status[:1] in ("R", "C") and at + 2 < len(fields):
+            old, new = fields[at + 1], fields[at + 2]
+            if wanted(new) and not wanted(old):
+                sources.append(old)
+            at += 3
+        else:
+            at += 2
+    return sources
 
 
 def _batches(paths: Sequence[str]) -> list[list[str]]:

@@ -102,7 +102,9 @@ def parse_diff(
             continue
         reason = _skip_reason(info, patched, settings)
         if reason is not None:
-            skipped_hunks += len(patched)
+            # A binary file has no hunks in the diff, yet it is a change left unreviewed:
+            # it counts as one skipped hunk, so `-v` does not say "0 skipped" about it.
+            skipped_hunks += len(patched) or int(info.is_binary)
             files.append(ChangedFile(info.path, info.old_path, info.status, info.is_binary, reason))
             continue
         file_hunks = _file_hunks(patched, info, settings, read_new_file)

@@ -6,6 +6,9 @@ side of a changed file (for context lines and built-in checks):
 - staged: the STAGED blob (``git cat-file``), never the work tree, so unstaged edits are
   never reviewed;
 - range: the blob at the right-hand revision;
+- worktree (unstaged changes, the work tree against the index) and files (the PATHs' whole
+  work-tree content, as if each file were added; what ``pre-commit run --all-files`` asks
+  of the hook): the work-tree file;
 - file / stdin: the work-tree file, when the current directory is inside a repository and the
   file is a regular file inside it; otherwise nothing (``None``). ``hunks.parse_diff`` only
   uses a file for context when its lines match the diff, so a work tree that has moved on
@@ -26,7 +29,7 @@ from typing import BinaryIO, Literal
 from aider_hooks.diff import git
 from aider_hooks.errors import InputError
 
-SourceKind = Literal["staged", "range", "file", "stdin"]
+SourceKind = Literal["staged", "range", "file", "stdin", "worktree", "files"]
 ReadNewFile = Callable[[str], bytes | None]
 
 # A line that only a unified diff (git, GNU diff, hg, svn) would contain.
@@ -38,8 +41,8 @@ _ANSI_SGR = re.compile(rb"\x1b\[[0-9;]*m")
 
 @dataclass(frozen=True)
 class DiffSource:
-    """``kind`` is staged (the default), range (``spec`` = ``A...B``), file (``spec`` = path)
-    or stdin."""
+    """``kind`` is staged (the default), range (``spec`` = ``A...B``), file (``spec`` = path),
+    stdin, worktree (unstaged changes) or files (the PATHs' whole content)."""
 
     kind: SourceKind = "staged"
     spec: str | None = None
@@ -58,6 +61,9 @@ class LoadedDiff:
     # The PATH arguments made relative to ``root`` (what ``parse_diff(paths=...)`` needs when
     # the user ran aider-review from a subdirectory).
     paths: tuple[str, ...] = ()
+    # Whole files shown as added (source "files"), not changes: the model sees them only
+    # with ``review-all-files = true``.
+    whole_files: bool = False
 
     def close(self) -> None:
         """Stop the ``git cat-file`` process behind ``read_new_file``, if any."""
@@ -93,6 +99,15 @@ def load_diff(
         right = git.resolve_commit(root, git.parse_rev_range(source.spec).right)
         text = decode_diff_bytes(git.range_diff(root, source.spec, rel))
         return LoadedDiff(text, root, git.BlobReader(root, right), f"range {source.spec}", rel)
+    if source.kind in ("worktree", "files"):
+        root = root or git.find_repo_root(cwd)
+        rel = repo_relative_paths(paths, cwd=cwd, root=root)
+        if source.kind == "files":
+            text = decode_diff_bytes(git.whole_files_diff(root, rel))
+            return LoadedDiff(text, root, WorkTreeReader(root), "whole files", rel,
+                              whole_files=True)
+        text = decode_diff_bytes(git.worktree_diff(root, rel))
+        return LoadedDiff(text, root, WorkTreeReader(root), "unstaged changes", rel)
     if source.kind == "file":
         if not source.spec:
             raise InputError("--diff needs a file name, or - for standard input")

@@ -485,8 +485,11 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                            check_same_thread=False)
     try:
+        # Read first: a file that is not an SQLite database fails here, before its mode is
+        # touched (`--cache README.md` must leave README.md exactly as it was).
+        journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
         _restrict_permissions(path)
-        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        if journal != "wal":
             conn.execute("PRAGMA journal_mode=WAL")  # a file from elsewhere, or an empty one
         conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable enough for a cache
         _migrate(conn)

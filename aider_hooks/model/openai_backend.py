@@ -55,7 +55,10 @@ from aider_hooks.settings import Settings
 # once: a busy endpoint that fails one request in twenty should not end the whole review.
 SOFT_FAILURES_TO_TRIP = 3
 # Attempts in a row, in any thread, that got no answer within the timeout before an endpoint
-# that has not answered once is taken for hung. Any answer (even an error) resets the count.
+# that HAS answered in this run is taken for hung (and never fewer than a wave of requests in
+# flight + 1). Any answer (even an error) resets the count. An endpoint that has not answered
+# once is taken for hung at its first timeout: a whole `timeout` without a byte is already
+# the user's patience for the run (docs/cli.md: a hung endpoint costs about one timeout).
 TIMEOUTS_TO_TRIP = 3
 # A host that drops packets would otherwise hold each attempt for the whole request timeout.
 CONNECT_TIMEOUT = 5.0
@@ -308,28 +311,34 @@ class OpenAIBackend:
             raise MalformedResponse(_short(exc)) from exc
         except Exception as exc:
             if rule_key(exc) == "APITimeoutError":
-                self._note_timeout(exc)
+                if self._note_timeout(exc):
+                    raise _BreakerOpen() from None  # no backoff sleep before giving up
             else:
                 self._note_answer()
             raise
         self._note_answer()
         return response
 
-    def _note_timeout(self, exc: Exception) -> None:
+    def _note_timeout(self, exc: Exception) -> bool:
         """An endpoint that takes connections and never answers: once enough attempts in a
         row (across all threads) time out, every request stops, so a hung server costs about
         one timeout (two if it hangs midway), not max_attempts of them per request.
+        Returns whether the breaker is open now (then the call gives up at once).
 
-        Enough: TIMEOUTS_TO_TRIP while the endpoint has not answered once in this run; after
-        it has, more than a whole wave of requests in flight, so that a few slow answers
-        among good ones (a busy server) never stop the review."""
+        Enough: one while the endpoint has not answered once in this run (it accepts
+        connections and never says a word: a retry would only wait another whole timeout);
+        after it has answered, more than a whole wave of requests in flight, so that a few
+        slow answers among good ones (a busy server) never stop the review."""
         with self._lock:
             self._timeouts_in_a_row += 1
-            needed = TIMEOUTS_TO_TRIP
+            needed = 1
             if self._answered:
                 needed = max(TIMEOUTS_TO_TRIP, self.settings.concurrency + 1)
             if self._timeouts_in_a_row >= needed and self._tripped is None:
-                self._tripped = to_model_error(exc, self.settings)
+                # Cut short by the run's deadline rather than `timeout`: say which.
+                self._tripped = to_model_error(self._real_cause(exc), self.settings,
+                                               deadline_seconds=self.deadline.seconds)
+            return self._tripped is not None
 
     def _note_answer(self) -> None:
         """Any HTTP answer, an error status included: the endpoint is alive."""

@@ -55,6 +55,10 @@ class BotOptions:
     # ``pull_request_target`` and ``issue_comment``); the diff comes from the host as data.
     diff_as_data_only: bool
     max_comments: int = DEFAULT_MAX_COMMENTS
+    # Skip the review when nothing reviewable changed since the summary's state
+    # (pr/incremental.py): for callers that need no report of this run (a report file, a
+    # code-quality artifact would come out empty).
+    skip_unchanged: bool = False
 
 
 @dataclass
@@ -93,7 +97,8 @@ def run_bot(host: PullRequestHost, settings: Settings, *, options: BotOptions,
              if fp}
     try:
         previous, digest = _previous_state(host, diff, settings, wrong)
-        if previous is not None and previous.diff == digest and not settings.dry_run:
+        if (options.skip_unchanged and previous is not None and previous.diff == digest
+                and not settings.dry_run):
             from aider_hooks.engine import ReviewResult
             from aider_hooks.report import Report
 

@@ -94,6 +94,7 @@ class PullRequestHost(Protocol):
 # host from its own settings (``cli/github.py`` builds ``GitHubHost``).
 HOSTS: dict[str, str] = {
     "github": "aider_hooks.pr.github.host:GitHubHost",
+    "gitlab": "aider_hooks.pr.gitlab.host:GitLabHost",
 }
 
 

@@ -1,10 +1,16 @@
 """Secrets never leave the machine: find them in text and replace them by ``[REDACTED:<kind>]``.
 
 This package is the public entry (``find_secrets``, ``redact_text``, ``redact_hunk``) and
-ranks the matches; each kind of rule is a module: ``shapes`` (known token shapes, passwords
-in URLs), ``pem`` (key blocks), ``assignments`` (values of secret-looking names),
-``spaced_passwords`` (SQL, ``.netrc``, ``.pgpass``), ``entropy`` (random-looking strings),
-and ``common`` (what they share).
+ranks the matches; each kind of rule is a module: ``shapes`` (known token shapes, vendor
+shapes, webhook and signed URLs, passwords in URLs), ``pem`` (key blocks), ``assignments``
+(values of secret-looking names), ``spaced_passwords`` (SQL, ``.netrc``, ``.pgpass``),
+``connection_strings`` (libpq, Oracle, Go MySQL), ``positional`` (credentials passed as
+arguments), ``flags`` (command lines), ``headers``, ``markup`` (XML, name/value objects,
+Terraform defaults), ``secret_paths`` (whole files known by path, credential table columns),
+``prose`` (comments and prose), ``split_strings``, ``entropy`` (long random-looking
+strings), ``failsafe`` (random-looking values of 16+ characters wherever they stand),
+``names`` (which names name a secret) and ``common`` (what they share). The classes each
+module covers are in its docstring; ``tests/data/secret_corpus.py`` has examples of each.
 
 Why our own patterns and not ``detect-secrets``: this runs on every hunk of every commit, and
 importing detect-secrets costs 120-200 ms (its plugin registry is loaded eagerly), most of the
@@ -12,14 +18,19 @@ hook's budget when little is staged; its last release is from 2024. The tests us
 oracle instead: every line of our corpus of fake secrets that detect-secrets flags must be
 redacted by us too (and on that corpus it finds a dozen secrets detect-secrets does not).
 
-Cost: this package needs only ``re``, ``math`` and ``bisect``; its ~60 regexes are compiled
-at import (~9 ms, the whole import with a warm ``.pyc``, measured with ``-X importtime``). Every token regex starts with a
-literal (``AKIA``, ``ghp_``, ``sk-``...), which ``re`` finds about as fast as ``in``; word
-boundaries that a leading look-behind would express are checked in Python on the few hits,
-because a leading look-behind, class or alternation makes a scan up to ten times slower.
-Every pattern is of bounded length or consumes what it scans, so the time is linear in the
-text, also for hostile input (200 kB of ``password.password...`` or ``eyJeyJ...``: < 0.1 s).
-Measured: 200 hunks of real Python (26 lines, ~1 kB each) in ~13 ms.
+Cost: this package needs only ``re``, ``math`` and ``bisect``; its ~130 regexes are compiled
+at import (~18 ms of CPU for the compiles on a slow 2-core machine where the ~60 regexes
+before the positional/flag/header/markup/prose rules took 8.8 ms; ~9 ms there was measured
+on a faster one; the whole import: 27 ms against 16 ms on the slow machine). A regex that
+starts with a literal (``AKIA``, ``ghp_``, ``sk-``...) is found about as fast as ``in``; a
+leading look-behind, class or alternation makes a scan up to ten times slower, so the rules
+led by one of several keywords find them with ``str.find`` (``common.hits``) and try their
+pattern only there, word boundaries are checked in Python on the few hits, and the vendor
+shapes are data matched where their prefix occurs. Every pattern is of bounded length or
+consumes what it scans, so the time is linear in the text, also for hostile input (21 kinds
+of 100 kB line in ``tests/test_secret_corpus.py``: each well under a second). Measured: 797
+hunks of this project's code (26 lines, ~1 kB each) in ~270 ms of CPU, ~0.3 ms a hunk (~52
+ms before the new rules).
 
 What is found, most specific first (an overlapping, less specific match is dropped, or merged
 into the specific one when it covers more than it):
@@ -59,8 +70,9 @@ into the specific one when it covers more than it):
   ``PASSWORD 'x'`` and ``IDENTIFIED [WITH plugin] BY 'x'`` in any file (unquoted
   ``IDENTIFIED BY tiger`` only in ``.sql`` files: in prose "identified by" is followed by
   words); ``password x`` in ``.netrc``; the last field of each ``.pgpass`` line.
-  Not caught, knowingly: an unquoted value assigned in code (``password = hunter2`` in a
-  ``.py`` file names a variable, and we cannot tell it from a literal).
+  An unquoted word assigned in code is a literal when it mixes letters and digits, says
+  nothing of a secret itself, is used nowhere else in the text and ends the statement
+  (``password = hunter2``; not ``password = new_password`` nor ``f(password=pw1)``).
 - High-entropy strings: a run of 32+ base64/base64url characters with a digit and a letter,
   whose Shannon entropy is at least what a random string of that length reaches 999 times in
   1000 (4.0 bits per character at 32 characters, rising to 4.75 at 64; measured on random
@@ -75,6 +87,14 @@ into the specific one when it covers more than it):
   mostly those without a digit; a known shape or a secret-looking name catches most real
   ones anyway.
 
+- Then, ranked after the assignment rule: connection strings of other dialects, positional
+  credentials, command lines, headers, markup and name/value objects, whole files known by
+  path and credential table columns, comments and prose, split strings (each module's
+  docstring says what it covers). Source escaped in a JSON string (notebooks) is read a
+  second time with each ``\\"`` as a quote.
+- Last, the fail-safe (``failsafe``): a random-looking value of 16+ characters wherever it
+  stands, when no rule above named it.
+
 Matches never overlap and come sorted by position. Redaction keeps the number of lines: a
 match spanning lines is replaced line by line, so line numbers in prompts stay true.
 """
@@ -85,11 +105,20 @@ from dataclasses import replace
 
 from aider_hooks.hunk import Hunk
 from aider_hooks.redact.assignments import assignments
-from aider_hooks.redact.common import SecretMatch, lower_same_length
+from aider_hooks.redact.common import SecretMatch, long_words, lower_same_length
+from aider_hooks.redact.connection_strings import connection_strings
 from aider_hooks.redact.entropy import high_entropy
+from aider_hooks.redact.failsafe import random_values
+from aider_hooks.redact.flags import flags
+from aider_hooks.redact.headers import headers
+from aider_hooks.redact.markup import markup
 from aider_hooks.redact.pem import pem_blocks
-from aider_hooks.redact.shapes import shape_matches, url_passwords
+from aider_hooks.redact.positional import positional
+from aider_hooks.redact.prose import prose
+from aider_hooks.redact.secret_paths import secret_file, table_columns
+from aider_hooks.redact.shapes import shape_matches, signed_urls, url_passwords, vendor_tokens
 from aider_hooks.redact.spaced_passwords import PGPASS_NAMES, spaced_passwords
+from aider_hooks.redact.split_strings import split_strings
 
 __all__ = ["SecretMatch", "file_mode", "find_secrets", "marker", "redact_hunk", "redact_text"]
 
@@ -98,7 +127,7 @@ def marker(kind: str) -> str:
     return f"[REDACTED:{kind}]"
 
 
-_GENERIC = ("secret-assignment", "high-entropy")
+_GENERIC = ("secret-assignment", "high-entropy", "random-value")
 _CONFIG_SUFFIXES = (".env", ".envrc", ".ini", ".cfg", ".conf", ".properties", ".yaml", ".yml",
                     ".toml", ".sh", ".bash", ".zsh", ".ksh", ".tfvars", ".npmrc", ".pypirc",
                     ".netrc", ".pgpass", ".dockerfile", ".service", ".mk")
@@ -132,21 +161,67 @@ def find_secrets(text: str, *, path: str | None = None) -> list[SecretMatch]:
     ``path`` (optional) tells how to read unquoted assigned values: in a config file
     ``PASSWORD=hunter2`` is a literal, in code ``password = hunter2`` names a variable.
     """
+    ranked = _ranked(text, path)
+    if '\\"' in text:
+        # Source escaped inside a JSON string (a notebook's cells): read it once more with
+        # each \" as a plain quote, and map what is found back onto the text.
+        view, positions = _unescaped(text)
+        for match in _ranked(view, path):
+            if match.end > match.start:
+                ranked.append(SecretMatch(match.kind, positions[match.start],
+                                          positions[match.end - 1] + 1))
+    return _resolve_overlaps(ranked)
+
+
+def _unescaped(text: str) -> tuple[str, list[int]]:
+    """``text`` with every ``\\"`` read as ``"``, and for each of its positions the position
+    in ``text``."""
+    parts = text.split('\\"')
+    positions: list[int] = []
+    at = 0
+    for index, part in enumerate(parts):
+        positions.extend(range(at, at + len(part)))
+        at += len(part)
+        if index < len(parts) - 1:
+            positions.append(at + 1)  # the quote after the backslash
+            at += 2
+    return '"'.join(parts), positions
+
+
+def _ranked(text: str, path: str | None) -> list[SecretMatch]:
+    """Every match of every rule, most specific first (overlaps not yet resolved)."""
     ranked: list[SecretMatch] = []  # most specific first
     exempt: list[tuple[int, int]] = []
     if "-----" in text:
         ranked, exempt = pem_blocks(text)
+    words = long_words(text)
     ranked.extend(shape_matches(text))
+    ranked.extend(vendor_tokens(text, words))
+    ranked.extend(signed_urls(text))
     if "://" in text:
         ranked.extend(url_passwords(text))
     mode, lowered = file_mode(path), lower_same_length(text)
+    ranked.extend(secret_file(text, path, exempt))
     ranked.extend(assignments(text, lowered, mode))
     name = path.rsplit("/", 1)[-1].lower() if path else ""
     if ("password" in lowered or "identified" in lowered or "--" in text
             or name in PGPASS_NAMES):
         ranked.extend(spaced_passwords(text, lowered, name, mode))
-    ranked.extend(high_entropy(text, exempt))
-    return _resolve_overlaps(ranked)
+    ranked.extend(connection_strings(text, lowered))
+    ranked.extend(positional(text, lowered))
+    ranked.extend(flags(text, lowered))
+    ranked.extend(headers(text, lowered))
+    ranked.extend(markup(text, lowered))
+    ranked.extend(table_columns(text, path))
+    ranked.extend(prose(text, lowered, path, mode))
+    ranked.extend(split_strings(text, _known_shapes))
+    ranked.extend(high_entropy(text, exempt, words))
+    ranked.extend(random_values(text, words, exempt))
+    return ranked
+
+
+def _known_shapes(text: str) -> list[SecretMatch]:
+    return shape_matches(text) + vendor_tokens(text, [(0, len(text))])
 
 
 def _resolve_overlaps(ranked: list[SecretMatch]) -> list[SecretMatch]:

@@ -40,10 +40,13 @@ def _entropy_threshold(length: int) -> float:
     return y0
 
 
-def high_entropy(text: str, exempt: list[tuple[int, int]]) -> list[SecretMatch]:
+def high_entropy(text: str, exempt: list[tuple[int, int]],
+                 words: list[tuple[int, int]] | None = None) -> list[SecretMatch]:
+    """``words``: (start, end) of the text's whitespace-separated words of 32+ characters, or
+    more (``common.long_words``), when the caller has them already."""
     exempt_starts = [a for a, _ in exempt]  # sorted and disjoint
     found = []
-    for m in _long_runs(text):
+    for m in _long_runs(text, words):
         at = bisect_right(exempt_starts, m.start()) - 1
         if at >= 0 and m.start() < exempt[at][1]:
             continue
@@ -53,8 +56,13 @@ def high_entropy(text: str, exempt: list[tuple[int, int]]) -> list[SecretMatch]:
     return found
 
 
-def _long_runs(text: str) -> Iterator[re.Match[str]]:
+def _long_runs(text: str, words: list[tuple[int, int]] | None) -> Iterator[re.Match[str]]:
     """Candidates, searched only inside words of 32+ characters (``str.split`` is cheap)."""
+    if words is not None:
+        for start, end in words:
+            if end - start >= _MIN_RUN:
+                yield from _CANDIDATE.finditer(text, start, end)
+        return
     cursor = 0
     for word in [w for w in text.split() if len(w) >= _MIN_RUN]:
         start = text.find(word, cursor)
@@ -70,9 +78,13 @@ def _looks_random(value: str) -> bool:
         return False  # camelCase or snake_case words; URL paths, kebab-case names
     if shannon_entropy(core) < _entropy_threshold(len(core)):
         return False
-    if any(run in core for run in _ALPHABET_RUNS):
+    if is_alphabet(core):
         return False  # "ABCDEFGHIJ...0123456789": an alphabet, not a key
-    return not _decodes_to_prose(core)
+    return not decodes_to_prose(core)
+
+
+def is_alphabet(core: str) -> bool:
+    return any(run in core for run in _ALPHABET_RUNS)
 
 
 def _reads_as_slug(core: str) -> bool:
@@ -91,7 +103,7 @@ def _readable_segment(segment: str) -> bool:
     return sum(len(run) for run in _READABLE_RUNS.findall(segment)) >= 0.75 * len(segment)
 
 
-def _decodes_to_prose(value: str) -> bool:
+def decodes_to_prose(value: str) -> bool:
     import base64  # rarely needed: only for strings that already look random
     import binascii
 

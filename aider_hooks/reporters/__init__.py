@@ -123,7 +123,9 @@ def work_phrase(stats: Stats, model: str | None) -> str:
 
     Without a model (``model`` None) the hunks were only *checked* by the built-in checks.
     """
-    if model is None:
+    if model is None and not stats.hunks:
+        parts = ["nothing to review"]  # not "built-in checks only": nothing was left to send
+    elif model is None:
         parts = [f"{plural(stats.hunks, 'hunk')} checked (built-in checks only)"]
     else:
         parts = [f"{plural(stats.reviewed, 'hunk')} reviewed"]

@@ -14,6 +14,7 @@ from aider_hooks.finding import Finding
 from aider_hooks.report import FailedHunk, Stats
 from aider_hooks.reporters import (
     findings_phrase,
+    lines_phrase,
     location,
     plural,
     printable,
@@ -31,6 +32,9 @@ def render_markdown(report: ReportView) -> str:
     parts = [HEADING, _counts(findings)]
     if findings:
         parts.append(_table(findings))
+    suggested = [f for f in findings if f.suggestion is not None]
+    if suggested:
+        parts.append(_suggestions(suggested))
     if report.failed:
         parts.append(_failed_section(report.failed))
     parts.append(f"<sub>{_escape(_stats_line(report.stats, report.model))}</sub>")
@@ -50,6 +54,22 @@ def _table(findings: list[Finding]) -> str:
         for f in findings
     ]
     return "\n".join(rows)
+
+
+def _suggestions(findings: Sequence[Finding]) -> str:
+    """Each suggested replacement under its location: the table has no room for code, and a
+    suggestion is what a reader acts on. An indented code block whose every line starts with
+    "+ ", as in the text report: model text never starts a line, so it can neither close
+    the block, nor open a fence, nor be read as a workflow command when this is printed
+    in a CI log."""
+    items = [f"### Suggestions ({plural(len(findings), 'finding')})"]
+    for finding in findings:
+        lines = printable(finding.suggestion or "").splitlines()
+        span = lines_phrase(finding.line, finding.end_line)
+        body = [f"    + {line}" for line in lines] or [f"    (delete {span})"]
+        items.append(f"{_code(location(finding.path, finding.line, finding.end_line))}: "
+                     f"{_escape(finding.message)}\n\n" + "\n".join(body))
+    return "\n\n".join(items)
 
 
 def _failed_section(failed: Sequence[FailedHunk]) -> str:

@@ -6,6 +6,7 @@ only what we know: the old line (``- code``) for a one-line finding, the new lin
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import groupby
 
 from aider_hooks.finding import Finding
@@ -46,19 +47,24 @@ class _Painter:
         return f"{_STYLES[style]}{text}{_RESET}"
 
 
-def render_text(report: ReportView, *, color: bool = False) -> str:
+def render_text(report: ReportView, *, color: bool = False, summary: bool = True) -> str:
+    """The findings, the failed hunks and a summary line; ``summary=False`` (``-q``) leaves
+    out the summary, and prints nothing at all for a clean report."""
     paint = _Painter(color)
     findings = sorted_findings(report)
     if not findings and not report.failed:
+        if not summary:
+            return ""
         return f"aider-review: no findings ({work_phrase(report.stats, report.model)})\n"
     blocks = [
         "\n".join(line for finding in group for line in _finding_lines(finding, paint))
         for _, group in groupby(findings, key=lambda f: f.path)
     ]
     if report.failed:
-        blocks.append("\n".join(_failed_line(hunk, paint) for hunk in report.failed))
-    summary = f"{findings_phrase(findings)}; {work_phrase(report.stats, report.model)}"
-    blocks.append(paint("bold", summary))
+        blocks.append("\n".join(_failed_lines(report.failed, paint)))
+    if summary:
+        counts = f"{findings_phrase(findings)}; {work_phrase(report.stats, report.model)}"
+        blocks.append(paint("bold", counts))
     return "\n\n".join(blocks) + "\n"
 
 
@@ -87,9 +93,17 @@ def _suggestion_lines(finding: Finding, paint: _Painter) -> list[str]:
     return [*old, *intro, *(_INDENT + paint("added", f"+ {line}") for line in new_lines)]
 
 
-def _failed_line(hunk: FailedHunk, paint: _Painter) -> str:
-    where = paint("bold", _where(hunk.path, hunk.line, hunk.end_line))
-    return f"{where}: {paint('failed', 'failed')}: {printable(hunk.reason)}"
+def _failed_lines(failed: Sequence[FailedHunk], paint: _Painter) -> list[str]:
+    """One line per failed hunk; a reason is written out once (an unreachable model fails
+    every hunk with the same long message), later hunks with it say "as above"."""
+    lines = []
+    said: set[str] = set()
+    for hunk in failed:
+        where = paint("bold", _where(hunk.path, hunk.line, hunk.end_line))
+        reason = "as above" if hunk.reason in said else printable(hunk.reason)
+        said.add(hunk.reason)
+        lines.append(f"{where}: {paint('failed', 'failed')}: {reason}")
+    return lines
 
 
 def _where(path: str, line: int, end_line: int) -> str:

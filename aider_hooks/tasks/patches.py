@@ -141,13 +141,56 @@ def apply_patch(root: Path, patch: str) -> Path:
     """
     check = _git_apply(root, patch, "--check")
     if check.returncode != 0:
-        reason = " ".join(check.stderr.decode(errors="replace").split())[:300]
+        stderr = check.stderr.decode(errors="replace")
+        refused = _refused_files(stderr, patch)
+        edited = [path for path in refused if path in _unstaged_paths(root)]
+        if edited:
+            raise InputError(_unstaged_edits_message(edited, _patched_files(patch)))
+        reason = " ".join(stderr.split())[:300]
         raise InputError(f"the fix does not apply to the work tree, nothing was changed: {reason}")
     backup = _backup(root, patch)
     done = _git_apply(root, patch)
     if done.returncode != 0:  # pragma: no cover - --check just passed
         raise InputError(f"git apply failed: {done.stderr.decode(errors='replace').strip()}")
     return backup
+
+
+def _patched_files(patch: str) -> list[str]:
+    from aider_hooks.diff.headers import unquote_git_path
+
+    return [unquote_git_path(line[len("+++ "):])[len("b/"):] for line in patch.split("\n")
+            if line.startswith(('+++ b/', '+++ "b/'))]
+
+
+def _refused_files(stderr: str, patch: str) -> list[str]:
+    """The files of the patch that ``git apply --check`` names as not fitting."""
+    named = {line.split(": ", 2)[1].rsplit(":", 1)[0] for line in stderr.splitlines()
+             if line.startswith("error: ") and line.count(": ") >= 2}
+    return [path for path in _patched_files(patch) if path in named]
+
+
+def _unstaged_paths(root: Path) -> set[str]:
+    from aider_hooks.diff.git import git_env
+
+    listing = subprocess.run(["git", "-c", "core.quotepath=false", "diff", "--name-only", "-z"],
+                             cwd=root, capture_output=True, env=git_env(), check=False)
+    return {name.decode("utf-8", errors="surrogateescape")
+            for name in listing.stdout.split(b"\0") if name}
+
+
+def _unstaged_edits_message(edited: list[str], patched: list[str]) -> str:
+    """Which files stopped the fix, and two ways on: the fix was made for the staged version
+    of the files, and unstaged edits there moved or changed its lines."""
+    import shlex
+
+    shown = ", ".join(edited[:5]) + (f" and {len(edited) - 5} more" if len(edited) > 5 else "")
+    others = [path for path in patched if path not in edited]
+    limit = (f", or fix only the other files: aider-review fix --apply {shlex.join(others)}"
+             if others else "")
+    return (f"the fix does not apply, nothing was changed: {shown} "
+            f"{'has' if len(edited) == 1 else 'have'} unstaged edits where it goes (the fix was "
+            f"made for the staged version); stage them (git add) or set them aside "
+            f"(git stash --keep-index) and run it again{limit}")
 
 
 def _git_apply(root: Path, patch: str, *flags: str) -> subprocess.CompletedProcess[bytes]:

@@ -206,7 +206,7 @@ def _secrets() -> list[FakeSecret]:
         "appsettings.Development.txt")
 
     # High-entropy strings that no rule above names.
-    add("high-entropy", rand(40, B64), 'SIGNING_SEED = "{S}"', "crypto/seed.py")
+    add("high-entropy", rand(40, B64), 'FIXTURE_BLOB = "{S}"', "crypto/seed.py")
     add("high-entropy", rand(64, B64URL), "  fixture: {S}", "tests/data/blob.yml")
     add("high-entropy", rand(44, B64), "encoded = b'{S}'", "vault.py")
 
