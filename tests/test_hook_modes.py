@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from testing.repos import git
-from tests.test_cli_e2e import commit_file, model_env, run_cli, stage
+from testing.cli import model_env, run_cli
+from testing.repos import commit as commit_file
+from testing.repos import stage
 
 BREAKPOINT = "def f():\n    breakpoint()\n    return 1\n"
 
@@ -68,7 +70,7 @@ def test_hook_in_a_commit_reviews_the_staged_changes_only(git_repo: Path) -> Non
 def test_whole_files_go_to_the_model_only_with_review_all_files(
         git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     commit_file(git_repo, "app.py", "x = 1  # BUG here\n")
-    env = model_env(model_server, tmp_path)
+    env = model_env(model_server, tmp_path / "cache.sqlite3")
     result = run_cli("review", "--hook", "--format", "json", "app.py", cwd=git_repo, env=env)
     assert result.returncode == 0, result.stderr
     assert model_server.requests == []

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from testing.repos import git
 
 # Top-level packages, as they appear in the import log (GitPython's package is ``git``).
@@ -59,6 +61,62 @@ def test_nothing_staged_imports_no_heavy_library(git_repo: Path) -> None:
     assert {"aider_hooks.engine", "aider_hooks.diff.parse", "aider_hooks.model.cache"}.isdisjoint(modules)
     # Plugin discovery (a scan of every installed distribution) never runs on this path.
     assert {"importlib.metadata", "aider_hooks.plugin_finder"}.isdisjoint(modules)
+    # Nor does the command line, the settings, the task registry or the diff modules: the
+    # answer is two git commands spawned from cli/main.py.
+    assert set(NOT_ON_THE_FAST_PATH).isdisjoint(modules), \
+        sorted(set(NOT_ON_THE_FAST_PATH) & modules)
+    if hasattr(os, "posix_spawnp"):
+        assert "subprocess" not in modules
+
+
+NOT_ON_THE_FAST_PATH = ("argparse", "typing", "dataclasses", "aider_hooks.settings",
+                        "aider_hooks.cli.options", "aider_hooks.cli.review", "aider_hooks.tasks",
+                        "aider_hooks.diff.source", "aider_hooks.diff.git")
+
+
+@pytest.mark.parametrize("args", [(), ("review",), ("review", "--staged"),
+                                  ("review", "--staged", "app.py", "fix")])
+def test_the_hooks_own_arguments_take_the_fast_path(git_repo: Path, args: tuple[str, ...]) -> None:
+    (git_repo / "app.py").write_text("x = 1\n")
+    git(git_repo, "add", "app.py")
+    git(git_repo, "commit", "-qm", "first")
+
+    modules, run = imported_modules(*args, cwd=git_repo)
+
+    assert run.returncode == 0 and run.stdout == "", run.stderr[-2000:]
+    assert "aider_hooks.tasks" not in modules and "argparse" not in modules
+
+
+@pytest.mark.parametrize("args", [("--staged", "fix"), ("review", "--format", "json"),
+                                  ("review", "-v"), ("explain",), ("--worktree",)])
+def test_other_arguments_take_the_full_path(git_repo: Path, args: tuple[str, ...]) -> None:
+    (git_repo / "app.py").write_text("x = 1\n")
+    git(git_repo, "add", "app.py")
+    git(git_repo, "commit", "-qm", "first")
+
+    modules, _ = imported_modules(*args, cwd=git_repo, env={"OPENAI_API_KEY": ""})
+
+    assert "argparse" in modules
+
+
+def test_pre_commit_range_modes_take_the_full_path(git_repo: Path) -> None:
+    (git_repo / "app.py").write_text("x = 1\n")
+    git(git_repo, "add", "app.py")
+    git(git_repo, "commit", "-qm", "first")
+
+    modules, _ = imported_modules("review", "--staged", cwd=git_repo,
+                                  env={"PRE_COMMIT_FROM_REF": "HEAD", "PRE_COMMIT_TO_REF": "HEAD"})
+
+    assert "argparse" in modules
+
+
+def test_the_fast_path_runs_git_as_the_diff_module_does() -> None:
+    from aider_hooks.cli import main
+    from aider_hooks.diff import git as diff_git
+
+    assert main._FAST_GIT_OPTIONS == diff_git._GLOBAL_OPTIONS
+    assert main._FAST_PATH_VARIABLES == diff_git._PATH_VARIABLES
+    assert main._FAST_DROPPED_VARIABLES == diff_git._DROPPED_VARIABLES
 
 
 def test_a_fully_cached_review_never_loads_the_model_sdk(git_repo: Path, model_server: Any,

@@ -339,6 +339,14 @@ def test_requests_follow_the_smallest_context_window_of_the_chain(tmp_path: Path
     assert budget('models = [{ model = "a", context-window = 1000000 }]\n') == BATCH_TOKENS_CAP
     assert budget('models = [{ model = "a" }]\n') == 2500  # no window known: as before
     assert budget(small + "batch-tokens = 700\n") == 700  # set explicitly: it wins
+    # OpenAI's own models on OpenAI's endpoint: their windows are known, requests are bigger
+    # (the fixed instructions are then a small part of each prompt).
+    assert budget('models = [{ model = "gpt-4o-mini" }]\n') == BATCH_TOKENS_CAP
+    assert budget('model = "gpt-4.1"\n') == BATCH_TOKENS_CAP
+    # The same name elsewhere may be anything (a proxy, a local model): unknown.
+    assert budget('models = [{ model = "gpt-4o-mini", base-url = "http://l/v1" }]\n') == 2500
+    assert budget('model = "gpt-4o-mini"\nbase-url = "http://localhost:11434/v1"\n') == 2500
+    assert budget('models = [{ model = "gpt-4" }]\n') == 2500  # an 8k model: not in the table
 
 
 # --- keys per link --------------------------------------------------------------------------

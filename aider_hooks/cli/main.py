@@ -7,28 +7,48 @@ means ``aider-review review --range X``.
 """
 from __future__ import annotations
 
-import argparse
-import gc
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, NoReturn
 
 from aider_hooks import __version__
 from aider_hooks.errors import EXIT_USAGE, AiderReviewError
-from aider_hooks.tasks import REGISTRY as TASKS
+
+# Not ``typing.TYPE_CHECKING``: this module is imported on every commit, and the nothing-staged
+# path below must not pay for typing, argparse, pathlib or the task registry (mypy treats any
+# TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import Any, NoReturn
 
 PROG = "aider-review"
 # Every task is a subcommand of the same shape (SOURCE, options, PATH...); then the others.
-COMMANDS = (*TASKS, "github", "gitlab", "cache", "plugins", "baseline", "feedback",
-            "config", "finetune")
+# Built on first use (module ``__getattr__`` below): it needs the task registry.
+COMMANDS: tuple[str, ...]
+_OTHER_COMMANDS = ("github", "gitlab", "cache", "plugins", "baseline", "feedback", "config",
+                   "finetune")
+
+
+def __getattr__(name: str) -> object:
+    if name == "COMMANDS":
+        return _commands()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _commands() -> tuple[str, ...]:
+    from aider_hooks.tasks import REGISTRY as TASKS
+
+    return (*TASKS, *_OTHER_COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = command_first(list(sys.argv[1:] if argv is None else argv))
-    _never_fail_on_encoding()
+    raw = list(sys.argv[1:] if argv is None else argv)
     try:
+        if _nothing_staged(raw):
+            return 0  # EXIT_OK: what the full path answers, without output (cli/review.py)
+        args_list = command_first(raw)
+        _never_fail_on_encoding()
         # Only the chosen command's own arguments are built: the others' modules stay unloaded.
         args = build_parser(only=args_list[0] if args_list else None).parse_args(args_list)
         return int(args.run(args))
@@ -59,7 +79,84 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The process ends next: spare the garbage collector its last walk over every
             # object the model SDK created (about 0.1 s after a model run). Output is still
             # flushed and atexit handlers still run.
+            import gc
+
             gc.freeze()
+
+
+# The pre-commit hook runs on every commit, most often with nothing staged for it to review
+# (`git commit --allow-empty`, `--amend` of the message, pre-commit's other hooks). That answer
+# must cost two git commands and as few imports as possible: no argparse, no settings, no diff
+# modules. Kept in step with aider_hooks.diff.git by tests/test_import_cost.py.
+_FAST_GIT_OPTIONS = (
+    "--no-optional-locks", "--literal-pathspecs", "-c", "core.quotepath=false",
+    "-c", "color.ui=never", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
+    "-c", "diff.submodule=short",
+)
+_FAST_PATH_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
+_FAST_DROPPED_VARIABLES = ("GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS", "GIT_PAGER", "GIT_TRACE")
+# pre-commit's "run --from-ref/--to-ref" modes review a range, never the index.
+_FAST_NOT_STAGED_VARIABLES = ("PRE_COMMIT_FROM_REF", "PRE_COMMIT_TO_REF")
+
+
+def _nothing_staged(args: list[str]) -> bool:
+    """True only for a plain staged review (no arguments, or ``review [--staged] [PATH...]``
+    as pre-commit passes them) in a repository whose index matches HEAD: the run whose whole
+    answer is exit 0 and no output. Anything else, including every error (not a repository,
+    git missing), returns False and takes the full path, which says what is wrong."""
+    if args and (args[0] != "review"
+                 or any(arg.startswith("-") and arg != "--staged" for arg in args[1:])):
+        return False
+    if any(os.environ.get(name) for name in _FAST_NOT_STAGED_VARIABLES):
+        return False
+    env = dict(os.environ)
+    for name in _FAST_PATH_VARIABLES:
+        if env.get(name):
+            env[name] = os.path.abspath(env[name])
+    for name in _FAST_DROPPED_VARIABLES:
+        env.pop(name, None)
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    try:
+        code, out = _quiet_git(env, "rev-parse", "--show-toplevel")
+        root = os.fsdecode(out.rstrip(b"\r\n"))
+        if code != 0 or not root.strip():
+            return False
+        code, _ = _quiet_git(env, "-C", root, "diff", "--cached", "--quiet", "--no-ext-diff",
+                             "--no-textconv")
+    except OSError:
+        return False
+    return code == 0
+
+
+def _quiet_git(env: dict[str, str], *args: str) -> tuple[int, bytes]:
+    """git's exit code and standard output; its stderr is dropped and stdin is empty. Spawned
+    directly where the platform can: importing subprocess would cost more than both gits."""
+    argv = ["git", *_FAST_GIT_OPTIONS, *args]
+    spawn = getattr(os, "posix_spawnp", None)
+    if spawn is None:  # Windows
+        import subprocess
+
+        done = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL,
+                              check=False)
+        return done.returncode, done.stdout
+    read, write = os.pipe()  # both ends close-on-exec; the child gets dup2'ed copies only
+    try:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            pid = spawn("git", argv, env, file_actions=[
+                (os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, write, 1),
+                (os.POSIX_SPAWN_DUP2, devnull, 2)])
+        finally:
+            os.close(devnull)
+            os.close(write)
+        chunks = []
+        while chunk := os.read(read, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(read)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks)
 
 
 # Options of review/explain/fix that take a value (tests/test_cli.py keeps this in step with
@@ -72,27 +169,37 @@ def command_first(args: list[str]) -> list[str]:
     """The arguments with the command in front: ``review`` when none is named, and a command
     named after options moved first (``aider-review -v fix`` is ``aider-review fix -v``, not a
     review of a file called "fix")."""
-    if args and (args[0] in COMMANDS or args[0] in ("-h", "--help", "--version")):
+    commands = _commands()
+    if args and (args[0] in commands or args[0] in ("-h", "--help", "--version")):
         return args
     at = 0
     while at < len(args) and args[at].startswith("-") and args[at] != "--":
         at += 2 if args[at] in VALUE_OPTIONS else 1  # "--format=json" is one token
-    if at < len(args) and args[at] in COMMANDS:
+    if at < len(args) and args[at] in commands:
         return [args[at], *args[:at], *args[at + 1:]]
     return ["review", *args]
 
 
-class _OneLineErrors(argparse.ArgumentParser):
-    """A usage error is one line (and exit 2), like every other error, not a usage dump."""
+def _one_line_errors() -> type[argparse.ArgumentParser]:
+    import argparse
 
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+    class _OneLineErrors(argparse.ArgumentParser):
+        """A usage error is one line (and exit 2), like every other error, not a usage dump."""
+
+        def error(self, message: str) -> NoReturn:
+            self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    return _OneLineErrors
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``only``, commands other than ``only`` that have a module
     of their own (``TaskEntry.command``) get no arguments (they are not the one parsed)."""
-    parser = _OneLineErrors(
+    import argparse
+
+    from aider_hooks.tasks import REGISTRY as TASKS
+
+    parser = _one_line_errors()(
         prog=PROG,
         description="AI code review of staged changes, revision ranges, diff files and pull "
                     "requests, on any OpenAI-compatible model.",
@@ -302,6 +409,7 @@ def _silence_stdout() -> None:
 def _write_crash_log(err: BaseException) -> str:
     import tempfile
     import traceback
+    from pathlib import Path
 
     from aider_hooks.masking import mask_secrets
 

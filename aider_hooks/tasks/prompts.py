@@ -76,18 +76,50 @@ def visible_text(text: str) -> str:
     return _NEEDS_ESCAPE.sub(_escape, text)
 
 
-def estimate_tokens(text: str) -> int:
-    """An offline, deliberately high estimate of how many tokens ``text`` costs.
+# Tokens per character class, and per word (a run of non-blanks), fitted on this repository's
+# own source and docs against OpenAI's cl100k_base tokenizer, then raised 4% so that four
+# estimates in five are at or above the real count (tests/test_token_estimate.py keeps it
+# within 15%). The weights only mean something together: words and punctuation cost, and the
+# blank runs between them are mostly merged into the next token.
+_PER_CHARACTER = 0.1508
+_PER_WORD = 2.5192
+_PER_LINE_BREAK = -1.3350
+_PER_PUNCTUATION = 0.4175
+_PER_DOUBLE_SPACE = 4.0895
+_PER_UNDERSCORE = 0.5936
+_PER_DIGIT = 0.9096
+_PER_SPACE = -2.1707
+_PER_NON_ASCII_BYTE = 0.55  # per UTF-8 byte beyond the first of each character
+_PUNCTUATION = b"()[]{}.,:;=+-*/<>!&|%#'\"@\\`~^?$"
+_DIGITS = b"0123456789"
+_WORDS_SLICE = 1 << 16  # words are counted a slice at a time: bounded memory on huge texts
 
-    One token per 3 UTF-8 bytes, plus one per line. BPE tokenizers of current chat models
-    average about 3.5-4.5 bytes per token on source code and more on prose, and line breaks
-    and indentation often cost a token of their own; so this over-estimates code rather than
-    under-estimating it, which is the safe side for a request budget. Linear in ``len(text)``
-    and needs no tokenizer download.
+
+def estimate_tokens(text: str) -> int:
+    """An offline estimate of how many tokens ``text`` costs: within 15% of a real BPE
+    tokenizer's count on source code, and more often above it than below, without a
+    tokenizer download.
+
+    A weighted count of words and character classes (C-level passes only: linear, and cheap
+    enough for every rendered hunk), with non-ASCII text charged per extra UTF-8 byte.
     """
     if not text:
         return 0
-    return math.ceil(len(text.encode("utf-8", errors="surrogatepass")) / 3) + text.count("\n") + 1
+    data = text.encode("utf-8", errors="surrogatepass")
+    size = len(data)
+    words = 0
+    for start in range(0, size, _WORDS_SLICE):
+        words += len(data[start:start + _WORDS_SLICE].split())  # a word cut in two: +1, noise
+    total = (_PER_CHARACTER * len(text)
+             + _PER_WORD * words
+             + _PER_LINE_BREAK * data.count(b"\n")
+             + _PER_PUNCTUATION * (size - len(data.translate(None, _PUNCTUATION)))
+             + _PER_DOUBLE_SPACE * data.count(b"  ")
+             + _PER_UNDERSCORE * data.count(b"_")
+             + _PER_DIGIT * (size - len(data.translate(None, _DIGITS)))
+             + _PER_SPACE * data.count(b" ")
+             + _PER_NON_ASCII_BYTE * (size - len(text)))
+    return max(1, math.ceil(total))
 
 
 @dataclass(frozen=True)
