@@ -23,6 +23,7 @@ from typing import Any
 
 from aider_hooks import __version__
 from aider_hooks.errors import GitHubError
+from aider_hooks.pr.http import header_number, lower_headers, next_page_url, url_path
 
 DEFAULT_API_URL = "https://api.github.com"
 JSON_MEDIA = "application/vnd.github+json"
@@ -126,11 +127,11 @@ class GitHubClient:
             response = self.request("GET", url)
             page = response.json()
             if not isinstance(page, list):
-                raise GitHubError(f"GitHub answered GET {_describe(path)} with an object, "
+                raise GitHubError(f"GitHub answered GET {url_path(path)} with an object, "
                                   "expected a list")
             items.extend(page)
             url = next_page_url(response.headers.get("link", ""))
-        raise GitHubError(f"GET {_describe(path)}: more than {MAX_PAGES} pages; giving up")
+        raise GitHubError(f"GET {url_path(path)}: more than {MAX_PAGES} pages; giving up")
 
     def request(
         self,
@@ -145,7 +146,7 @@ class GitHubClient:
         method = method.upper()
         url = self._url(path_or_url, params)
         data = json.dumps(body).encode("utf-8") if body is not None else None
-        what = f"{method} {_describe(url)}"
+        what = f"{method} {url_path(url)}"
         for attempt in range(1, self.policy.max_attempts + 1):
             if method in _WRITE_METHODS:
                 self._pace_write()
@@ -171,11 +172,11 @@ class GitHubClient:
         request.add_unredirected_header("Authorization", f"Bearer {self.__token}")
         try:
             with self._opener.open(request, timeout=self.policy.timeout) as raw:
-                return _Attempt(Response(raw.status, _lower(raw.headers), raw.read()))
+                return _Attempt(Response(raw.status, lower_headers(raw.headers), raw.read()))
         except urllib.error.HTTPError as err:
             with err:
                 body = err.read()
-            return _Attempt(Response(err.code, _lower(err.headers), body))
+            return _Attempt(Response(err.code, lower_headers(err.headers), body))
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             return _Attempt(network_error=self._mask(str(reason)))
@@ -270,10 +271,10 @@ def rate_limit_wait(response: Response, *, now: float, attempt: int,
                     policy: RetryPolicy) -> float | None:
     """Seconds to wait after a 403/429, or None when it is not a rate limit (a permission error)."""
     headers = response.headers
-    retry_after = _number(headers.get("retry-after"))
+    retry_after = header_number(headers.get("retry-after"))
     if retry_after is not None:
         return max(0.0, retry_after)
-    reset = _number(headers.get("x-ratelimit-reset"))
+    reset = header_number(headers.get("x-ratelimit-reset"))
     if headers.get("x-ratelimit-remaining") == "0" and reset is not None:
         return max(0.0, reset - now) + 1.0  # +1: the reset time is rounded down to the second
     if is_rate_limited(response):
@@ -288,18 +289,6 @@ def is_rate_limited(response: Response) -> bool:
     if response.headers.get("x-ratelimit-remaining") == "0" or "retry-after" in response.headers:
         return True
     return "rate limit" in _error_detail(response).lower()
-
-
-def next_page_url(link_header: str) -> str | None:
-    """The ``rel="next"`` target of a ``Link`` header, if any."""
-    for part in link_header.split(","):
-        pieces = [p.strip() for p in part.split(";")]
-        if len(pieces) < 2 or not (pieces[0].startswith("<") and pieces[0].endswith(">")):
-            continue
-        rels = {p.split("=", 1)[1].strip('"') for p in pieces[1:] if p.startswith("rel=")}
-        if "next" in {r for rel in rels for r in rel.split()}:
-            return pieces[0][1:-1]
-    return None
 
 
 def _error_detail(response: Response) -> str:
@@ -319,26 +308,6 @@ def _error_detail(response: Response) -> str:
             if text:
                 parts.append(str(text))
     return " ".join("; ".join(parts).split())[:500]
-
-
-def _describe(url: str) -> str:
-    """The path of a URL without query or origin, for messages."""
-    return urllib.parse.urlsplit(url).path or url
-
-
-def _lower(headers: Any) -> dict[str, str]:
-    if headers is None:
-        return {}
-    return {str(k).lower(): str(v) for k, v in headers.items()}
-
-
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text.strip())
-    except ValueError:
-        return None
 
 
 class PullRequestAPI:

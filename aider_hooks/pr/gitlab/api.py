@@ -23,6 +23,7 @@ from typing import Any
 
 from aider_hooks import __version__
 from aider_hooks.errors import GitLabError
+from aider_hooks.pr.http import header_number, lower_headers, next_page_url, url_path
 
 DEFAULT_API_URL = "https://gitlab.com/api/v4"
 PAGE_SIZE = 100
@@ -104,11 +105,11 @@ class GitLabClient:
             response = self.request("GET", url)
             page = response.json()
             if not isinstance(page, list):
-                raise GitLabError(f"GitLab answered GET {_describe(path)} with an object, "
+                raise GitLabError(f"GitLab answered GET {url_path(path)} with an object, "
                                   "expected a list")
             items.extend(page)
             url = self._next_page(path, query, response)
-        raise GitLabError(f"GET {_describe(path)}: more than {MAX_PAGES} pages; giving up")
+        raise GitLabError(f"GET {url_path(path)}: more than {MAX_PAGES} pages; giving up")
 
     def _next_page(self, path: str, query: Mapping[str, str | int],
                    response: Response) -> str | None:
@@ -128,7 +129,7 @@ class GitLabClient:
         method = method.upper()
         url = self._url(path_or_url, params)
         data = json.dumps(body).encode("utf-8") if body is not None else None
-        what = f"{method} {_describe(url)}"
+        what = f"{method} {url_path(url)}"
         for attempt in range(1, self.policy.max_attempts + 1):
             response, network_error = self._exchange(method, url, data)
             wait = self._retry_wait(method, response, network_error, attempt, what)
@@ -153,11 +154,11 @@ class GitLabClient:
         request.add_unredirected_header(self._header, self.__token)
         try:
             with self._opener.open(request, timeout=self.policy.timeout) as raw:
-                return Response(raw.status, _lower(raw.headers), raw.read()), None
+                return Response(raw.status, lower_headers(raw.headers), raw.read()), None
         except urllib.error.HTTPError as err:
             with err:
                 payload = err.read()
-            return Response(err.code, _lower(err.headers), payload), None
+            return Response(err.code, lower_headers(err.headers), payload), None
         except (urllib.error.URLError, OSError) as err:
             return None, self._mask(str(getattr(err, "reason", err)))
 
@@ -223,25 +224,13 @@ def rate_limit_wait(response: Response, *, now: float, policy: RetryPolicy,
                     attempt: int = 1) -> float:
     """Seconds to wait after a 429: ``Retry-After``, else until ``RateLimit-Reset``, else a
     minute (longer on each try)."""
-    retry_after = _number(response.headers.get("retry-after"))
+    retry_after = header_number(response.headers.get("retry-after"))
     if retry_after is not None:
         return max(0.0, retry_after)
-    reset = _number(response.headers.get("ratelimit-reset"))
+    reset = header_number(response.headers.get("ratelimit-reset"))
     if reset is not None:
         return max(0.0, reset - now) + 1.0
     return policy.default_wait * 2.0 ** (attempt - 1)
-
-
-def next_page_url(link_header: str) -> str | None:
-    """The ``rel="next"`` target of a ``Link`` header, if any."""
-    for part in link_header.split(","):
-        pieces = [p.strip() for p in part.split(";")]
-        if len(pieces) < 2 or not (pieces[0].startswith("<") and pieces[0].endswith(">")):
-            continue
-        rels = {p.split("=", 1)[1].strip('"') for p in pieces[1:] if p.startswith("rel=")}
-        if "next" in {r for rel in rels for r in rel.split()}:
-            return pieces[0][1:-1]
-    return None
 
 
 def error_detail(response: Response) -> str:
@@ -257,25 +246,6 @@ def error_detail(response: Response) -> str:
         return "no details"
     text = message if isinstance(message, str) else json.dumps(message)
     return " ".join(text.split())[:500]
-
-
-def _describe(url: str) -> str:
-    return urllib.parse.urlsplit(url).path or url
-
-
-def _lower(headers: Any) -> dict[str, str]:
-    if headers is None:
-        return {}
-    return {str(k).lower(): str(v) for k, v in headers.items()}
-
-
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text.strip())
-    except ValueError:
-        return None
 
 
 class MergeRequestAPI:
