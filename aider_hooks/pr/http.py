@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -35,3 +36,29 @@ def header_number(text: str | None) -> float | None:
         return float(text.strip())
     except ValueError:
         return None
+
+
+class ForeignOrigin(ValueError):
+    """An absolute URL (a pagination link, say) that is not on the API's own origin: the
+    token must never go there. ``host`` is the origin it names."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(host)
+        self.host = host
+
+
+def resolve_api_url(api_root: str, path_or_url: str,
+                    params: Mapping[str, str | int] | None = None) -> str:
+    """``path_or_url`` under ``api_root`` (an absolute URL only on the same origin, else
+    ``ForeignOrigin``), with ``params`` added to its query."""
+    if path_or_url.startswith(("http://", "https://")):
+        parsed, root = urllib.parse.urlsplit(path_or_url), urllib.parse.urlsplit(api_root)
+        if (parsed.scheme, parsed.netloc) != (root.scheme, root.netloc):
+            raise ForeignOrigin(parsed.netloc)
+        url = path_or_url
+    else:
+        url = api_root + "/" + path_or_url.lstrip("/")
+    if params:
+        separator = "&" if "?" in url else "?"
+        url += separator + urllib.parse.urlencode({k: str(v) for k, v in params.items()})
+    return url

@@ -23,7 +23,8 @@ from typing import Any
 
 from aider_hooks import __version__
 from aider_hooks.errors import GitHubError
-from aider_hooks.pr.http import header_number, lower_headers, next_page_url, url_path
+from aider_hooks.pr.http import (ForeignOrigin, header_number, lower_headers,
+                                 next_page_url, resolve_api_url, url_path)
 
 DEFAULT_API_URL = "https://api.github.com"
 JSON_MEDIA = "application/vnd.github+json"
@@ -97,7 +98,6 @@ class GitHubClient:
         if not token.strip():
             raise GitHubError("the GitHub token is empty: set GITHUB_TOKEN or pass --token")
         self.api_url = api_url.rstrip("/")
-        self._origin = (parsed.scheme, parsed.netloc)
         self.__token = token.strip()
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
@@ -248,18 +248,11 @@ class GitHubClient:
     # Helpers --------------------------------------------------------------------------------
 
     def _url(self, path_or_url: str, params: Mapping[str, str | int] | None = None) -> str:
-        if path_or_url.startswith(("http://", "https://")):
-            parsed = urllib.parse.urlsplit(path_or_url)
-            if (parsed.scheme, parsed.netloc) != self._origin:
-                raise GitHubError(f"refusing to send the GitHub token to {parsed.netloc}: "
-                                  f"it is not the API at {self.api_url}")
-            url = path_or_url
-        else:
-            url = self.api_url + "/" + path_or_url.lstrip("/")
-        if params:
-            separator = "&" if "?" in url else "?"
-            url += separator + urllib.parse.urlencode({k: str(v) for k, v in params.items()})
-        return url
+        try:
+            return resolve_api_url(self.api_url, path_or_url, params)
+        except ForeignOrigin as err:
+            raise GitHubError(f"refusing to send the GitHub token to {err.host}: it is not the API "
+                              f"at {self.api_url}") from None
 
     def _mask(self, text: str) -> str:
         from aider_hooks.masking import mask_secrets

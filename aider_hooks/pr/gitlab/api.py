@@ -23,7 +23,8 @@ from typing import Any
 
 from aider_hooks import __version__
 from aider_hooks.errors import GitLabError
-from aider_hooks.pr.http import header_number, lower_headers, next_page_url, url_path
+from aider_hooks.pr.http import (ForeignOrigin, header_number, lower_headers,
+                                 next_page_url, resolve_api_url, url_path)
 
 DEFAULT_API_URL = "https://gitlab.com/api/v4"
 PAGE_SIZE = 100
@@ -76,7 +77,6 @@ class GitLabClient:
             raise GitLabError("the GitLab token is empty: set AIDER_REVIEW_GITLAB_TOKEN or "
                               "pass --token")
         self.api_url = api_url.rstrip("/")
-        self._origin = (parsed.scheme, parsed.netloc)
         self.__token = token.strip()
         self._header = "JOB-TOKEN" if job_token else "PRIVATE-TOKEN"
         self.policy = policy or RetryPolicy()
@@ -201,18 +201,11 @@ class GitLabClient:
         return GitLabError(f"GitLab {what} failed ({status}: {detail})", status)
 
     def _url(self, path_or_url: str, params: Mapping[str, str | int] | None = None) -> str:
-        if path_or_url.startswith(("http://", "https://")):
-            parsed = urllib.parse.urlsplit(path_or_url)
-            if (parsed.scheme, parsed.netloc) != self._origin:
-                raise GitLabError(f"refusing to send the GitLab token to {parsed.netloc}: it is "
-                                  f"not the API at {self.api_url}")
-            url = path_or_url
-        else:
-            url = self.api_url + "/" + path_or_url.lstrip("/")
-        if params:
-            separator = "&" if "?" in url else "?"
-            url += separator + urllib.parse.urlencode({k: str(v) for k, v in params.items()})
-        return url
+        try:
+            return resolve_api_url(self.api_url, path_or_url, params)
+        except ForeignOrigin as err:
+            raise GitLabError(f"refusing to send the GitLab token to {err.host}: it is not the API "
+                              f"at {self.api_url}") from None
 
     def _mask(self, text: str) -> str:
         from aider_hooks.masking import mask_secrets
