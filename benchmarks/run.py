@@ -13,7 +13,9 @@ HTTP server on 127.0.0.1 with Nagle's algorithm off) in this process, runs that
 the install and runs this environment's ``aider-review`` (e.g. an editable one) instead. Start-up costs
 are shown as ratios to a bare ``python -c pass`` of the same interpreter, so a faster or
 slower machine moves both sides alike. Nothing outside the temp dir is read or written: HOME,
-the cache directory and the git identity are private to the run.
+the cache directory and the git identity are private to the run. (The "pr-agent" step reads
+the package sdists cached in ~/.cache/aider-review-bench and a PR-Agent venv: see
+benchmarks/pr_agent.py; it is skipped, with the reason, without one.)
 """
 from __future__ import annotations
 
@@ -447,6 +449,40 @@ def bench_instruction_share(bench: Bench) -> list[Row]:
     return rows
 
 
+# PR-Agent's best-coverage prompt tokens per reviewed added line by package, once the
+# "pr-agent" step ran: what our own package rows are compared with (target: <= 0.8x).
+PR_AGENT_TOKENS_PER_LINE: dict[str, float] = {}
+
+
+def bench_pr_agent(bench: Bench, python: Path | None) -> list[Row]:
+    """PR-Agent itself on the two package changes (benchmarks/pr_agent.py), when its venv
+    (Python >= 3.12, not a dependency of ours) is there; a printed reason otherwise."""
+    from benchmarks import pr_agent
+    from benchmarks.packages import CHANGES, build_package_repo
+
+    python = python or pr_agent.default_python()
+    reason = pr_agent.unavailable_reason(python)
+    if reason is not None:
+        print(f"pr-agent: skipped: {reason}", file=sys.stderr, flush=True)
+        return [Row("PR-Agent side by side", f"skipped: {reason}", "", None)]
+    bench.server.latency = 0.0
+    rows = []
+    for name in CHANGES:
+        package = build_package_repo(name, bench.work / "pr-agent-repos", bench.env)
+        for run in pr_agent.measure(package, bench.work / "pr-agent-runs", bench.server, python):
+            if run.label == "best coverage":
+                PR_AGENT_TOKENS_PER_LINE[name] = run.tokens_per_reviewed_line
+            rows.append(Row(f"PR-Agent, {name}, {run.label}: prompt tokens per reviewed added "
+                            "line (cl100k_base)",
+                            f"{run.tokens_per_reviewed_line:.2f} ({run.prompt_tokens:,} tokens, "
+                            f"{run.reviewed_added}/{run.added} added lines)", "", None))
+            rows.append(Row(f"PR-Agent, {name}, {run.label}: files covered; planted findings "
+                            "on the true line",
+                            f"{run.files_covered}/{run.files_with_added} files; "
+                            f"{run.planted_on_line}/{run.planted}", "", None))
+    return rows
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -475,7 +511,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="run this environment's aider-review instead of installing the "
                              "project (quicker; an editable install is slower to start)")
     parser.add_argument("--only", metavar="STEPS",
-                        help="comma-separated steps to run: no-op,warm,cold,dry-run,small hunks,instructions")
+                        help="comma-separated steps to run: no-op,warm,cold,dry-run,small hunks,"
+                             "instructions,pr-agent")
+    parser.add_argument("--pr-agent-python", type=Path, default=None, metavar="PATH",
+                        help="python of a PR-Agent venv for the pr-agent step (default: "
+                             "$PR_AGENT_PYTHON, else ~/.cache/aider-review-bench/pr-agent-venv)")
     args = parser.parse_args(argv)
     if shutil.which("git") is None:
         raise SystemExit("git is not on PATH")
@@ -497,6 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("dry-run", lambda: bench_dry_run(bench)),
                 ("small hunks", lambda: bench_small_hunks(bench)),
                 ("instructions", lambda: bench_instruction_share(bench)),
+                ("pr-agent", lambda: bench_pr_agent(bench, args.pr_agent_python)),
             ]
             for name, step in steps:
                 if args.only and name not in args.only.split(","):

@@ -19,7 +19,11 @@ on every ADDED line containing
   suggestion = the line with ``eval(`` replaced by ``ast.literal_eval(``;
 - ``TODO``  -> severity "info",    category "docs",     message "TODO left in the code".
 
-Its answer is ``json.dumps({"findings": [...]})``. A request is an *explain* request when its
+Its answer is ``json.dumps({"findings": [...]})``. A *PR-Agent* request (its /review prompt:
+a system message naming "PR-Reviewer" with its "__new hunk__" diff format) is answered in
+PR-Agent's YAML review format instead, one ``key_issues_to_review`` entry per added line that
+trips a rule, at the line number PR-Agent printed (plus ``line_offset``), for the side-by-side
+benchmark (benchmarks/pr_agent.py). A request is an *explain* request when its
 system message contains the word "explain" (case-insensitive, whole word); the default reviewer
 then answers plain text starting "This change ...". Knobs of the default reviewer:
 ``line_offset`` (added to every reported line), ``hallucinate`` (one extra finding whose code
@@ -121,6 +125,10 @@ _EXPLAIN_WORD = re.compile(r"\bexplain\b", re.IGNORECASE)
 _FINDING_HEADER = re.compile(r"^### Finding (\d+)\s*$")
 _FINDING_FILE = re.compile(r"^file: (.*)$")
 _MARKED_LINE = re.compile(r"^\s*(\d+) > (.*)$")
+# PR-Agent's review prompt: "## File: 'PATH'", then per hunk "__new hunk__" with lines
+# f"{new_lineno} {+| }{text}" and an unnumbered "__old hunk__".
+_PR_AGENT_FILE = re.compile(r"^## File: '(.*)'\s*$")
+_PR_AGENT_LINE = re.compile(r"^(\d+) ([+ ])(.*)$")
 
 
 def closed_port_url() -> str:
@@ -242,6 +250,53 @@ def explain_answer(body: dict[str, Any]) -> str:
         return "This change contains no lines I can explain."
     parts = [f"{path}: {count} added line(s)" for path, count in added.items()]
     return "This change touches " + "; ".join(parts) + ". There is no obvious risk."
+
+
+def is_pr_agent_request(body: dict[str, Any]) -> bool:
+    """True for PR-Agent's /review request (its system prompt names "PR-Reviewer" and shows
+    its "__new hunk__" diff format)."""
+    return any(m.get("role") == "system" and "PR-Reviewer" in _content(m)
+               and "__new hunk__" in _content(m) for m in _messages(body))
+
+
+def pr_agent_diff_lines(body: dict[str, Any]) -> Iterator[tuple[str, int, str, str]]:
+    """``(path, new_lineno, kind, text)`` of the numbered "__new hunk__" lines of a PR-Agent
+    request's user message."""
+    for message in _messages(body):
+        if message.get("role") != "user":
+            continue
+        path: str | None = None
+        in_new_hunk = False
+        for line in _content(message).splitlines():
+            file_match = _PR_AGENT_FILE.match(line)
+            if file_match:
+                path, in_new_hunk = file_match.group(1), False
+            elif line.startswith(("__new hunk__", "__old hunk__", "@@ ")):
+                in_new_hunk = line.startswith("__new hunk__")
+            elif in_new_hunk and path is not None:
+                line_match = _PR_AGENT_LINE.match(line)
+                if line_match:
+                    yield path, int(line_match.group(1)), line_match.group(2), line_match.group(3)
+
+
+def pr_agent_answer(body: dict[str, Any], *, line_offset: int = 0) -> str:
+    """A PR-Agent review in its YAML format: one key issue per added line that trips a rule
+    of the default reviewer (every one of them, whatever its prompt's limit on issues)."""
+    issues = []
+    for path, lineno, kind, text in pr_agent_diff_lines(body):
+        if kind != "+":
+            continue
+        for finding in _line_findings(path, lineno + line_offset, text):
+            issues.append(f"    - relevant_file: |\n        {path}\n"
+                          f"      issue_header: |\n        Possible Bug\n"
+                          f"      issue_content: |\n        {finding['message']}\n"
+                          f"      start_line: {finding['line']}\n"
+                          f"      end_line: {finding['line']}\n")
+    key_issues = "  key_issues_to_review:\n" + "".join(issues) if issues else \
+        "  key_issues_to_review: []\n"
+    return ("```yaml\nreview:\n  estimated_effort_to_review_[1-5]: |\n    3\n"
+            "  relevant_tests: |\n    No\n" + key_issues
+            + "  security_concerns: |\n    No\n```")
 
 
 def wrap_answer(text: str, wrap: str) -> str:
@@ -394,6 +449,8 @@ class FakeModelServer:
     def default_reviewer(self, body: dict[str, Any]) -> str:
         if is_verify_request(body):
             return verify_answer(body)
+        if is_pr_agent_request(body):  # before "explain": PR-Agent's prompt has the word too
+            return pr_agent_answer(body, line_offset=self.line_offset)
         if is_explain_request(body):
             return explain_answer(body)
         findings = rule_findings(body, line_offset=self.line_offset, hallucinate=self.hallucinate)

@@ -70,6 +70,54 @@ def test_default_reviewer_reports_markers_on_added_lines_only(model_server: Fake
     assert answer["findings"][2]["message"] == "Bug marker found"
 
 
+PR_AGENT_SYSTEM = ("You are PR-Reviewer, a language model designed to review a Git Pull Request (PR)."
+                   "\n__new hunk__ ... Explain your answer.")
+PR_AGENT_DIFF = "\n".join([
+    "--PR Info--", "", "The PR code diff:", "======",
+    "## File: 'src/app.py'", "",
+    "@@ -10,3 +10,4 @@ def run():",
+    "__new hunk__",
+    "10       data = load()",
+    "11 +     value = parse(data)  # BUG planted",
+    "12       # BUG in a context line is not reported",
+    "__old hunk__",
+    "-     value = eval(data)  # BUG removed",
+    "",
+    "## File: 'docs/readme.py'",
+    "@@ -0,0 +1,1 @@",
+    "__new hunk__",
+    "1 + x = 1  # BUG too",
+    "======",
+])
+
+
+def test_pr_agent_requests_get_its_yaml_review(model_server: FakeModelServer) -> None:
+    yaml = pytest.importorskip("yaml")
+    messages = [{"role": "system", "content": PR_AGENT_SYSTEM},
+                {"role": "user", "content": PR_AGENT_DIFF}]
+    model_server.line_offset = 3
+
+    content = ask(model_server, messages).choices[0].message.content
+
+    assert content.startswith("```yaml\n") and content.endswith("\n```")
+    review = yaml.safe_load(content[len("```yaml\n"):-len("```")])["review"]
+    spots = [(i["relevant_file"].strip(), i["start_line"], i["end_line"])
+             for i in review["key_issues_to_review"]]
+    assert spots == [("src/app.py", 14, 14), ("docs/readme.py", 4, 4)]
+    assert review["security_concerns"].strip() == "No"
+
+
+def test_pr_agent_review_with_nothing_to_report(model_server: FakeModelServer) -> None:
+    yaml = pytest.importorskip("yaml")
+    messages = [{"role": "system", "content": PR_AGENT_SYSTEM},
+                {"role": "user", "content": PR_AGENT_DIFF.replace("BUG", "fine")}]
+
+    content = ask(model_server, messages).choices[0].message.content
+
+    assert yaml.safe_load(content.strip("`").removeprefix("yaml\n"))["review"][
+        "key_issues_to_review"] == []
+
+
 def test_completion_has_openai_shape_and_deterministic_usage(model_server: FakeModelServer) -> None:
     completion = ask(model_server)
 
