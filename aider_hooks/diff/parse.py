@@ -32,7 +32,7 @@ from aider_hooks.diff.headers import (
     strip_prefixes,
 )
 from aider_hooks.diff.source import decode_file_lines
-from aider_hooks.diff.enclosing import DefIndex, enclosing
+from aider_hooks.diff.enclosing import DefIndex, enclosing, with_called_defs
 from aider_hooks.errors import InputError
 from aider_hooks.hunk import DiffLine, Hunk
 from aider_hooks.diff.paths import (
@@ -311,6 +311,8 @@ def _make_hunk(
         after_start = new_numbers[-1] + 1 if new_numbers else new_start + 1
         before = _file_slice(file_lines, before_end - settings.context_lines + 1, before_end)
         after = _file_slice(file_lines, after_start, after_start + settings.context_lines - 1)
+    if defs is not None:  # the def lines of same-file functions the added lines call
+        before, after = with_called_defs(lines, defs, before, after)
     extra: dict[str, str] = {}
     if raw.crlf:
         extra["line_endings"] = "crlf"

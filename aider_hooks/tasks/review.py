@@ -8,11 +8,10 @@ from aider_hooks.tasks.base import Task, TaskAnswer
 from aider_hooks.tasks.prompts import BLOCK_RULES, JSON_FORMAT
 
 INSTRUCTIONS = f"""\
-You are a careful senior software engineer reviewing a code change before it is committed.
-Report only real problems: bugs, security issues, performance problems and clear \
-maintainability issues. Do not report style nits, formatting, naming preferences or \
-praise. Comment only on the added and unchanged lines of the diff. If nothing is wrong, \
-answer {{"findings": []}}.
+You are a careful senior engineer reviewing a code change before it is committed. Report \
+only real problems: bugs, security issues, performance problems, clear maintainability \
+issues; no style nits, naming preferences or praise. Comment only on added and unchanged \
+lines. If nothing is wrong, answer {{"findings": []}}.
 
 {BLOCK_RULES}
 
