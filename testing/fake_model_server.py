@@ -22,7 +22,8 @@ On every ADDED line containing
   suggestion = the line with ``eval(`` replaced by ``ast.literal_eval(``;
 - ``TODO``  -> severity "info",    category "docs",     message "TODO left in the code";
 - a call ``name(a, b)`` (plain positional arguments) of a function whose one-line
-  ``def name(x, y, z):`` (plain parameters; a first ``self``/``cls`` dropped; no dunders)
+  ``def name(x, y, z):`` (plain parameters; an indented def's first ``self``/``cls``
+  dropped; no dunders)
   is anywhere in the same request's lines of that file, with another number of arguments ->
   severity "error", category "bug", message "NAME takes N argument(s), called with M".
   The finding needs the ``def``: without it in the request, nothing is reported.
@@ -235,6 +236,8 @@ def _signatures(body: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
         if match is None:
             continue
         params = [p.strip() for p in match.group(2).split(",") if p.strip()]
+        if text[:1] in (" ", "\t") and params and params[0] in ("self", "cls"):
+            params = params[1:]  # a method: called bound
         plain = all(re.fullmatch(r"\w+", p) for p in params)
         known = found.setdefault(path, {})
         name = match.group(1)
@@ -256,8 +259,6 @@ def _call_findings(path: str, line: int, text: str,
         params = signatures.get(name) if not name.startswith("__") else None
         if params is None:
             continue
-        if params and params[0] in ("self", "cls"):
-            params = params[1:]  # methods are called bound
         args = [a for a in arguments.split(",") if a.strip()]
         if not all(_PLAIN_ARGUMENT.match(a) for a in args) or len(args) == len(params):
             continue

@@ -8,10 +8,9 @@ from aider_hooks.tasks.base import Task, TaskAnswer
 from aider_hooks.tasks.prompts import BLOCK_RULES, JSON_FORMAT
 
 INSTRUCTIONS = f"""\
-You are a careful senior engineer reviewing a code change before it is committed. Report \
-only real problems: bugs, security issues, performance problems, clear maintainability \
-issues; no style nits, naming preferences or praise. Comment only on added and unchanged \
-lines. If nothing is wrong, answer {{"findings": []}}.
+Review this code change as a careful senior engineer. Report only real problems: bugs, \
+security, performance, clear maintainability issues; no style nits, naming or praise. \
+If nothing is wrong, answer {{"findings": []}}.
 
 {BLOCK_RULES}
 
