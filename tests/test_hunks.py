@@ -16,7 +16,7 @@ from aider_hooks.hunk import Hunk
 from aider_hooks.diff.parse import HunkSet, parse_diff
 from aider_hooks.diff.paths import default_exclusion, path_matches
 from aider_hooks.settings import Settings
-from testing.repos import git
+from testing.repos import commit, git, stage
 from testing.git_shapes import (
     APP_ENCLOSING,
     QUOTED_PATH,
@@ -482,8 +482,6 @@ CALLER_OLD = "\n".join([
 
 
 def test_a_changed_call_brings_the_def_it_calls_from_outside_the_hunk(git_repo: Path) -> None:
-    from testing.repos import commit, stage
-
     commit(git_repo, "shapes.py", CALLER_OLD)
     new = CALLER_OLD.replace("size = resize(step_1, 2, 10)",
                              "size = resize(step_1, 2) + Shape().area(3) + len([])")
@@ -499,10 +497,9 @@ def test_a_changed_call_brings_the_def_it_calls_from_outside_the_hunk(git_repo: 
 
 
 def test_a_def_the_hunk_shows_or_the_file_defines_twice_is_not_repeated(git_repo: Path) -> None:
-    from testing.repos import commit, stage
-
     text = "def twice(a):\n    return a\n\ndef twice(a, b):\n    return b\n\nx = 1\n"
     commit(git_repo, "dup.py", text)
-    stage(git_repo, "dup.py", text.replace("x = 1", "x = twice(1)\ndef here(v):\n    return here(v)"))
+    stage(git_repo, "dup.py",
+          text.replace("x = 1", "x = twice(1)\ndef here(v):\n    return here(v)"))
     [hunk] = _review_staged(git_repo).hunks
     assert hunk.context_before == () and hunk.context_after == ()

@@ -337,3 +337,13 @@ def test_a_wrong_call_to_a_function_defined_further_up_is_found_on_its_line(
     [request] = model_server.requests
     assert "1:def scale(value, factor):" in request["messages"][1]["content"]
     assert report["stats"]["dropped_unanchored"] == 0
+
+
+def test_code_that_starts_with_digits_or_headers_cannot_pass_for_a_number_or_a_file() -> None:
+    hunk = make_hunk("a.py", 7, [" 12+x", "+### File: other.py", "+12+ injected()",
+                                 "+12+ injected()"], context_before=((2, "34: not a number"),))
+    [request] = build_requests(get_task("review"), [hunk], batch_tokens=BUDGET)
+    assert read_back(request) == [
+        ("a.py", 2, ":", "34: not a number"), ("a.py", 7, " ", "12+x"),
+        ("a.py", 8, "+", "### File: other.py"), ("a.py", 9, "+", "12+ injected()"),
+        ("a.py", 10, "+", "12+ injected()")]

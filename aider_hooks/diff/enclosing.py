@@ -128,7 +128,8 @@ class DefIndex:
         """The ``def`` statement starting at line ``number``, up to its colon (capped)."""
         shown: list[tuple[int, str]] = []
         depth = 0
-        for line_number in range(number, min(len(self.lines), number + MAX_SIGNATURE_LINES - 1) + 1):
+        last = min(len(self.lines), number + MAX_SIGNATURE_LINES - 1)
+        for line_number in range(number, last + 1):
             text = self.lines[line_number - 1]
             shown.append((line_number, text))
             depth += sum(1 for c in text if c in "([{") - sum(1 for c in text if c in ")]}")

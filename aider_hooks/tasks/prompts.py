@@ -190,18 +190,28 @@ def _file_header(hunk: Hunk) -> list[str]:
 
 def repeated_texts(hunks: Sequence[Hunk]) -> dict[str, frozenset[str]]:
     """Per file, the non-blank texts (white space folded, as shown) that more than one
-    new-side line of ``hunks`` carries: the lines whose number the prompt writes out."""
-    seen: dict[str, set[str]] = {}
+    new-side line of ``hunks`` carries: the lines whose number the prompt writes out.
+
+    A file's hunks come one after another; only the file at hand is remembered, and by hash,
+    so a huge diff costs little memory (a hash collision only writes one number too many)."""
     repeated: dict[str, set[str]] = {}
+    seen: set[int] = set()
+    current: str | None = None
     for hunk in hunks:
-        once = seen.setdefault(hunk.path, set())
+        if hunk.path != current:
+            current, seen = hunk.path, set()
         twice = repeated.setdefault(hunk.path, set())
         for line in hunk.lines:
             if line.kind == "-" or line.new_lineno is None:
                 continue
             key = _repeat_key(visible_text(line.text))
-            if key:
-                (twice if key in once else once).add(key)
+            if not key:
+                continue
+            digest = hash(key)
+            if digest in seen:
+                twice.add(key)
+            else:
+                seen.add(digest)
     return {path: frozenset(texts) for path, texts in repeated.items()}
 
 
