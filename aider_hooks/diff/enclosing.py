@@ -187,16 +187,12 @@ def _first_change(lines: list[DiffLine]) -> tuple[int, int | None]:
 def called_defs(lines: list[DiffLine], defs: DefIndex) -> tuple[tuple[int, str], ...]:
     """(line number, text) of the ``def`` statements of same-file functions that the added
     ``lines`` call, unless the hunk shows that ``def`` itself; in file order."""
+    calling = "\n".join(line.text for line in lines if line.kind == "+" and "(" in line.text)
+    if not calling:
+        return ()
     shown = {line.new_lineno for line in lines if line.new_lineno is not None}
-    starts: set[int] = set()
-    for line in lines:
-        if line.kind != "+" or "(" not in line.text:
-            continue
-        for name in _CALLED_NAME.findall(line.text):
-            number = defs.function_line(name)
-            if number is not None and number not in shown:
-                starts.add(number)
-    picked = sorted(starts)[:MAX_CALLED_DEFS]
+    starts = {defs.function_line(name) for name in set(_CALLED_NAME.findall(calling))}
+    picked = sorted(n for n in starts if n is not None and n not in shown)[:MAX_CALLED_DEFS]
     return tuple(item for number in picked for item in defs.statement(number)
                  if item[0] not in shown)
 

@@ -189,7 +189,7 @@ def _file_header(hunk: Hunk) -> list[str]:
 
 
 def repeated_texts(hunks: Sequence[Hunk]) -> dict[str, frozenset[str]]:
-    """Per file, the non-blank texts (white space folded, as shown) that more than one
+    """Per file, the non-blank texts (white space folded) that more than one
     new-side line of ``hunks`` carries: the lines whose number the prompt writes out.
 
     A file's hunks come one after another; only the file at hand is remembered, and by hash,
@@ -204,7 +204,7 @@ def repeated_texts(hunks: Sequence[Hunk]) -> dict[str, frozenset[str]]:
         for line in hunk.lines:
             if line.kind == "-" or line.new_lineno is None:
                 continue
-            key = _repeat_key(visible_text(line.text))
+            key = _repeat_key(line.text)
             if not key:
                 continue
             digest = hash(key)
@@ -215,8 +215,8 @@ def repeated_texts(hunks: Sequence[Hunk]) -> dict[str, frozenset[str]]:
     return {path: frozenset(texts) for path, texts in repeated.items()}
 
 
-def _repeat_key(shown: str) -> str:
-    return " ".join(shown.split())
+def _repeat_key(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _hunk_lines(hunk: Hunk, repeated: frozenset[str] = frozenset()) -> list[str]:
@@ -234,7 +234,7 @@ def _hunk_lines(hunk: Hunk, repeated: frozenset[str] = frozenset()) -> list[str]
         else:
             kind = "+" if line.kind == "+" else " "
             # The number only where the text alone does not say which line is meant.
-            number = str(line.new_lineno) if repeated and _repeat_key(text) in repeated else ""
+            number = str(line.new_lineno) if repeated and _repeat_key(line.text) in repeated else ""
             out.append(f"{number}{kind}{text}")
     out.extend(f"{n}:{visible_text(text)}" for n, text in hunk.context_after)
     return out
