@@ -33,7 +33,8 @@ import sys
 import tarfile
 import tempfile
 import tokenize
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -354,27 +355,45 @@ def describe(repo: PackageRepo) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python benchmarks/packages.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--list", action="store_true", help="build every change, print it")
-    parser.add_argument("--cache", type=Path, default=None, help="where the sdists are kept")
+def add_package_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every package benchmark takes: which changes, where sdists and repos go."""
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="where the sdists are kept (default ~/.cache/aider-review-bench)")
     parser.add_argument("--keep", type=Path, default=None,
-                        help="build the repositories here (must not exist) and keep them")
+                        help="work in this directory (must not exist) and keep it")
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(CHANGES)}")
-    args = parser.parse_args(argv)
-    names = args.names or list(CHANGES)
+
+
+def chosen_packages(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    names: list[str] = args.names or list(CHANGES)
     unknown = [name for name in names if name not in CHANGES]
     if unknown:
         parser.error(f"unknown package change {unknown[0]!r}; known: {', '.join(CHANGES)}")
-    if args.keep is not None:
-        args.keep.mkdir(parents=True)
+    return names
+
+
+@contextmanager
+def work_dir(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """``keep`` (created, left behind), else a temp dir removed afterwards."""
+    if keep is not None:
+        keep.mkdir(parents=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python benchmarks/packages.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--list", action="store_true",
+                        help="build the changes and print them (the default, and only, action)")
+    add_package_arguments(parser)
+    args = parser.parse_args(argv)
+    names = chosen_packages(parser, args)
+    with work_dir(args.keep, "aider-review-packages-") as work:
         for name in names:
-            print(describe(build_package_repo(name, args.keep, cache=args.cache)))
-        return 0
-    with tempfile.TemporaryDirectory(prefix="aider-review-packages-") as tmp:
-        for name in names:
-            print(describe(build_package_repo(name, Path(tmp), cache=args.cache)))
+            print(describe(build_package_repo(name, work, cache=args.cache)), flush=True)
     return 0
 
 
