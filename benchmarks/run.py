@@ -486,6 +486,11 @@ def review_package(bench: Bench, repo: PackageRepo, line_offset: int) -> Package
         meant=len(meant))
 
 
+# Our prompt tokens per reviewed added line by package (model lines right), once the
+# "packages" step ran: for a ratio row against PR-Agent's best coverage (target <= 0.8x).
+OUR_TOKENS_PER_LINE: dict[str, float] = {}
+
+
 def measure_packages(bench: Bench, names: Sequence[str] = tuple(CHANGES),
                      cache: Path | None = None) -> dict[str, list[PackageReview]]:
     """Our reviews of each package change, one per line offset (``LINE_OFFSETS``). The sdists
@@ -496,6 +501,7 @@ def measure_packages(bench: Bench, names: Sequence[str] = tuple(CHANGES),
         repo = build_package_repo(name, bench.work / "packages", bench.env,
                                   cache=cache or default_cache())
         results[name] = [review_package(bench, repo, offset) for offset in LINE_OFFSETS]
+        OUR_TOKENS_PER_LINE[name] = results[name][0].tokens_per_reviewed_line
     return results
 
 
