@@ -105,6 +105,12 @@ def test_hunk_header_falls_back_to_gits_section_header() -> None:
     assert user_block(request)[1] == "@@ 7-7 @@ in int main(void)"
 
 
+def test_a_python_hunk_at_module_level_gets_no_guess_from_git() -> None:
+    hunk = make_hunk("a.py", 7, ["+x = 1"], section_header="from os import path")
+    [request] = build_requests(get_task("review"), [hunk], batch_tokens=BUDGET)
+    assert user_block(request)[1] == "@@ 7-7 @@"
+
+
 def test_extra_context_is_shown_numbered_but_never_read_as_a_diff_line() -> None:
     hunk = make_hunk("a.py", 10, ["+x = 1"], context_before=((3, "import os"), (9, "")),
                      context_after=((11, "y = 2"),))

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
 
+from aider_hooks.checks.common import PYTHON_SUFFIXES
 from aider_hooks.hunk import Hunk
 
 if TYPE_CHECKING:
@@ -221,8 +222,12 @@ def _repeat_key(text: str) -> str:
 
 def _hunk_lines(hunk: Hunk, repeated: frozenset[str] = frozenset()) -> list[str]:
     header = f"@@ {hunk.first_line}-{hunk.last_line} @@"
-    # The enclosing def/class when hunks.py found it, else what git printed after the "@@".
-    enclosing = hunk.enclosing or hunk.section_header.strip()
+    enclosing = hunk.enclosing
+    if enclosing is None and not hunk.path.endswith(PYTHON_SUFFIXES):
+        # What git printed after the "@@". Not for Python: there the enclosing def/class is
+        # worked out (diff/enclosing.py), and None means module level, where git's guess is
+        # just the last unindented line above ("from x import y", or a def already closed).
+        enclosing = hunk.section_header.strip()
     if enclosing:
         header += f" in {visible_text(enclosing)}"
     out = [header]
