@@ -21,10 +21,13 @@ in the tests and the anchoring in ``anchoring.py`` rely on it):
   its marker and its text, as in a unified diff: ``+`` added, `` `` unchanged, ``-`` removed.
   Added and unchanged lines are numbered in order from FIRST; the number is written in front
   of the marker (``f"{n}{marker}{text}"``) only where it is needed: on a line whose text
-  (white space folded) occurs on more than one new-side line of that file among the hunks
-  being rendered, so a model can tell the copies apart. Everywhere else a written number
-  would cost more tokens than the line (numbers on every line were a third of the prompt),
-  and ``anchoring.py`` places findings by their ``code`` text anyway. Lines of the file
+  (white space folded) occurs on more than one new-side line of its hunk, so a model can
+  tell the copies apart (a copy in another hunk is told apart by the hunk headers, and
+  anchoring takes the copy nearest the line the model gave). The rendering of a hunk
+  depends on that hunk alone, so requests can be built while hunks are still being read,
+  and an edit elsewhere never changes it. Everywhere else a written number would cost more
+  tokens than the line (numbers on every line were a third of the prompt), and
+  ``anchoring.py`` places findings by their ``code`` text anyway. Lines of the file
   outside the diff (``Hunk.context_before/after``: ``context-lines`` around the hunk, and
   the ``def`` lines of same-file functions the added lines call, see ``diff/enclosing.py``)
   are ``f"{n}:{text}"``; they are not counted, and findings are never anchored to them.
@@ -189,38 +192,25 @@ def _file_header(hunk: Hunk) -> list[str]:
     return lines
 
 
-def repeated_texts(hunks: Sequence[Hunk]) -> dict[str, frozenset[str]]:
-    """Per file, the non-blank texts (white space folded) that more than one
-    new-side line of ``hunks`` carries: the lines whose number the prompt writes out.
-
-    A file's hunks come one after another; only the file at hand is remembered, and by hash,
-    so a huge diff costs little memory (a hash collision only writes one number too many)."""
-    repeated: dict[str, set[str]] = {}
-    seen: set[int] = set()
-    current: str | None = None
-    for hunk in hunks:
-        if hunk.path != current:
-            current, seen = hunk.path, set()
-        twice = repeated.setdefault(hunk.path, set())
-        for line in hunk.lines:
-            if line.kind == "-" or line.new_lineno is None:
-                continue
-            key = _repeat_key(line.text)
-            if not key:
-                continue
-            digest = hash(key)
-            if digest in seen:
-                twice.add(key)
-            else:
-                seen.add(digest)
-    return {path: frozenset(texts) for path, texts in repeated.items()}
+def _repeated_texts(hunk: Hunk) -> set[str]:
+    """The non-blank texts (white space folded) that more than one new-side line of ``hunk``
+    carries: the lines whose number the prompt writes out."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for line in hunk.lines:
+        if line.kind == "-" or line.new_lineno is None:
+            continue
+        key = _repeat_key(line.text)
+        if key:
+            (repeated if key in seen else seen).add(key)
+    return repeated
 
 
 def _repeat_key(text: str) -> str:
     return " ".join(text.split())
 
 
-def _hunk_lines(hunk: Hunk, repeated: frozenset[str] = frozenset()) -> list[str]:
+def _hunk_lines(hunk: Hunk) -> list[str]:
     header = f"@@ {hunk.first_line}-{hunk.last_line} @@"
     enclosing = hunk.enclosing
     if enclosing is None and not hunk.path.endswith(PYTHON_SUFFIXES):
@@ -231,6 +221,7 @@ def _hunk_lines(hunk: Hunk, repeated: frozenset[str] = frozenset()) -> list[str]
     if enclosing:
         header += f" in {visible_text(enclosing)}"
     out = [header]
+    repeated = _repeated_texts(hunk)
     out.extend(f"{n}:{visible_text(text)}" for n, text in hunk.context_before)
     for line in hunk.lines:
         text = visible_text(line.text)
@@ -239,7 +230,8 @@ def _hunk_lines(hunk: Hunk, repeated: frozenset[str] = frozenset()) -> list[str]
         else:
             kind = "+" if line.kind == "+" else " "
             # The number only where the text alone does not say which line is meant.
-            number = str(line.new_lineno) if repeated and _repeat_key(line.text) in repeated else ""
+            repeats = bool(repeated) and _repeat_key(line.text) in repeated
+            number = str(line.new_lineno) if repeats else ""
             out.append(f"{number}{kind}{text}")
     out.extend(f"{n}:{visible_text(text)}" for n, text in hunk.context_after)
     return out
@@ -247,8 +239,7 @@ def _hunk_lines(hunk: Hunk, repeated: frozenset[str] = frozenset()) -> list[str]
 
 def render_block_body(hunks: Sequence[Hunk]) -> str:
     """The content of the untrusted block: file headers and hunks, in the given order."""
-    repeated = repeated_texts(hunks)
-    return _join_rendered(hunks, [_hunk_lines(hunk, repeated[hunk.path]) for hunk in hunks])
+    return _join_rendered(hunks, [_hunk_lines(hunk) for hunk in hunks])
 
 
 def _join_rendered(hunks: Sequence[Hunk], rendered: Sequence[list[str]]) -> str:
@@ -334,9 +325,8 @@ def _pack(hunks: Sequence[Hunk], *, budget: int, mix_files: bool) -> list[_Batch
     batches: list[_Batch] = []
     current: _Batch | None = None  # None: the next hunk starts a new request
     min_fill = budget * MIN_FILL
-    repeated = repeated_texts(hunks)
     for hunk in hunks:
-        rendered = _hunk_lines(hunk, repeated[hunk.path])
+        rendered = _hunk_lines(hunk)
         cost = estimate_tokens("\n".join(rendered))
         if current is not None and hunk.path == current.hunks[-1].path:
             header = 0  # rendered under the same "### File:" header
