@@ -311,8 +311,6 @@ def _make_hunk(
         after_start = new_numbers[-1] + 1 if new_numbers else new_start + 1
         before = _file_slice(file_lines, before_end - settings.context_lines + 1, before_end)
         after = _file_slice(file_lines, after_start, after_start + settings.context_lines - 1)
-    if defs is not None:  # the def lines of same-file functions the added lines call
-        before, after = with_called_defs(lines, defs, before, after)
     extra: dict[str, str] = {}
     if raw.crlf:
         extra["line_endings"] = "crlf"
@@ -320,6 +318,8 @@ def _make_hunk(
         extra["no_newline_at_end"] = "true"
     if parts > 1:
         extra["parts"] = str(parts)
+    if defs is not None:  # the def lines of same-file functions the added lines call
+        before, after = with_called_defs(lines, defs, before, after)
     return Hunk(
         path=info.path,
         lines=tuple(lines),
