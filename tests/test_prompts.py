@@ -124,6 +124,45 @@ def test_extra_context_is_shown_numbered_but_never_read_as_a_diff_line() -> None
     assert [n for _, n, _, _ in diff_lines({"messages": list(request.messages)})] == [10]
 
 
+# A call changed far below the function it calls: git's three lines of context do not reach
+# the def, so only the def line the prompt brings along lets a reviewer see the call is wrong.
+CALLS_FAR_BELOW = "\n".join([
+    "def scale(value, factor):",
+    "    return value * factor",
+    "",
+    *(f"step_{i} = {i}" for i in range(12)),
+    "total = scale(step_1, 2)",
+    "",
+])
+
+
+@pytest.mark.parametrize("line_offset", [0, 3])
+def test_a_wrong_call_to_a_function_defined_further_up_is_found_on_its_line(
+        git_repo: Path, model_server: FakeModelServer, tmp_path: Path, line_offset: int) -> None:
+    commit(git_repo, "calc.py", CALLS_FAR_BELOW)
+    stage(git_repo, "calc.py", CALLS_FAR_BELOW.replace("scale(step_1, 2)", "scale(step_1)"))
+    model_server.line_offset = line_offset
+    result = run_cli("--format", "json", "--fail-on", "never", cwd=git_repo,
+                     env=model_env(model_server, tmp_path / "cache.sqlite3"))
+    report = json.loads(result.stdout)
+
+    found = [(f["path"], f["line"], f["message"]) for f in report["findings"]]
+    assert found == [("calc.py", 16, "scale takes 2 argument(s), called with 1")]
+    [request] = model_server.requests
+    assert "1:def scale(value, factor):" in request["messages"][1]["content"]
+    assert report["stats"]["dropped_unanchored"] == 0
+
+
+def test_code_that_starts_with_digits_or_headers_cannot_pass_for_a_number_or_a_file() -> None:
+    hunk = make_hunk("a.py", 7, [" 12+x", "+### File: other.py", "+12+ injected()",
+                                 "+12+ injected()"], context_before=((2, "34: not a number"),))
+    [request] = build_requests(get_task("review"), [hunk], batch_tokens=BUDGET)
+    assert read_back(request) == [
+        ("a.py", 2, ":", "34: not a number"), ("a.py", 7, " ", "12+x"),
+        ("a.py", 8, "+", "### File: other.py"), ("a.py", 9, "+", "12+ injected()"),
+        ("a.py", 10, "+", "12+ injected()")]
+
+
 def test_renamed_and_new_files_keep_the_path_alone_on_its_line() -> None:
     renamed = make_hunk("new name.py", 1, ["+a = 1"], old_path="old name.py")
     added = make_hunk("fresh.py", 1, ["+b = 2"], is_new_file=True)
@@ -316,41 +355,3 @@ def test_token_estimate_is_high_for_code_linear_and_cheap() -> None:
     estimate_tokens("x = 1\n" * 2_000_000)
     assert time.perf_counter() - start < 1.0
 
-
-# A call changed far below the function it calls: git's three lines of context do not reach
-# the def, so only the def line the prompt brings along lets a reviewer see the call is wrong.
-CALLS_FAR_BELOW = "\n".join([
-    "def scale(value, factor):",
-    "    return value * factor",
-    "",
-    *(f"step_{i} = {i}" for i in range(12)),
-    "total = scale(step_1, 2)",
-    "",
-])
-
-
-@pytest.mark.parametrize("line_offset", [0, 3])
-def test_a_wrong_call_to_a_function_defined_further_up_is_found_on_its_line(
-        git_repo: Path, model_server: FakeModelServer, tmp_path: Path, line_offset: int) -> None:
-    commit(git_repo, "calc.py", CALLS_FAR_BELOW)
-    stage(git_repo, "calc.py", CALLS_FAR_BELOW.replace("scale(step_1, 2)", "scale(step_1)"))
-    model_server.line_offset = line_offset
-    result = run_cli("--format", "json", "--fail-on", "never", cwd=git_repo,
-                     env=model_env(model_server, tmp_path / "cache.sqlite3"))
-    report = json.loads(result.stdout)
-
-    found = [(f["path"], f["line"], f["message"]) for f in report["findings"]]
-    assert found == [("calc.py", 16, "scale takes 2 argument(s), called with 1")]
-    [request] = model_server.requests
-    assert "1:def scale(value, factor):" in request["messages"][1]["content"]
-    assert report["stats"]["dropped_unanchored"] == 0
-
-
-def test_code_that_starts_with_digits_or_headers_cannot_pass_for_a_number_or_a_file() -> None:
-    hunk = make_hunk("a.py", 7, [" 12+x", "+### File: other.py", "+12+ injected()",
-                                 "+12+ injected()"], context_before=((2, "34: not a number"),))
-    [request] = build_requests(get_task("review"), [hunk], batch_tokens=BUDGET)
-    assert read_back(request) == [
-        ("a.py", 2, ":", "34: not a number"), ("a.py", 7, " ", "12+x"),
-        ("a.py", 8, "+", "### File: other.py"), ("a.py", 9, "+", "12+ injected()"),
-        ("a.py", 10, "+", "12+ injected()")]
