@@ -354,4 +354,3 @@ def test_token_estimate_is_high_for_code_linear_and_cheap() -> None:
     start = time.perf_counter()
     estimate_tokens("x = 1\n" * 2_000_000)
     assert time.perf_counter() - start < 1.0
-
