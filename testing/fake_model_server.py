@@ -11,13 +11,22 @@ Every test and benchmark talks to the model through this server and the real ope
 What it speaks: ``POST /v1/chat/completions`` (JSON, or SSE when the body has
 ``"stream": true``) and ``GET /v1/models``. Answers come from ``server.reviewer``, a callable
 ``(request_body) -> str``. The default reviewer is rule-based and reads the review prompt
-format of ARCHITECTURE.md (``### File: PATH`` then ``f"{new_lineno:>6} {kind} {text}"``):
-on every ADDED line containing
+format of ``aider_hooks/tasks/prompts.py`` (``### File: PATH``, ``@@ FIRST-LAST @@``, then
+one line per diff line: an optional line number, a marker ``+`` `` `` ``-`` or ``:``, the
+text; it counts the ``+`` and `` `` lines from FIRST as a model would, taking a written
+number where there is one, and reads ``N:`` lines as code from line N outside the diff).
+On every ADDED line containing
 
 - ``BUG``   -> severity "error",   category "bug",      message "Bug marker found";
 - ``eval(`` -> severity "warning", category "security", message "eval on input",
   suggestion = the line with ``eval(`` replaced by ``ast.literal_eval(``;
-- ``TODO``  -> severity "info",    category "docs",     message "TODO left in the code".
+- ``TODO``  -> severity "info",    category "docs",     message "TODO left in the code";
+- a call ``name(a, b)`` (plain positional arguments) of a function whose one-line
+  ``def name(x, y, z):`` (plain parameters; an indented def's first ``self``/``cls``
+  dropped; no dunders)
+  is anywhere in the same request's lines of that file, with another number of arguments ->
+  severity "error", category "bug", message "NAME takes N argument(s), called with M".
+  The finding needs the ``def``: without it in the request, nothing is reported.
 
 Its answer is ``json.dumps({"findings": [...]})``. A *PR-Agent* request (its /review prompt:
 a system message naming "PR-Reviewer" with its "__new hunk__" diff format) is answered in
@@ -120,7 +129,11 @@ _FAULT_KINDS = ("status", "slow", "reset", "stream_cut", "invalid_json", "garbag
                 "fenced")
 
 _FILE_LINE = re.compile(r"^### File: (.*)$")
-_DIFF_LINE = re.compile(r"^\s*(\d+) ([+ ]) (.*)$")
+_HUNK_HEADER = re.compile(r"^@@ (\d+)-\d+ @@")
+_DIFF_LINE = re.compile(r"^(\d*)([-+ :])(.*)$")
+_DEF = re.compile(r"^\s*(?:async\s+)?def\s+(\w+)\s*\(([^()]*)\)\s*(?:->[^:]*)?:")
+_CALL = re.compile(r"(?<![\w.])(?:\w+\.)?(\w+)\(([^()]*)\)")
+_PLAIN_ARGUMENT = re.compile(r"^\s*[\w.]+\s*$")
 _EXPLAIN_WORD = re.compile(r"\bexplain\b", re.IGNORECASE)
 _FINDING_HEADER = re.compile(r"^### Finding (\d+)\s*$")
 _FINDING_FILE = re.compile(r"^file: (.*)$")
@@ -154,20 +167,47 @@ def is_explain_request(body: dict[str, Any]) -> bool:
                for m in _messages(body))
 
 
-def diff_lines(body: dict[str, Any]) -> Iterator[tuple[str, int, str, str]]:
-    """``(path, new_lineno, kind, text)`` for each added or context line in the user messages."""
+def shown_lines(body: dict[str, Any]) -> Iterator[tuple[str, int | None, str, str]]:
+    """``(path, line number, marker, text)`` for every line of every hunk in the user
+    messages: ``+`` and `` `` lines numbered by counting, ``:`` lines by their own number,
+    ``-`` lines with None."""
     for message in _messages(body):
         if message.get("role") != "user":
             continue
         path: str | None = None
+        next_number: int | None = None  # None: not inside a hunk
         for line in _content(message).splitlines():
+            if line.startswith("<<<"):
+                path = next_number = None
+                continue
             file_match = _FILE_LINE.match(line)
             if file_match:
-                path = file_match.group(1)
+                path, next_number = file_match.group(1), None
+                continue
+            header = _HUNK_HEADER.match(line)
+            if header:
+                next_number = int(header.group(1))
                 continue
             line_match = _DIFF_LINE.match(line)
-            if path is not None and line_match:
-                yield path, int(line_match.group(1)), line_match.group(2), line_match.group(3)
+            if path is None or next_number is None or not line_match:
+                continue
+            written, kind, text = line_match.groups()
+            if kind == ":":
+                if written:
+                    yield path, int(written), kind, text
+            elif kind == "-":
+                yield path, None, kind, text
+            else:
+                number = int(written) if written else next_number
+                next_number = number + 1
+                yield path, number, kind, text
+
+
+def diff_lines(body: dict[str, Any]) -> Iterator[tuple[str, int, str, str]]:
+    """``(path, new_lineno, kind, text)`` for each added or context line in the user messages."""
+    for path, number, kind, text in shown_lines(body):
+        if kind in "+ " and number is not None:
+            yield path, number, kind, text
 
 
 def rule_findings(body: dict[str, Any], *, line_offset: int = 0,
@@ -176,11 +216,14 @@ def rule_findings(body: dict[str, Any], *, line_offset: int = 0,
     findings: list[dict[str, Any]] = []
     seen: set[tuple[str, int, str]] = set()
     first_path: str | None = None
+    signatures = _signatures(body)
     for path, lineno, kind, text in diff_lines(body):
         first_path = first_path or path
         if kind != "+":
             continue
-        for finding in _line_findings(path, lineno + line_offset, text):
+        found = [*_line_findings(path, lineno + line_offset, text),
+                 *_call_findings(path, lineno + line_offset, text, signatures.get(path, {}))]
+        for finding in found:
             key = (path, finding["line"], finding["message"])
             if key not in seen:  # a repair request repeats the diff: report it once
                 seen.add(key)
@@ -190,6 +233,46 @@ def rule_findings(body: dict[str, Any], *, line_offset: int = 0,
                                  "this line is not in the diff at all()", "warning", "bug",
                                  "Hallucinated finding"))
     return findings
+
+
+def _signatures(body: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """Per file, the parameters of each function whose one-line ``def`` the request shows
+    (on any line but a removed one); a name defined twice with other parameters is left out."""
+    found: dict[str, dict[str, list[str] | None]] = {}
+    for path, _number, kind, text in shown_lines(body):
+        match = _DEF.match(text) if kind != "-" else None
+        if match is None:
+            continue
+        params = [p.strip() for p in match.group(2).split(",") if p.strip()]
+        if text[:1] in (" ", "\t") and params and params[0] in ("self", "cls"):
+            params = params[1:]  # a method: called bound
+        plain = all(re.fullmatch(r"\w+", p) for p in params)
+        known = found.setdefault(path, {})
+        name = match.group(1)
+        if not plain or (name in known and known[name] != params):
+            known[name] = None
+        else:
+            known[name] = params
+    return {path: {n: p for n, p in names.items() if p is not None}
+            for path, names in found.items()}
+
+
+def _call_findings(path: str, line: int, text: str,
+                   signatures: dict[str, list[str]]) -> list[dict[str, Any]]:
+    if _DEF.match(text):
+        return []
+    found = []
+    for match in _CALL.finditer(text):
+        name, arguments = match.groups()
+        params = signatures.get(name) if not name.startswith("__") else None
+        if params is None:
+            continue
+        args = [a for a in arguments.split(",") if a.strip()]
+        if not all(_PLAIN_ARGUMENT.match(a) for a in args) or len(args) == len(params):
+            continue
+        found.append(_finding(path, line, text, "error", "bug",
+                              f"{name} takes {len(params)} argument(s), called with {len(args)}"))
+    return found
 
 
 def _line_findings(path: str, line: int, text: str) -> list[dict[str, Any]]:

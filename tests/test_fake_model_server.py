@@ -21,16 +21,16 @@ DIFF = "\n".join([
     "Review this change.",
     "<<<UNTRUSTED-DIFF 0123456789ab>>>",
     "### File: src/app.py",
-    "@@ lines 10-14 @@ in def run():",
-    "     9 : def run():",
-    "    10       data = load()",
-    "    11 +     value = eval(data)  # TODO: validate",
-    "           -     value = parse(data)",
-    "    12 +     return value  # BUG off by one",
-    "    13       # BUG in a context line is not reported",
+    "@@ 10-13 @@ in def run():",
+    "9:def run():",
+    "     data = load()",
+    "+    value = eval(data)  # TODO: validate",
+    "-    value = parse(data)",
+    "+    return value  # BUG off by one",
+    "     # BUG in a context line is not reported",
     "### File: docs/readme.py",
-    "@@ lines 1-1 @@",
-    "     1 + x = 1",
+    "@@ 1-1 @@",
+    "+x = 1",
     "<<<END-UNTRUSTED-DIFF 0123456789ab>>>",
 ])
 REVIEW = [{"role": "system", "content": "You review code."}, {"role": "user", "content": DIFF}]
@@ -371,3 +371,16 @@ def test_standalone_prints_base_url_and_serves() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0
+
+
+def test_a_call_is_reported_only_when_the_request_shows_the_def_it_disagrees_with() -> None:
+    def body(*lines: str) -> dict[str, Any]:
+        block = "\n".join(["### File: calc.py", *lines])
+        return {"messages": [{"role": "user", "content": block}]}
+
+    hunk = ["@@ 20-22 @@", " x = 1", "+total = scale(x)", "+other = obj.size(1)"]
+    defs = ["3:def scale(value, factor):", "9:    def size(self, n):"]
+    assert rule_findings(body(*hunk)) == []  # the def is not in the request: nothing to see
+    [finding] = rule_findings(body(hunk[0], *defs, *hunk[1:]), line_offset=3)
+    assert (finding["line"], finding["code"], finding["message"]) == (
+        24, "total = scale(x)", "scale takes 2 argument(s), called with 1")

@@ -16,7 +16,7 @@ from aider_hooks.hunk import Hunk
 from aider_hooks.diff.parse import HunkSet, parse_diff
 from aider_hooks.diff.paths import default_exclusion, path_matches
 from aider_hooks.settings import Settings
-from testing.repos import git
+from testing.repos import commit, git, stage
 from testing.git_shapes import (
     APP_ENCLOSING,
     QUOTED_PATH,
@@ -106,7 +106,8 @@ def test_context_comes_from_the_staged_blob(git_repo: Path) -> None:
     staged = shapes["modified_file"].staged_text
     assert staged is not None
     staged_lines = staged.split("\n")
-    hunks = [h for h in _review_staged(git_repo).hunks if h.path == "src/app.py"]
+    hunks = [h for h in _review_staged(git_repo, replace(SETTINGS, context_lines=3)).hunks
+             if h.path == "src/app.py"]
     assert len(hunks) == 2
     for hunk in hunks:
         assert len(hunk.context_before) == 3 and len(hunk.context_after) == 3
@@ -434,8 +435,8 @@ def test_a_hundred_thousand_line_diff_parses_quickly() -> None:
     data = f"diff --git a/big.py b/big.py\nnew file mode 100644\n--- /dev/null\n+++ b/big.py\n@@ -0,0 +1,{n} @@\n{body}"
     blob = "".join(f"value_{i} = {i}\n" for i in range(n)).encode()
     start = time.perf_counter()
-    hunk_set = parse_diff(decode_diff_bytes(data.encode()), settings=SETTINGS,
-                          read_new_file=lambda _: blob)
+    hunk_set = parse_diff(decode_diff_bytes(data.encode()),
+                          settings=replace(SETTINGS, context_lines=3), read_new_file=lambda _: blob)
     elapsed = time.perf_counter() - start
     assert sum(len(h.added) for h in hunk_set.hunks) == n
     assert hunk_set.hunks[1].context_before[-1] == (200, "value_199 = 199")
@@ -462,3 +463,43 @@ def test_quote_git_path_is_the_inverse_of_unquote(name: str) -> None:
     quoted = quote_git_path(name)
     assert unquote_git_path(quoted) == name
     assert quoted.startswith('"') == any(c in '"\\' or ord(c) < 0x20 for c in name)
+
+
+CALLER_OLD = "\n".join([
+    "class Shape:",
+    "    def area(self, scale):",
+    "        return scale",
+    "",
+    "def resize(value, factor,",
+    "           limit):",
+    "    return min(value * factor, limit)",
+    "",
+    *(f"step_{i} = {i}" for i in range(10)),
+    "size = resize(step_1, 2, 10)",
+    "done = True",
+    "",
+])
+
+
+def test_a_changed_call_brings_the_def_it_calls_from_outside_the_hunk(git_repo: Path) -> None:
+    commit(git_repo, "shapes.py", CALLER_OLD)
+    new = CALLER_OLD.replace("size = resize(step_1, 2, 10)",
+                             "size = resize(step_1, 2) + Shape().area(3) + len([])")
+    stage(git_repo, "shapes.py", new)
+    [hunk] = _review_staged(git_repo).hunks
+
+    # git's context starts at line 15; the def of resize (two lines, up to its colon) and of
+    # area come along, a builtin (len) and the unchanged lines' calls do not.
+    assert hunk.context_before == ((2, "    def area(self, scale):"),
+                                   (5, "def resize(value, factor,"), (6, "           limit):"))
+    assert hunk.context_after == ()
+    assert hunk.first_line == 16
+
+
+def test_a_def_the_hunk_shows_or_the_file_defines_twice_is_not_repeated(git_repo: Path) -> None:
+    text = "def twice(a):\n    return a\n\ndef twice(a, b):\n    return b\n\nx = 1\n"
+    commit(git_repo, "dup.py", text)
+    stage(git_repo, "dup.py",
+          text.replace("x = 1", "x = twice(1)\ndef here(v):\n    return here(v)"))
+    [hunk] = _review_staged(git_repo).hunks
+    assert hunk.context_before == () and hunk.context_after == ()

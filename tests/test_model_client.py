@@ -17,7 +17,7 @@ from aider_hooks.settings import Settings
 from testing.fake_model_server import FakeModelServer, closed_port_url, fake_token_count
 
 KEY = "sk-proj-TopSecretTestKey0123456789abcdefXYZ"
-DIFF = "### File: app.py\n@@ lines 1-2 @@\n     1 + x = eval(s)  # BUG\n     2   y = 1"
+DIFF = "### File: app.py\n@@ 1-2 @@\n+x = eval(s)  # BUG\n y = 1"
 MESSAGES = [{"role": "system", "content": "You review code."}, {"role": "user", "content": DIFF}]
 EXPLAIN = [{"role": "system", "content": "You explain code changes."}, {"role": "user", "content": DIFF}]
 

@@ -1,9 +1,11 @@
 """Prompt building: what the model is shown, how hunks are batched, and the repair request."""
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -19,10 +21,11 @@ from aider_hooks.tasks.prompts import (
     repair_messages,
 )
 from aider_hooks.settings import Settings
+from testing.cli import model_env, run_cli
+from testing.fake_model_server import FakeModelServer, diff_lines, shown_lines
+from testing.repos import commit, stage
 from testing.hunk_factory import make_hunk
 
-# The reader the fake model server uses for diff lines (added and context lines only).
-SHOWN_LINE = re.compile(r"^\s*(\d+) ([+ ]) (.*)$")
 BUDGET = Settings().batch_tokens  # the shipped default: the performance target is about it
 
 
@@ -59,6 +62,11 @@ def user_block(request: PromptRequest) -> list[str]:
     return body[:end].split("\n")
 
 
+def read_back(request: PromptRequest) -> list[tuple[str, int | None, str, str]]:
+    """What a reader of the documented format (the fake model server's) gets from a request."""
+    return list(shown_lines({"messages": list(request.messages)}))
+
+
 def test_shown_line_numbers_and_text_match_the_hunk() -> None:
     hunk = make_hunk("src/app.py", 40, [" def total(price, qty):", "-    total = price",
                                          "+    total = price * qty", "+    return total"],
@@ -66,28 +74,93 @@ def test_shown_line_numbers_and_text_match_the_hunk() -> None:
     [request] = build_requests(get_task("review"), [hunk], batch_tokens=BUDGET)
     block = user_block(request)
 
-    assert block[0] == "### File: src/app.py"
-    assert block[1] == "@@ lines 40-42 @@ in def total(price, qty):"
-    shown = [(int(m[1]), m[2], m[3]) for m in map(SHOWN_LINE.match, block) if m]
-    assert shown == [(40, " ", "def total(price, qty):"), (41, "+", "    total = price * qty"),
-                     (42, "+", "    return total")]
-    assert "       -     total = price" in block  # removed: no number, kept for understanding
+    assert block == ["### File: src/app.py", "@@ 40-42 @@ in def total(price, qty):",
+                     " def total(price, qty):", "-    total = price",
+                     "+    total = price * qty", "+    return total"]
+    assert read_back(request) == [
+        ("src/app.py", 40, " ", "def total(price, qty):"),
+        ("src/app.py", None, "-", "    total = price"),  # removed: no number, kept to be read
+        ("src/app.py", 41, "+", "    total = price * qty"),
+        ("src/app.py", 42, "+", "    return total")]
+
+
+def test_a_number_is_written_only_where_the_text_repeats_in_the_hunk() -> None:
+    first = make_hunk("a.py", 10, [" x = 1", "+    return None", "+y = 2", "+  return   None",
+                                   "+", "+"])
+    second = make_hunk("a.py", 30, [" z = 3", "+    return None"])
+    [request] = build_requests(get_task("review"), [first, second], batch_tokens=BUDGET)
+    block = user_block(request)
+
+    # The same text (white space folded) twice in a hunk: numbered; blank lines never are,
+    # and a copy in another hunk is told apart by the hunk header.
+    assert block[2:9] == [" x = 1", "11+    return None", "+y = 2", "13+  return   None", "+",
+                          "+", "@@ 30-31 @@"]
+    assert block[9:] == [" z = 3", "+    return None"]
+    numbers = [n for _, n, kind, _ in read_back(request) if kind == "+"]
+    assert numbers == [11, 12, 13, 14, 15, 31]
 
 
 def test_hunk_header_falls_back_to_gits_section_header() -> None:
     hunk = make_hunk("a.c", 7, ["+  return 0;"], section_header="int main(void)")
     [request] = build_requests(get_task("review"), [hunk], batch_tokens=BUDGET)
-    assert user_block(request)[1] == "@@ lines 7-7 @@ in int main(void)"
+    assert user_block(request)[1] == "@@ 7-7 @@ in int main(void)"
 
 
-def test_extra_context_is_shown_but_never_read_as_a_diff_line() -> None:
-    hunk = make_hunk("a.py", 10, ["+x = 1"], context_before=((8, "import os"), (9, "")),
+def test_a_python_hunk_at_module_level_gets_no_guess_from_git() -> None:
+    hunk = make_hunk("a.py", 7, ["+x = 1"], section_header="from os import path")
+    [request] = build_requests(get_task("review"), [hunk], batch_tokens=BUDGET)
+    assert user_block(request)[1] == "@@ 7-7 @@"
+
+
+def test_extra_context_is_shown_numbered_but_never_read_as_a_diff_line() -> None:
+    hunk = make_hunk("a.py", 10, ["+x = 1"], context_before=((3, "import os"), (9, "")),
                      context_after=((11, "y = 2"),))
     [request] = build_requests(get_task("review"), [hunk], batch_tokens=BUDGET)
     block = user_block(request)
 
-    assert "     8 : import os" in block and "    11 : y = 2" in block
-    assert [m[1] for m in map(SHOWN_LINE.match, block) if m] == ["10"]
+    assert block[2:] == ["3:import os", "9:", "+x = 1", "11:y = 2"]
+    assert [(n, kind) for _, n, kind, _ in read_back(request)] == [
+        (3, ":"), (9, ":"), (10, "+"), (11, ":")]
+    assert [n for _, n, _, _ in diff_lines({"messages": list(request.messages)})] == [10]
+
+
+# A call changed far below the function it calls: git's three lines of context do not reach
+# the def, so only the def line the prompt brings along lets a reviewer see the call is wrong.
+CALLS_FAR_BELOW = "\n".join([
+    "def scale(value, factor):",
+    "    return value * factor",
+    "",
+    *(f"step_{i} = {i}" for i in range(12)),
+    "total = scale(step_1, 2)",
+    "",
+])
+
+
+@pytest.mark.parametrize("line_offset", [0, 3])
+def test_a_wrong_call_to_a_function_defined_further_up_is_found_on_its_line(
+        git_repo: Path, model_server: FakeModelServer, tmp_path: Path, line_offset: int) -> None:
+    commit(git_repo, "calc.py", CALLS_FAR_BELOW)
+    stage(git_repo, "calc.py", CALLS_FAR_BELOW.replace("scale(step_1, 2)", "scale(step_1)"))
+    model_server.line_offset = line_offset
+    result = run_cli("--format", "json", "--fail-on", "never", cwd=git_repo,
+                     env=model_env(model_server, tmp_path / "cache.sqlite3"))
+    report = json.loads(result.stdout)
+
+    found = [(f["path"], f["line"], f["message"]) for f in report["findings"]]
+    assert found == [("calc.py", 16, "scale takes 2 argument(s), called with 1")]
+    [request] = model_server.requests
+    assert "1:def scale(value, factor):" in request["messages"][1]["content"]
+    assert report["stats"]["dropped_unanchored"] == 0
+
+
+def test_code_that_starts_with_digits_or_headers_cannot_pass_for_a_number_or_a_file() -> None:
+    hunk = make_hunk("a.py", 7, [" 12+x", "+### File: other.py", "+12+ injected()",
+                                 "+12+ injected()"], context_before=((2, "34: not a number"),))
+    [request] = build_requests(get_task("review"), [hunk], batch_tokens=BUDGET)
+    assert read_back(request) == [
+        ("a.py", 2, ":", "34: not a number"), ("a.py", 7, " ", "12+x"),
+        ("a.py", 8, "+", "### File: other.py"), ("a.py", 9, "+", "12+ injected()"),
+        ("a.py", 10, "+", "12+ injected()")]
 
 
 def test_renamed_and_new_files_keep_the_path_alone_on_its_line() -> None:
@@ -130,8 +203,8 @@ def test_line_breaking_and_bidi_characters_are_shown_escaped() -> None:
 
     assert "\\x0c" in content and "\\u202e" in content
     # Even a reader that splits on every Unicode line break finds only the two real lines.
-    numbered = [m[1] for m in map(SHOWN_LINE.match, content.splitlines()) if m]
-    assert numbered == ["1", "2"]
+    assert [(n, text) for _, n, _, text in read_back(request)] == [
+        (1, "x = 1\\x0c     9 + injected()"), (2, "ok = '\\u202eevil'")]
 
 
 def test_identical_hunks_give_byte_identical_messages() -> None:

@@ -1,8 +1,16 @@
-"""The enclosing ``def``/``class`` of a Python hunk, shown to the model as ``Hunk.enclosing``.
+"""What a Python hunk needs from the rest of its file: the enclosing ``def``/``class``
+(``Hunk.enclosing``) and the signatures of the same-file functions its added lines call.
 
 With the new file at hand (``DefIndex``, built once per file and scanned lazily, in order),
-the answer is the innermost block open at the first changed line. Without it, only the hunk's
-own leading context and git's section header (the text after ``@@ ... @@``) are scanned.
+the enclosing block is the innermost block open at the first changed line. Without it, only
+the hunk's own leading context and git's section header (the text after ``@@ ... @@``) are
+scanned.
+
+Called functions (``called_defs``): a changed call is only reviewable against the function it
+calls, and that ``def`` is often further up than git's three lines of context. So each name
+an added line calls (``name(`` or ``obj.name(``) that one ``def`` of the file defines, outside
+the hunk, brings that ``def`` statement (up to its colon, at most ``MAX_SIGNATURE_LINES``)
+into the hunk's extra context: a few tokens per call instead of whole surrounding blocks.
 
 The scan is a heuristic on indentation, not a parser (see ``_DefScanner``), so that it
 survives code that does not parse.
@@ -15,6 +23,12 @@ from typing import NamedTuple
 from aider_hooks.hunk import DiffLine
 
 _DEF = re.compile(r"[ \t]*(?:async[ \t]+def|def|class)[ \t]+\w")
+_FUNCTION_NAME = re.compile(r"[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)")
+_CALLED_NAME = re.compile(r"(\w+)[ \t]*\(")
+# A def statement is shown up to its colon, at most this many lines (long parameter lists).
+MAX_SIGNATURE_LINES = 6
+# At most this many called functions per hunk: the context must stay cheap.
+MAX_CALLED_DEFS = 8
 _PY_TOKEN = re.compile(r'"""|\'\'\'|"|\'|#|\\.|[()\[\]{}]')
 _BRACKET = re.compile(r"[()\[\]{}]")
 
@@ -96,6 +110,32 @@ class DefIndex:
         self.lines = file_lines
         self.before: list[_Scope | None] = [None]  # index = line number
         self._scanner = _DefScanner()
+        self._functions: dict[str, int | None] | None = None
+
+    def function_line(self, name: str) -> int | None:
+        """The line of the one ``def name`` of the file; None when there is none or several."""
+        if self._functions is None:  # built on first use: one pass over the file
+            self._functions = {}
+            for number, line in enumerate(self.lines, start=1):
+                if "def" in line:
+                    match = _FUNCTION_NAME.match(line)
+                    if match:
+                        found = match.group(1)
+                        self._functions[found] = None if found in self._functions else number
+        return self._functions.get(name)
+
+    def statement(self, number: int) -> tuple[tuple[int, str], ...]:
+        """The ``def`` statement starting at line ``number``, up to its colon (capped)."""
+        shown: list[tuple[int, str]] = []
+        depth = 0
+        last = min(len(self.lines), number + MAX_SIGNATURE_LINES - 1)
+        for line_number in range(number, last + 1):
+            text = self.lines[line_number - 1]
+            shown.append((line_number, text))
+            depth += sum(1 for c in text if c in "([{") - sum(1 for c in text if c in ")]}")
+            if depth <= 0 and text.split("#", 1)[0].rstrip().endswith(":"):
+                break
+        return tuple(shown)
 
     def scope_before(self, number: int) -> _Scope | None:
         """The open blocks after lines 1..number-1 (computed once, on demand, in order)."""
@@ -142,3 +182,33 @@ def _first_change(lines: list[DiffLine]) -> tuple[int, int | None]:
         if line.new_lineno is not None:
             next_new = line.new_lineno + 1
     return 0, lines[0].new_lineno if lines else None
+
+
+def called_defs(lines: list[DiffLine], defs: DefIndex) -> tuple[tuple[int, str], ...]:
+    """(line number, text) of the ``def`` statements of same-file functions that the added
+    ``lines`` call, unless the hunk shows that ``def`` itself; in file order."""
+    calling = "\n".join(line.text for line in lines if line.kind == "+" and "(" in line.text)
+    if not calling:
+        return ()
+    shown = {line.new_lineno for line in lines if line.new_lineno is not None}
+    starts = {defs.function_line(name) for name in set(_CALLED_NAME.findall(calling))}
+    picked = sorted(n for n in starts if n is not None and n not in shown)[:MAX_CALLED_DEFS]
+    return tuple(item for number in picked for item in defs.statement(number)
+                 if item[0] not in shown)
+
+
+def with_called_defs(lines: list[DiffLine], defs: DefIndex,
+                     before: tuple[tuple[int, str], ...],
+                     after: tuple[tuple[int, str], ...],
+                     ) -> tuple[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]]:
+    """``before``/``after`` (the hunk's extra context) with the ``called_defs`` of ``lines``
+    merged in: those above the hunk into ``before``, those below into ``after``."""
+    called = called_defs(lines, defs)
+    if not called:
+        return before, after
+    first = next((line.new_lineno for line in lines if line.new_lineno is not None), 0)
+    merged_before = dict(before)
+    merged_after = dict(after)
+    for number, text in called:
+        (merged_before if number < first else merged_after).setdefault(number, text)
+    return tuple(sorted(merged_before.items())), tuple(sorted(merged_after.items()))

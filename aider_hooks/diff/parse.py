@@ -32,7 +32,7 @@ from aider_hooks.diff.headers import (
     strip_prefixes,
 )
 from aider_hooks.diff.source import decode_file_lines
-from aider_hooks.diff.enclosing import DefIndex, enclosing
+from aider_hooks.diff.enclosing import DefIndex, enclosing, with_called_defs
 from aider_hooks.errors import InputError
 from aider_hooks.hunk import DiffLine, Hunk
 from aider_hooks.diff.paths import (
@@ -318,6 +318,8 @@ def _make_hunk(
         extra["no_newline_at_end"] = "true"
     if parts > 1:
         extra["parts"] = str(parts)
+    if defs is not None:  # the def lines of same-file functions the added lines call
+        before, after = with_called_defs(lines, defs, before, after)
     return Hunk(
         path=info.path,
         lines=tuple(lines),

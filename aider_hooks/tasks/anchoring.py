@@ -7,7 +7,7 @@ equals the finding's ``code`` (docs/answer-formats.md), nearest to the line numb
   never removed lines and never the extra ``context_before``/``context_after`` lines.
 - Text is compared ignoring surrounding white space; failing that, with runs of white space
   folded. The escaped form the prompt showed (``prompts.visible_text``) matches too, and so
-  does ``code`` copied with the prompt's line-number column or a leading ``+``.
+  does ``code`` copied with the prompt's written line number and marker or a leading ``+``.
 - Multi-line ``code`` is matched on its first non-blank line; a place where the following
   lines match as well beats a nearer one where they do not.
 - Ties: nearest to ``line``, then added lines over context lines, then the lower number.
@@ -37,8 +37,9 @@ from aider_hooks.tasks.prompts import visible_text
 
 REDACTION_MARK = "[REDACTED:"
 
-# The prompt's line-number column and marker, when a model copies them into ``code``.
-_SHOWN_PREFIX = re.compile(r"^\s*\d+ [+ :] ")
+# A written line number and its marker (prompts.py), when a model copies them into ``code``;
+# also the padded column of earlier prompt versions ("    41 + ").
+_SHOWN_PREFIX = re.compile(r"^\s*\d+(?: [+ :] |[+ :])")
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,9 @@ from aider_hooks.tasks.base import Task, TaskAnswer
 from aider_hooks.tasks.prompts import BLOCK_RULES, JSON_FORMAT
 
 INSTRUCTIONS = f"""\
-You are a careful senior software engineer reviewing a code change before it is committed.
-Report only real problems: bugs, security issues, performance problems and clear \
-maintainability issues. Do not report style nits, formatting, naming preferences or \
-praise. Comment only on the added and unchanged lines of the diff. If nothing is wrong, \
-answer {{"findings": []}}.
+Review this code change as a careful senior engineer. Report only real problems: bugs, \
+security, performance, clear maintainability issues; no style nits, naming or praise. \
+If nothing is wrong, answer {{"findings": []}}.
 
 {BLOCK_RULES}
 
