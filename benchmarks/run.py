@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from testing.fake_model_server import FakeModelServer  # noqa: E402  (needs ROOT on sys.path)
+from benchmarks.scale import bench_scale  # noqa: E402
 
 # Variables of the caller that would point the runs at a real model, cache or repository.
 _LEAKY = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AIDER_REVIEW_MODEL", "AIDER_REVIEW_CACHE",
@@ -475,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="run this environment's aider-review instead of installing the "
                              "project (quicker; an editable install is slower to start)")
     parser.add_argument("--only", metavar="STEPS",
-                        help="comma-separated steps to run: no-op,warm,cold,dry-run,small hunks,instructions")
+                        help="comma-separated steps to run: no-op,warm,cold,dry-run,small hunks,instructions,scale")
     args = parser.parse_args(argv)
     if shutil.which("git") is None:
         raise SystemExit("git is not on PATH")
@@ -497,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("dry-run", lambda: bench_dry_run(bench)),
                 ("small hunks", lambda: bench_small_hunks(bench)),
                 ("instructions", lambda: bench_instruction_share(bench)),
+                ("scale", lambda: bench_scale(bench)),
             ]
             for name, step in steps:
                 if args.only and name not in args.only.split(","):
