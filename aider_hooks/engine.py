@@ -61,7 +61,10 @@ class AnswerListener(Protocol):
 class ReviewResult:
     report: Report
     hunks: list[Hunk]  # the hunks that were up for review (after filters), original text
-    requests: list[PromptRequest] = field(default_factory=list)  # what was (or would be) sent
+    # What was (or, with --dry-run, would be) sent. After a run that asked the model the
+    # messages are dropped (``messages`` is empty): thousands of prompts are not kept for
+    # nothing; the hunks and the estimate stay.
+    requests: list[PromptRequest] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)  # the links each request goes to
     over_budget: list[int] = field(default_factory=list)  # requests the run budget cut
     # Findings the repository's knowledge kept out of the report, each with the reason
@@ -398,6 +401,10 @@ def _within_file_size(hunks: list[Hunk], settings: Settings,
         yield hunk
 
 
+def _without_messages(request: PromptRequest) -> PromptRequest:
+    return replace(request, messages=())
+
+
 def _unzip(planned: Iterable[tuple[PromptRequest, Route]],
            ) -> tuple[list[PromptRequest], list[Route]]:
     requests: list[PromptRequest] = []
@@ -436,6 +443,7 @@ def _run_requests(
             result.requests, result.routes = _unzip(planned)
             outcomes = runner.run_all(result.requests, result.routes, progress,
                                       on_first_send=start_checks)
+            result.requests = [_without_messages(r) for r in result.requests]
     finally:
         runner.close()
     requests = result.requests
@@ -562,7 +570,7 @@ class _RequestRunner:
         try:
             for request, route in planned:
                 self._register_links(route)
-                requests.append(request)
+                requests.append(_without_messages(request))
                 routes.append(route)
                 cached = self._from_cache(request, route)
                 if cached is not None:

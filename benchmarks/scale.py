@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import resource
+
     from benchmarks.run import Bench, Row
 
 SCALE_FILES = 2_000
@@ -34,9 +37,13 @@ def bench_scale(bench: Bench) -> list[Row]:
     hunks = SCALE_FILES * SCALE_HUNKS_PER_FILE
 
     bench.timed([*bench.tool, "--dry-run", "-q"], repo)  # warm the OS file cache
-    dry_wall, code, dry_kib = bench.timed([*bench.tool, "--dry-run", "-q"], repo)
-    if code != 0:
-        raise SystemExit(f"scale --dry-run exited {code}")
+    dry_started = time.perf_counter()
+    dry = subprocess.Popen([*bench.tool, "--dry-run", "-q"], cwd=repo, env=bench.env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, dry_status, dry_usage = os.wait4(dry.pid, 0)
+    dry_wall = time.perf_counter() - dry_started
+    if os.waitstatus_to_exitcode(dry_status) != 0:
+        raise SystemExit(f"scale --dry-run exited {os.waitstatus_to_exitcode(dry_status)}")
 
     arrivals: list[float] = []  # when each request reached the server (before its latency)
     reviewer = bench.server.reviewer
@@ -58,8 +65,6 @@ def bench_scale(bench: Bench) -> list[Row]:
         with report_path.open("wb") as out:
             child = subprocess.Popen([*bench.tool, *args], cwd=repo, env=env, stdout=out,
                                      stderr=subprocess.DEVNULL)
-            import os
-
             _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
     finally:
@@ -84,9 +89,18 @@ def bench_scale(bench: Bench) -> list[Row]:
             f"{dry_wall:.2f} s)", f"<= {SCALE_WALL_SHARE}x", ok_wall and reviewed),
         Row("scale: requests made, hunks reviewed",
             f"{requests}, {stats['reviewed']:,}/{hunks:,}", "all reviewed", reviewed),
-        Row("scale: peak memory (max RSS)", f"{peak_mb:.0f} MB (dry-run {dry_kib / 1024:.0f} MB)",
+        Row("scale: peak memory (max RSS)",
+            f"{peak_mb:.0f} MB (dry-run {dry_usage.ru_maxrss / 1024:.0f} MB)",
             f"<= {SCALE_PEAK_MB} MB", peak_mb <= SCALE_PEAK_MB),
+        # The tool is one process whose threads share one interpreter lock: its CPU time,
+        # not the cores, bounds the wall time once the model's latency is hidden.
+        Row("scale: CPU seconds of the run; of the --dry-run",
+            f"{_cpu(usage):.2f} s; {_cpu(dry_usage):.2f} s", "", None),
         Row("scale: start-up until the first request; until the last",
             f"{first:.2f} s; {last:.2f} s (peak in flight {bench.server.peak_in_flight})", "",
             None),
     ]
+
+
+def _cpu(usage: resource.struct_rusage) -> float:
+    return float(usage.ru_utime + usage.ru_stime)

@@ -250,7 +250,8 @@ def test_the_checks_run_while_the_first_request_is_with_the_model(
 def test_requests_sent_while_planning_are_those_a_dry_run_shows(
         git_repo: Path, server: FakeModelServer) -> None:
     """Requests leave as they are built: the run sends exactly the requests `--dry-run`
-    prints, in the same order in the result, and every hunk is reviewed once."""
+    prints (the same hunks in the same order in the result, without the messages, which are
+    not kept once sent), and every hunk is reviewed once."""
     names = [f"m{i}.py" for i in range(6)]
     for name in names:
         commit(git_repo, name, BASE)
@@ -260,7 +261,8 @@ def test_requests_sent_while_planning_are_those_a_dry_run_shows(
     shown = review_staged(git_repo, model_settings(git_repo, server.base_url, dry_run=True))
     assert not server.requests
     sent = review_staged(git_repo, model_settings(git_repo, server.base_url, concurrency=2))
-    assert [r.messages for r in sent.requests] == [r.messages for r in shown.requests]
+    assert [r.hunks for r in sent.requests] == [r.hunks for r in shown.requests]
+    assert all(r.messages == () for r in sent.requests)
     assert len(shown.requests) >= 6
     received = sorted(json.dumps(r["messages"], sort_keys=True) for r in server.requests)
     assert received == sorted(json.dumps(list(r.messages), sort_keys=True)
