@@ -7,6 +7,7 @@ review is listed in ``report.failed`` and an unreachable model sets ``report.mod
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -511,6 +512,9 @@ TRUNCATION_MIN = 2048
 # Requests built and waiting for a worker, per worker: enough that a worker never waits for
 # the planner, few enough that their prompts are a small part of the run's memory.
 _WAITING_PER_WORKER = 4
+# The interpreter's thread switch interval while requests are in flight: 2,000 files at
+# 50 ms latency ran about 8% faster with 1 ms than with the default 5 ms (2 cores, loaded).
+_SWITCH_INTERVAL_S = 0.001
 # Failures after which a request moves to the next link of the chain.
 _NEXT_LINK = (ModelUnavailable,)  # unreachable, refused key (ModelAuthError), out of quota
 
@@ -535,11 +539,15 @@ class _RequestRunner:
         self._warned: set[str] = set()
         self.over_budget: list[int] = []
         self.warnings: list[str] = []
+        self._switch_interval: float | None = None  # the process's, while a pool runs
         self._cache: ResponseCache | None = (
             _open_cache(settings, self.warnings.append) if settings.cache else None
         )
 
     def close(self) -> None:
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         if self._cache is not None:
             self._cache.close()
         for backend in self._backends.values():
@@ -612,10 +620,15 @@ class _RequestRunner:
                 progress(done, total)
         return outcomes
 
-    @staticmethod
-    def _pool(workers: int) -> ThreadPoolExecutor:
+    def _pool(self, workers: int) -> ThreadPoolExecutor:
         from concurrent.futures import ThreadPoolExecutor
 
+        if self._switch_interval is None:
+            # The planner and the checks keep the interpreter lock busy while the workers
+            # wait for answers; a worker whose answer arrived waits for the lock up to this
+            # interval (5 ms by default) at every step of its request. Until close().
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch_interval, _SWITCH_INTERVAL_S))
         return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="aider-review")
 
     def _register_links(self, route: Route) -> None:

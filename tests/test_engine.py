@@ -8,6 +8,7 @@ never prints (the CLI decides what reaches the terminal).
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -260,7 +261,9 @@ def test_requests_sent_while_planning_are_those_a_dry_run_shows(
                                      (30, f"line_30 = {number}")))
     shown = review_staged(git_repo, model_settings(git_repo, server.base_url, dry_run=True))
     assert not server.requests
+    switch_interval = sys.getswitchinterval()
     sent = review_staged(git_repo, model_settings(git_repo, server.base_url, concurrency=2))
+    assert sys.getswitchinterval() == switch_interval  # lowered only while requests ran
     assert [r.hunks for r in sent.requests] == [r.hunks for r in shown.requests]
     assert all(r.messages == () for r in sent.requests)
     assert len(shown.requests) >= 6
