@@ -40,6 +40,7 @@ if str(ROOT) not in sys.path:
 from benchmarks.packages import (  # noqa: E402  (needs ROOT on sys.path)
     CHANGES, PackageRepo, build_package_repo, default_cache)
 from testing.fake_model_server import FakeModelServer  # noqa: E402  (needs ROOT on sys.path)
+from benchmarks.scale import bench_scale  # noqa: E402
 
 # Variables of the caller that would point the runs at a real model, cache or repository.
 _LEAKY = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AIDER_REVIEW_MODEL", "AIDER_REVIEW_CACHE",
@@ -689,7 +690,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "project (quicker; an editable install is slower to start)")
     parser.add_argument("--only", metavar="STEPS",
                         help="comma-separated steps to run: no-op,warm,cold,dry-run,small hunks,"
-                             "instructions,outside context,pr-agent,packages")
+                             "instructions,outside context,pr-agent,packages,scale")
     parser.add_argument("--pr-agent-python", type=Path, default=None, metavar="PATH",
                         help="python of a PR-Agent venv for the pr-agent step (default: "
                              "$PR_AGENT_PYTHON, else ~/.cache/aider-review-bench/pr-agent-venv)")
@@ -717,6 +718,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("outside context", lambda: bench_outside_context(bench)),
                 ("pr-agent", lambda: bench_pr_agent(bench, args.pr_agent_python)),
                 ("packages", lambda: package_rows(measure_packages(bench))),
+                ("scale", lambda: bench_scale(bench)),
             ]
             for name, step in steps:
                 if args.only and name not in args.only.split(","):

@@ -7,6 +7,9 @@ never prints (the CLI decides what reaches the terminal).
 """
 from __future__ import annotations
 
+import json
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from aider_hooks.engine import NO_MODEL_NOTICE, ProgressCallback, ReviewResult, 
 from aider_hooks.settings import Settings, load_settings
 from aider_hooks.tasks import get_task
 from testing.fake_model_server import FakeModelServer, closed_port_url
-from testing.repos import commit, stage
+from testing.repos import commit, git, stage
 
 KEY = "sk-test-engine-not-a-real-key"
 BASE = "".join(f"line_{i} = {i}\n" for i in range(1, 41))
@@ -206,3 +209,103 @@ def test_each_changed_file_is_read_once_per_run(git_repo: Path, server: FakeMode
         loaded.close()
     assert report.stats.hunks == 3 and report.findings
     assert sorted(reads) == ["a.py", "b.py"]
+
+
+def test_the_checks_run_while_the_first_request_is_with_the_model(
+        git_repo: Path, server: FakeModelServer, tmp_path: Path) -> None:
+    """A big change does not wait for the built-in checks before the model is asked: they run
+    while the first request is in flight. Here the model holds its first answer until the
+    checks have read the new binary file (only the `large-file` check reads it), and that
+    read waits for the model's first request: both happen only when the two overlap."""
+    commit(git_repo, "a.py", BASE)
+    stage(git_repo, "a.py", edited((5, alone("line_5 = 0  # BUG"))))
+    stage(git_repo, "logo.bin", b"\x00\x01" * 100)
+    asked, checked = threading.Event(), threading.Event()
+    reviewer = server.reviewer
+
+    def holding_the_first_answer(body: dict[str, Any]) -> str:
+        asked.set()
+        checked.wait(10)
+        return reviewer(body)
+
+    server.reviewer = holding_the_first_answer
+    loaded = load_diff(DiffSource("staged"), cwd=git_repo)
+    seen: list[tuple[str, bool]] = []
+
+    def reading(path: str) -> bytes | None:
+        if path == "logo.bin":
+            seen.append(("read by the checks with the model asked", asked.wait(10)))
+            checked.set()
+        return loaded.read_new_file(path)
+
+    diff = LoadedDiff(loaded.text, loaded.root, reading, loaded.label)
+    try:
+        report = run_review(diff, model_settings(git_repo, server.base_url)).report
+    finally:
+        loaded.close()
+    assert seen == [("read by the checks with the model asked", True)]
+    assert report.stats.reviewed == 1 and not report.failed
+    assert [f.line for f in report.findings if f.source == "model"] == [5]
+
+
+def test_requests_sent_while_planning_are_those_a_dry_run_shows(
+        git_repo: Path, server: FakeModelServer) -> None:
+    """Requests leave as they are built: the run sends exactly the requests `--dry-run`
+    prints (the same hunks in the same order in the result, without the messages, which are
+    not kept once sent), and every hunk is reviewed once."""
+    names = [f"m{i}.py" for i in range(6)]
+    for name in names:
+        commit(git_repo, name, BASE)
+    for number, name in enumerate(names):
+        stage(git_repo, name, edited((5, alone(f"line_5 = {number}  # BUG")),
+                                     (30, f"line_30 = {number}")))
+    shown = review_staged(git_repo, model_settings(git_repo, server.base_url, dry_run=True))
+    assert not server.requests
+    switch_interval = sys.getswitchinterval()
+    sent = review_staged(git_repo, model_settings(git_repo, server.base_url, concurrency=2))
+    assert sys.getswitchinterval() == switch_interval  # lowered only while requests ran
+    assert [r.hunks for r in sent.requests] == [r.hunks for r in shown.requests]
+    assert all(r.messages == () for r in sent.requests)
+    assert len(shown.requests) >= 6
+    received = sorted(json.dumps(r["messages"], sort_keys=True) for r in server.requests)
+    assert received == sorted(json.dumps(list(r.messages), sort_keys=True)
+                              for r in shown.requests)
+    assert sent.report.stats.reviewed == sent.report.stats.hunks == 12
+    assert [f.path for f in sent.report.findings if f.source == "model"] == names
+
+
+def test_a_large_change_gets_the_same_check_findings_with_the_model_as_without(
+        git_repo: Path, server: FakeModelServer, tmp_path: Path) -> None:
+    """From CHECKS_PROCESS_MIN_FILES changed files on, a run that asks the model runs the
+    checks in a process of its own, beside the prompt building (it needs a single-threaded
+    process to fork, so this runs the command): its check findings are exactly those of an
+    `--offline` run, which runs them in the process itself."""
+    from aider_hooks.engine import CHECKS_PROCESS_MIN_FILES
+    from testing.cli import model_env, run_cli
+
+    names = [f"pkg/mod_{i:03}.py" for i in range(CHECKS_PROCESS_MIN_FILES)]
+    for name in names:
+        (git_repo / name).parent.mkdir(exist_ok=True)
+        (git_repo / name).write_text(BASE)
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-qm", "base")
+    for number, name in enumerate(names):
+        (git_repo / name).write_text(edited((10, f"line_10 = -{number}")))
+    (git_repo / names[3]).write_text(edited((10, "def broken(:")))  # syntax-error
+    (git_repo / names[7]).write_text(edited((10, 'token = "ghp_' + "a1B2c3D4" * 5 + '"')))
+    git(git_repo, "add", "-A")
+    env = model_env(server, tmp_path / "cache.sqlite3")
+
+    def check_findings(*args: str) -> list[tuple[str, int, str]]:
+        done = run_cli("--format", "json", "--fail-on", "never", *args, cwd=git_repo, env=env)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["stats"]["hunks"] == len(names)
+        return [(f["path"], f["line"], f["category"]) for f in report["findings"]
+                if f["source"] == "builtin"]
+
+    offline = check_findings("--offline")
+    assert {(path, category) for path, _, category in offline} == {
+        (names[3], "syntax-error"), (names[7], "secret")}
+    assert check_findings() == offline
+    assert server.requests  # the model was asked

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from aider_hooks.tasks.prompts import (
     PromptRequest,
     build_requests,
     estimate_tokens,
+    iter_requests,
     repair_messages,
 )
 from aider_hooks.settings import Settings
@@ -354,3 +356,23 @@ def test_token_estimate_is_high_for_code_linear_and_cheap() -> None:
     start = time.perf_counter()
     estimate_tokens("x = 1\n" * 2_000_000)
     assert time.perf_counter() - start < 1.0
+
+
+def test_a_request_is_complete_before_the_hunks_after_it_are_read() -> None:
+    """The engine sends each request while it builds the next: ``iter_requests`` gives the
+    first request having read only the hunks up to it (and the one that did not fit), and
+    all of them equal ``build_requests``'s."""
+    hunks = [make_hunk(f"m{f}.py", 10 * h + 1, [f"+value_{f}_{h} = compute({h})  # " + "x" * 200])
+             for f in range(10) for h in range(5)]
+    task = get_task("review")
+    read: list[Hunk] = []
+
+    def reading() -> Iterator[Hunk]:
+        for hunk in hunks:
+            read.append(hunk)
+            yield hunk
+
+    lazily = iter_requests(task, reading(), batch_tokens=300)
+    first = next(lazily)
+    assert len(read) <= len(first.hunks) + 1 < len(hunks)
+    assert [first, *lazily] == build_requests(task, hunks, batch_tokens=300)

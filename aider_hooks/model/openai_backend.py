@@ -305,7 +305,16 @@ class OpenAIBackend:
             self.requests += 1
         count.value += 1
         try:
-            response = sdk.chat.completions.create(**params, timeout=timeout)
+            if params.get("stream"):
+                response = sdk.chat.completions.create(**params, timeout=timeout)
+            else:
+                # The documented way to post a body as it is: ``create`` first walks every
+                # message through the SDK's typed-dict transform, which returns these plain
+                # string messages unchanged and was a third of the SDK's CPU per request.
+                from openai.types.chat.chat_completion import ChatCompletion
+
+                response = sdk.post("/chat/completions", cast_to=ChatCompletion, body=params,
+                                    options={"timeout": timeout})
         except ValueError as exc:  # a 200 whose JSON body is broken or not a completion
             self._note_answer()
             raise MalformedResponse(_short(exc)) from exc

@@ -47,7 +47,7 @@ import functools
 import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
@@ -321,8 +321,8 @@ def _is_cut_point(hunk: Hunk) -> bool:
     return int.from_bytes(digest, "big") % CUT_POINT_EVERY == 0
 
 
-def _pack(hunks: Sequence[Hunk], *, budget: int, mix_files: bool) -> list[_Batch]:
-    batches: list[_Batch] = []
+def _pack(hunks: Iterable[Hunk], *, budget: int, mix_files: bool) -> Iterator[_Batch]:
+    """The batches of ``hunks``, each as soon as it is closed (the engine sends it then)."""
     current: _Batch | None = None  # None: the next hunk starts a new request
     min_fill = budget * MIN_FILL
     for hunk in hunks:
@@ -334,13 +334,16 @@ def _pack(hunks: Sequence[Hunk], *, budget: int, mix_files: bool) -> list[_Batch
             header = _header_tokens(hunk)
         if current is None or not current.accepts(hunk, cost + header, budget=budget,
                                                   mix_files=mix_files):
+            if current is not None:
+                yield current
             current = _Batch([], [], 0, set())
-            batches.append(current)
             header = _header_tokens(hunk)
         current.add(hunk, rendered, cost + header)
         if current.tokens >= min_fill and _is_cut_point(hunk):
+            yield current
             current = None
-    return batches
+    if current is not None:
+        yield current
 
 
 def build_requests(task: Task, hunks: Sequence[Hunk], *, batch_tokens: int) -> list[PromptRequest]:
@@ -366,8 +369,15 @@ def build_requests(task: Task, hunks: Sequence[Hunk], *, batch_tokens: int) -> l
 
     The same hunks always give the same requests and byte-identical messages (cache keys).
     """
-    batches = _pack(hunks, budget=max(1, batch_tokens), mix_files=task.mix_files)
-    return [_request(task, batch) for batch in batches]
+    return list(iter_requests(task, hunks, batch_tokens=batch_tokens))
+
+
+def iter_requests(task: Task, hunks: Iterable[Hunk], *, batch_tokens: int,
+                  ) -> Iterator[PromptRequest]:
+    """``build_requests``, one request at a time: each is yielded as soon as it is complete,
+    before later hunks are read, so the engine can send it while it builds the rest."""
+    for batch in _pack(hunks, budget=max(1, batch_tokens), mix_files=task.mix_files):
+        yield _request(task, batch)
 
 
 def _request(task: Task, batch: _Batch) -> PromptRequest:
