@@ -20,7 +20,7 @@ Everything is linear in the size of the diff and of the changed files.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -91,12 +91,11 @@ def parse_diff(
     directories), when given, keeps only those files; other files are left out entirely."""
     if not text.strip():
         return HunkSet(files=[], hunks=[], skipped_hunks=0)
-    patch = _parse_patch(text)
     wanted = PathFilter(paths)
     files: list[ChangedFile] = []
     hunks: list[Hunk] = []
     skipped_hunks = 0
-    for patched in patch:
+    for patched in _patched_files(text):
         info = _file_info(patched)
         if not wanted(info.path) and not (info.old_path and wanted(info.old_path)):
             continue
@@ -113,12 +112,61 @@ def parse_diff(
     return HunkSet(files=files, hunks=hunks, skipped_hunks=skipped_hunks)
 
 
-def _parse_patch(text: str) -> PatchSet:
+def _patched_files(text: str) -> Iterator[PatchedFile]:
+    """unidiff's files of ``text``, parsed one ``diff --git`` section at a time.
+
+    unidiff keeps an object per diff line, several times the size of the text: parsed all at
+    once, a huge diff's objects would be alive together (and, interleaved with our hunks,
+    would keep the allocator's memory from being reused). A git header resets unidiff's
+    parser, so each section parses alone exactly as it does inside the whole text; a diff
+    that fails to parse is parsed again whole, for the message it always had.
+    """
+    text = disambiguate_git_headers(text)
+    found = False
+    for section in _git_file_sections(text):
+        try:
+            patch = _parse_patch(section, whole=False)
+        except InputError:
+            _parse_patch(text)  # raises the error the whole diff gives
+            raise
+        found = found or bool(patch)
+        yield from patch
+        del patch  # parsed, yielded and converted: let it go before the next section
+    if not found and not only_unmerged_paths(text):
+        raise InputError(
+            "input is not a unified diff: expected lines such as 'diff --git', '---', '+++' "
+            "and '@@'; make one with `git diff > FILE`"
+        )
+
+
+def _git_file_sections(text: str) -> Iterator[str]:
+    """``text`` cut before every line that unidiff reads as a ``diff --git`` file header."""
+    from unidiff.constants import (
+        RE_DIFF_GIT_HEADER,
+        RE_DIFF_GIT_HEADER_NO_PREFIX,
+        RE_DIFF_GIT_HEADER_URI_LIKE,
+    )
+
+    headers = (RE_DIFF_GIT_HEADER, RE_DIFF_GIT_HEADER_URI_LIKE, RE_DIFF_GIT_HEADER_NO_PREFIX)
+    start = 0
+    found = text.find("\ndiff --git ")
+    while found >= 0:
+        cut = found + 1
+        end = text.find("\n", cut)
+        line = text[cut:] if end < 0 else text[cut:end + 1]  # as unidiff reads it: with "\n"
+        if any(header.match(line) for header in headers):
+            yield text[start:cut]
+            start = cut
+        found = text.find("\ndiff --git ", cut)
+    yield text[start:]
+
+
+def _parse_patch(text: str, *, whole: bool = True) -> PatchSet:
     from unidiff.patch import PatchSet  # ~10 ms; only when there is something to parse
     from unidiff.errors import UnidiffParseError
 
     try:
-        patch = PatchSet(disambiguate_git_headers(text))
+        patch = PatchSet(text)
     except (UnidiffParseError, ValueError, IndexError, AssertionError) as err:
         # unidiff's messages quote the offending line, which may hold a secret: keep only
         # the kind of problem ("Hunk is shorter than expected").
@@ -126,7 +174,7 @@ def _parse_patch(text: str) -> PatchSet:
         raise InputError(
             f"the diff is truncated or corrupt ({problem}): regenerate it with `git diff`"
         ) from None
-    if not patch and not only_unmerged_paths(text):
+    if whole and not patch and not only_unmerged_paths(text):
         raise InputError(
             "input is not a unified diff: expected lines such as 'diff --git', '---', '+++' "
             "and '@@'; make one with `git diff > FILE`"
@@ -259,8 +307,11 @@ def _matching_file_lines(data: bytes | None, raw: list[_RawHunk]) -> list[str] |
     for hunk in raw:
         for line in hunk.lines:
             number = line.new_lineno
-            if number is not None and (number > len(lines) or lines[number - 1] != line.text):
-                return None
+            if number is not None:
+                if number > len(lines) or lines[number - 1] != line.text:
+                    return None
+                # The same text: keep one string, not two (context lines come from here).
+                lines[number - 1] = line.text
     return lines
 
 
