@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 
 FileStatus = Literal["added", "modified", "deleted", "renamed"]
 ReadNewFile = Callable[[str], bytes | None]
+# One int object per line number for a whole parse (``numbers.setdefault(n, n)``): Python
+# shares only the ints up to 256, and every line of every hunk holds one or two numbers, which
+# in a huge diff cost more as separate objects than the lines' own text.
+LineNumbers = dict[int, int]
 
 PYTHON_SUFFIXES = (".py", ".pyi", ".pyw")
 
@@ -95,6 +99,7 @@ def parse_diff(
     files: list[ChangedFile] = []
     hunks: list[Hunk] = []
     skipped_hunks = 0
+    numbers: LineNumbers = {}
     for patched in _patched_files(text):
         info = _file_info(patched)
         if not wanted(info.path) and not (info.old_path and wanted(info.old_path)):
@@ -106,7 +111,7 @@ def parse_diff(
             skipped_hunks += len(patched) or int(info.is_binary)
             files.append(ChangedFile(info.path, info.old_path, info.status, info.is_binary, reason))
             continue
-        file_hunks = _file_hunks(patched, info, settings, read_new_file)
+        file_hunks = _file_hunks(patched, info, settings, read_new_file, numbers)
         files.append(ChangedFile(info.path, info.old_path, info.status, False, None, file_hunks))
         hunks.extend(file_hunks)
     return HunkSet(files=files, hunks=hunks, skipped_hunks=skipped_hunks)
@@ -247,9 +252,10 @@ class _Span(NamedTuple):
 
 
 def _file_hunks(
-    patched: PatchedFile, info: FileInfo, settings: Settings, read_new_file: ReadNewFile | None
+    patched: PatchedFile, info: FileInfo, settings: Settings, read_new_file: ReadNewFile | None,
+    numbers: LineNumbers,
 ) -> list[Hunk]:
-    raw = [_raw_hunk(h) for h in patched]
+    raw = [_raw_hunk(h, numbers) for h in patched]
     is_python = info.path.endswith(PYTHON_SUFFIXES)
     file_lines = None
     if read_new_file is not None and (settings.context_lines > 0 or is_python):
@@ -267,11 +273,11 @@ def _file_hunks(
                          next_new if new_length else next_new - 1, new_length)
             next_old, next_new = next_old + old_length, next_new + new_length
             hunks.append(_make_hunk(part, span, number, len(parts), hunk, info, settings,
-                                    file_lines, defs, is_python))
+                                    file_lines, defs, is_python, numbers))
     return hunks
 
 
-def _raw_hunk(unidiff_hunk: Any) -> _RawHunk:
+def _raw_hunk(unidiff_hunk: Any, numbers: LineNumbers) -> _RawHunk:
     lines: list[DiffLine] = []
     crlf = False
     no_newline = False
@@ -286,11 +292,12 @@ def _raw_hunk(unidiff_hunk: Any) -> _RawHunk:
         if text.endswith("\r"):
             text = text[:-1]
             crlf = True
+        new, old = line.target_line_no, line.source_line_no
         lines.append(DiffLine(
             kind=kind,
             text=text,
-            new_lineno=line.target_line_no if kind != "-" else None,
-            old_lineno=line.source_line_no if kind != "+" else None,
+            new_lineno=numbers.setdefault(new, new) if kind != "-" else None,
+            old_lineno=numbers.setdefault(old, old) if kind != "+" else None,
         ))
     return _RawHunk(
         lines, unidiff_hunk.section_header.rstrip("\r\n"), crlf, no_newline,
@@ -352,6 +359,7 @@ def _make_hunk(
     file_lines: list[str] | None,
     defs: DefIndex | None,
     is_python: bool,
+    numbers: LineNumbers,
 ) -> Hunk:
     new_start = span.new_start
     before: tuple[tuple[int, str], ...] = ()
@@ -360,8 +368,10 @@ def _make_hunk(
     if file_lines is not None and settings.context_lines > 0:
         before_end = new_numbers[0] - 1 if new_numbers else new_start
         after_start = new_numbers[-1] + 1 if new_numbers else new_start + 1
-        before = _file_slice(file_lines, before_end - settings.context_lines + 1, before_end)
-        after = _file_slice(file_lines, after_start, after_start + settings.context_lines - 1)
+        before = _file_slice(file_lines, before_end - settings.context_lines + 1, before_end,
+                             numbers)
+        after = _file_slice(file_lines, after_start, after_start + settings.context_lines - 1,
+                            numbers)
     extra: dict[str, str] = {}
     if raw.crlf:
         extra["line_endings"] = "crlf"
@@ -387,7 +397,8 @@ def _make_hunk(
     )
 
 
-def _file_slice(file_lines: list[str], first: int, last: int) -> tuple[tuple[int, str], ...]:
+def _file_slice(file_lines: list[str], first: int, last: int,
+                numbers: LineNumbers) -> tuple[tuple[int, str], ...]:
     first = max(first, 1)
     last = min(last, len(file_lines))
-    return tuple((n, file_lines[n - 1]) for n in range(first, last + 1))
+    return tuple((numbers.setdefault(n, n), file_lines[n - 1]) for n in range(first, last + 1))

@@ -236,6 +236,13 @@ def decode_diff_bytes(data: bytes) -> str:
         data = data[3:]
     if b"\x1b[" in data and _COLOURED_DIFF.search(data):
         data = _ANSI_SGR.sub(b"", data)
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"")
+    if b"\r" not in data:
+        try:
+            return data.decode("utf-8")  # the usual case, without a list of every line
+        except UnicodeDecodeError:
+            pass
     lines = decode_lines(data)
     if any("\r" in line for line in lines):
         lines = _strip_cr_from_framing(lines)
