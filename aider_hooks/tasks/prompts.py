@@ -36,7 +36,7 @@ import functools
 import hashlib
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
@@ -299,9 +299,8 @@ def _is_cut_point(hunk: Hunk) -> bool:
     return int.from_bytes(digest, "big") % CUT_POINT_EVERY == 0
 
 
-def _pack(hunks: Sequence[Hunk], *, budget: int, mix_files: bool) -> Iterator[_Batch]:
-    """The batches, each as soon as it is closed: only one batch's rendered lines are held
-    at a time, however large the change."""
+def _pack(hunks: Iterable[Hunk], *, budget: int, mix_files: bool) -> Iterator[_Batch]:
+    """The batches of ``hunks``, each as soon as it is closed (the engine sends it then)."""
     current: _Batch | None = None  # None: the next hunk starts a new request
     min_fill = budget * MIN_FILL
     for hunk in hunks:
@@ -351,9 +350,10 @@ def build_requests(task: Task, hunks: Sequence[Hunk], *, batch_tokens: int) -> l
     return list(iter_requests(task, hunks, batch_tokens=batch_tokens))
 
 
-def iter_requests(task: Task, hunks: Sequence[Hunk], *,
-                  batch_tokens: int) -> Iterator[PromptRequest]:
-    """``build_requests``, each request as soon as its last hunk is known."""
+def iter_requests(task: Task, hunks: Iterable[Hunk], *, batch_tokens: int,
+                  ) -> Iterator[PromptRequest]:
+    """``build_requests``, one request at a time: each is yielded as soon as it is complete,
+    before later hunks are read, so the engine can send it while it builds the rest."""
     for batch in _pack(hunks, budget=max(1, batch_tokens), mix_files=task.mix_files):
         yield _request(task, batch)
 
