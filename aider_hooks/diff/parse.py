@@ -1,6 +1,8 @@
 """From diff text to the list of hunks to review.
 
-``parse_diff`` parses with ``unidiff``, decides per file whether it is reviewed (deleted,
+``parse_diff`` parses with ``unidiff`` (headers and layout; the hunk lines are read straight
+into ``DiffLine``s, one ``diff --git`` section at a time, so a huge diff costs little more
+than its lines' text), decides per file whether it is reviewed (deleted,
 binary, symlink and submodule changes are not, nor what ``paths.py`` excludes: lock,
 generated and vendored files, the ``include``/``exclude`` settings and the PATH arguments),
 splits very long hunks into parts and adds context: a few lines around each hunk from the new
@@ -147,10 +149,12 @@ def _patched_files(text: str,
         for patched in patch:
             yield patched, [next(raw) for _ in patched]
     if not found and not only_unmerged_paths(text):
-        raise InputError(
-            "input is not a unified diff: expected lines such as 'diff --git', '---', '+++' "
-            "and '@@'; make one with `git diff > FILE`"
-        )
+        raise _not_a_diff()
+
+
+def _not_a_diff() -> InputError:
+    return InputError("input is not a unified diff: expected lines such as 'diff --git', "
+                      "'---', '+++' and '@@'; make one with `git diff > FILE`")
 
 
 def _git_file_sections(text: str) -> Iterator[str]:
@@ -191,10 +195,7 @@ def _parse_patch(text: str, *, whole: bool = True) -> PatchSet:
             f"the diff is truncated or corrupt ({problem}): regenerate it with `git diff`"
         ) from None
     if whole and not patch and not only_unmerged_paths(text):
-        raise InputError(
-            "input is not a unified diff: expected lines such as 'diff --git', '---', '+++' "
-            "and '@@'; make one with `git diff > FILE`"
-        )
+        raise _not_a_diff()
     return patch
 
 
