@@ -1005,6 +1005,8 @@ def _unmerged_paths(diff_text: str) -> list[str]:
     from aider_hooks.reporters import printable
 
     prefix = "* Unmerged path "
+    if prefix not in diff_text:
+        return []  # the usual case: no list of every line of a huge diff for nothing
     return [printable(line[len(prefix):]).replace("\n", "\\n")
             for line in diff_text.splitlines() if line.startswith(prefix)]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+# slots: a huge diff has a DiffLine per line; without them each carries a dict as well.
+@dataclass(frozen=True, slots=True)
 class DiffLine:
     """One line of a hunk. ``kind`` is ``"+"`` (added), ``" "`` (context) or ``"-"`` (removed)."""
 

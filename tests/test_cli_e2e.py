@@ -232,6 +232,21 @@ def test_dry_run_sends_nothing_and_shows_redacted_prompt(
     assert token not in result.stdout
 
 
+def test_dry_run_into_a_file_is_what_it_prints(
+        git_repo: Path, model_server: Any, tmp_path: Path) -> None:
+    # The dry run is written a request at a time: a file gets every piece, in order.
+    (git_repo / ".aider-review.toml").write_text("batch-tokens = 100\n")
+    for n in range(3):
+        stage(git_repo, f"m{n}.py", "".join(f"value_{n}_{i} = 'café {i}'\n" for i in range(40)))
+    env = model_env(model_server, tmp_path / "cache.sqlite3")
+    printed = run_cli("--dry-run", cwd=git_repo, env=env)
+    written = run_cli("--dry-run", "--output", str(tmp_path / "dry.txt"), cwd=git_repo, env=env)
+    assert printed.returncode == written.returncode == 0, printed.stderr + written.stderr
+    assert printed.stdout.count("=== request ") >= 3 and written.stdout == ""
+    assert (tmp_path / "dry.txt").read_text(encoding="utf-8") == printed.stdout
+    assert model_server.requests == []
+
+
 def test_secrets_never_reach_the_model(git_repo: Path, model_server: Any, tmp_path: Path) -> None:
     token = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"
     stage(git_repo, "deploy.py", f'TOKEN = "{token}"\nprint("deploy")\n')

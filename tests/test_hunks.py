@@ -416,6 +416,43 @@ def test_a_corrupt_hunk_line_is_reported_without_its_content() -> None:
     assert "hunter2" not in str(err.value)
 
 
+def _git_file(name: str, hunk: str) -> str:
+    return (f"diff --git a/{name} b/{name}\nindex 1111111..2222222 100644\n"
+            f"--- a/{name}\n+++ b/{name}\n{hunk}")
+
+
+def test_a_hunk_cut_short_by_the_next_file_says_what_the_whole_diff_says() -> None:
+    # Files are parsed one git section at a time; a section that fails is the whole diff's
+    # error, not the section's ("Hunk diff line expected", not "Hunk is shorter").
+    diff = (_git_file("a.py", "@@ -1,2 +1,3 @@\n a\n+b\n")
+            + _git_file("b.py", "@@ -1,2 +1,2 @@\n x\n-y\n+z\n"))
+    with pytest.raises(InputError) as err:
+        parse_diff(diff, settings=SETTINGS)
+    assert "(Hunk diff line expected)" in str(err.value)
+
+
+def test_files_parsed_section_by_section_are_the_files_of_the_whole_diff() -> None:
+    preamble = "From 123 Mon Sep 17 00:00:00 2001\nSubject: diff --git in a mail\n\n"
+    diff = preamble + "".join(
+        _git_file(f"m{i}.py", f"@@ -1,3 +1,4 @@ def f{i}():\n a\n b\n+c{i}\n d\n")
+        for i in range(3))
+    hunks = parse_diff(diff, settings=SETTINGS).hunks
+    assert [(h.path, h.section_header, h.added) for h in hunks] == [
+        (f"m{i}.py", f"def f{i}():", [(3, f"c{i}")]) for i in range(3)]
+
+
+def test_context_lines_are_the_diff_lines_own_text_not_a_copy() -> None:
+    # A huge diff's memory: a line shown as context of one hunk and as a diff line of the next
+    # is one string, not two.
+    staged = "".join(f"line {n}\n" for n in range(1, 21))
+    diff = ("--- a/x.txt\n+++ b/x.txt\n@@ -2,3 +2,3 @@\n line 2\n-old 3\n+line 3\n line 4\n"
+            "@@ -8,3 +8,3 @@\n line 8\n-old 9\n+line 9\n line 10\n")
+    first, second = parse_diff(diff, settings=replace(SETTINGS, context_lines=4),
+                               read_new_file=lambda _: staged.encode()).hunks
+    shown_after = dict(first.context_after)
+    assert shown_after[8] == "line 8" and shown_after[8] is second.lines[0].text
+
+
 def test_text_that_is_not_a_diff_is_refused() -> None:
     with pytest.raises(InputError, match="not a unified diff"):
         parse_diff("just some words\n", settings=SETTINGS)

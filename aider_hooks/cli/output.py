@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, TextIO
 from aider_hooks.errors import EXIT_FINDINGS, EXIT_MODEL_UNAVAILABLE, EXIT_OK, InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from aider_hooks.report import Report
     from aider_hooks.settings import Settings
     from aider_hooks.tasks.prompts import PromptRequest
@@ -31,21 +33,32 @@ def write_report(settings: Settings, text: str, *, patch: bool = False) -> None:
     surrogates and go back out unchanged), or ``git apply`` would not find its context lines.
     Other reports escape what they cannot encode, as standard output does.
     """
+    write_report_pieces(settings, (text,), patch=patch)
+
+
+def write_report_pieces(settings: Settings, pieces: Iterable[str], *,
+                        patch: bool = False) -> None:
+    """``write_report`` of the text the pieces make together, written a piece at a time: a
+    --dry-run of a huge change never holds its whole output (and an encoded copy) at once."""
     errors = "surrogateescape" if patch else "backslashreplace"
-    data = text.encode("utf-8", errors=errors)
     if settings.output:
         try:
-            Path(settings.output).write_bytes(data)
+            with open(settings.output, "wb") as file:
+                for piece in pieces:
+                    file.write(piece.encode("utf-8", errors=errors))
         except OSError as err:
             raise InputError(f"cannot write {settings.output}: {err.strerror}") from None
         return
     out: TextIO = sys.stdout
     out.flush()
     buffer = getattr(out, "buffer", None)
-    if buffer is None:  # a text-only stream put in place of sys.stdout by an embedding
-        out.write(data.decode("utf-8", errors="replace"))
-    else:
-        buffer.write(data)
+    for piece in pieces:
+        data = piece.encode("utf-8", errors=errors)
+        if buffer is None:  # a text-only stream put in place of sys.stdout by an embedding
+            out.write(data.decode("utf-8", errors="replace"))
+        else:
+            buffer.write(data)
+    if buffer is not None:
         buffer.flush()
 
 

@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from aider_hooks.cli.output import exit_code, write_report
+from aider_hooks.cli.output import exit_code, write_report, write_report_pieces
 from aider_hooks.errors import EXIT_MODEL_UNAVAILABLE, EXIT_OK, ConfigError, InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from contextlib import AbstractContextManager
 
     from aider_hooks.diff.source import DiffSource, LoadedDiff
@@ -60,7 +61,7 @@ def run_review_command(args: argparse.Namespace) -> int:
     try:
         result = _run_task(diff, settings, list(diff.paths), task)
         if settings.dry_run:
-            write_report(settings, format_dry_run(result, settings))
+            write_report_pieces(settings, dry_run_pieces(result, settings))
             return EXIT_OK
         _print_notices(result, settings)
         if task.output != "report":
@@ -205,6 +206,12 @@ def _finish_fix(args: argparse.Namespace, diff: LoadedDiff, result: ReviewResult
 
 
 def format_dry_run(result: ReviewResult, settings: Settings | None = None) -> str:
+    return "".join(dry_run_pieces(result, settings))
+
+
+def dry_run_pieces(result: ReviewResult, settings: Settings | None = None) -> Iterator[str]:
+    """The --dry-run output a request at a time (``write_report_pieces``): the whole output of
+    a huge change is several times the diff, and never needs to be in memory at once."""
     from aider_hooks.tasks.prompts import visible_text  # a path may hold a newline
 
     requests = result.requests
@@ -216,17 +223,18 @@ def format_dry_run(result: ReviewResult, settings: Settings | None = None) -> st
 
         lines.extend(dry_run_estimates(result.requests, result.routes, result.over_budget,
                                        settings))
+    yield "".join(f"{line}\n" for line in lines)
     cut = set(result.over_budget)
     for number, request in enumerate(requests, 1):
         model = f", model {result.routes[number - 1].label}" if result.routes else ""
         skipped = " NOT SENT: over the budget" if number - 1 in cut else ""
-        lines.append(f"=== request {number}/{len(requests)}: {visible_text(request.path)} "
-                     f"({len(request.hunks)} hunk(s), ~{request.estimated_tokens:,} tokens"
-                     f"{model}){skipped} ===")
+        yield (f"=== request {number}/{len(requests)}: {visible_text(request.path)} "
+               f"({len(request.hunks)} hunk(s), ~{request.estimated_tokens:,} tokens"
+               f"{model}){skipped} ===\n")
         for message in request.messages:
-            lines.append(f"--- {message['role']} ---")
-            lines.append(message["content"])
-    return "\n".join(lines) + "\n"
+            yield f"--- {message['role']} ---\n"
+            yield message["content"]
+            yield "\n"
 
 
 def _print_notices(result: ReviewResult, settings: Settings) -> None:

@@ -1,6 +1,8 @@
 """From diff text to the list of hunks to review.
 
-``parse_diff`` parses with ``unidiff``, decides per file whether it is reviewed (deleted,
+``parse_diff`` parses with ``unidiff`` (headers and layout; the hunk lines are read straight
+into ``DiffLine``s, one ``diff --git`` section at a time, so a huge diff costs little more
+than its lines' text), decides per file whether it is reviewed (deleted,
 binary, symlink and submodule changes are not, nor what ``paths.py`` excludes: lock,
 generated and vendored files, the ``include``/``exclude`` settings and the PATH arguments),
 splits very long hunks into parts and adds context: a few lines around each hunk from the new
@@ -20,8 +22,10 @@ Everything is linear in the size of the diff and of the changed files.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from aider_hooks.diff.headers import (
@@ -31,7 +35,7 @@ from aider_hooks.diff.headers import (
     only_unmerged_paths,
     strip_prefixes,
 )
-from aider_hooks.diff.source import decode_file_lines
+from aider_hooks.diff.source import decode_file_lines, iter_file_lines
 from aider_hooks.diff.enclosing import DefIndex, enclosing, with_called_defs
 from aider_hooks.errors import InputError
 from aider_hooks.hunk import DiffLine, Hunk
@@ -51,8 +55,14 @@ if TYPE_CHECKING:
 
 FileStatus = Literal["added", "modified", "deleted", "renamed"]
 ReadNewFile = Callable[[str], bytes | None]
+# One int object per line number for a whole parse (``numbers.setdefault(n, n)``): Python
+# shares only the ints up to 256, and every line of every hunk holds one or two numbers, which
+# in a huge diff cost more as separate objects than the lines' own text.
+LineNumbers = dict[int, int]
 
 PYTHON_SUFFIXES = (".py", ".pyi", ".pyw")
+_LINE_BREAK = re.compile(r"[\r\n]{1,2}")  # unidiff's value of a line that starts with one
+_NO_NEWLINE_MARKER = "\\ No newline at end of file"
 
 
 @dataclass(frozen=True)
@@ -91,12 +101,12 @@ def parse_diff(
     directories), when given, keeps only those files; other files are left out entirely."""
     if not text.strip():
         return HunkSet(files=[], hunks=[], skipped_hunks=0)
-    patch = _parse_patch(text)
     wanted = PathFilter(paths)
     files: list[ChangedFile] = []
     hunks: list[Hunk] = []
     skipped_hunks = 0
-    for patched in patch:
+    numbers: LineNumbers = {}
+    for patched, raw in _patched_files(text, numbers):
         info = _file_info(patched)
         if not wanted(info.path) and not (info.old_path and wanted(info.old_path)):
             continue
@@ -107,18 +117,76 @@ def parse_diff(
             skipped_hunks += len(patched) or int(info.is_binary)
             files.append(ChangedFile(info.path, info.old_path, info.status, info.is_binary, reason))
             continue
-        file_hunks = _file_hunks(patched, info, settings, read_new_file)
+        file_hunks = _file_hunks(raw, info, settings, read_new_file, numbers)
         files.append(ChangedFile(info.path, info.old_path, info.status, False, None, file_hunks))
         hunks.extend(file_hunks)
     return HunkSet(files=files, hunks=hunks, skipped_hunks=skipped_hunks)
 
 
-def _parse_patch(text: str) -> PatchSet:
+def _patched_files(text: str,
+                   numbers: LineNumbers) -> Iterator[tuple[PatchedFile, list[_RawHunk]]]:
+    """unidiff's files of ``text``, each with its hunks' lines, one ``diff --git`` section at a
+    time.
+
+    unidiff keeps an object per diff line, several times the size of the text. So it reads
+    only the headers and checks the layout (``metadata_only``), and ``_read_hunks`` reads
+    the lines straight into ``DiffLine``s; and it reads one section at a time (a git header
+    resets its parser, so a section parses alone exactly as inside the whole text), so that
+    the transient objects of a huge diff are never alive together. A diff that fails to parse
+    is parsed again whole, for the message it always had.
+    """
+    text = disambiguate_git_headers(text)
+    found = False
+    for section in _git_file_sections(text):
+        try:
+            patch = _parse_patch(section, whole=False)
+        except InputError:
+            _parse_patch(text)  # raises the error the whole diff gives
+            raise
+        found = found or bool(patch)
+        raw = iter(_read_hunks(section, [hunk for patched in patch for hunk in patched],
+                               numbers))
+        for patched in patch:
+            yield patched, [next(raw) for _ in patched]
+    if not found and not only_unmerged_paths(text):
+        raise _not_a_diff()
+
+
+def _not_a_diff() -> InputError:
+    return InputError("input is not a unified diff: expected lines such as 'diff --git', "
+                      "'---', '+++' and '@@'; make one with `git diff > FILE`")
+
+
+def _git_file_sections(text: str) -> Iterator[str]:
+    """``text`` cut before every line that unidiff reads as a ``diff --git`` file header."""
+    from unidiff.constants import (
+        RE_DIFF_GIT_HEADER,
+        RE_DIFF_GIT_HEADER_NO_PREFIX,
+        RE_DIFF_GIT_HEADER_URI_LIKE,
+    )
+
+    headers = (RE_DIFF_GIT_HEADER, RE_DIFF_GIT_HEADER_URI_LIKE, RE_DIFF_GIT_HEADER_NO_PREFIX)
+    start = 0
+    found = text.find("\ndiff --git ")
+    while found >= 0:
+        cut = found + 1
+        end = text.find("\n", cut)
+        line = text[cut:] if end < 0 else text[cut:end + 1]  # as unidiff reads it: with "\n"
+        if any(header.match(line) for header in headers):
+            yield text[start:cut]
+            start = cut
+        found = text.find("\ndiff --git ", cut)
+    yield text[start:]
+
+
+def _parse_patch(text: str, *, whole: bool = True) -> PatchSet:
     from unidiff.patch import PatchSet  # ~10 ms; only when there is something to parse
     from unidiff.errors import UnidiffParseError
 
     try:
-        patch = PatchSet(disambiguate_git_headers(text))
+        # A section's lines one at a time: io.StringIO (unidiff's own way in) would copy the
+        # text into a buffer of 4 bytes per character.
+        patch = PatchSet(text if whole else _lines_of(text), metadata_only=not whole)
     except (UnidiffParseError, ValueError, IndexError, AssertionError) as err:
         # unidiff's messages quote the offending line, which may hold a secret: keep only
         # the kind of problem ("Hunk is shorter than expected").
@@ -126,11 +194,8 @@ def _parse_patch(text: str) -> PatchSet:
         raise InputError(
             f"the diff is truncated or corrupt ({problem}): regenerate it with `git diff`"
         ) from None
-    if not patch and not only_unmerged_paths(text):
-        raise InputError(
-            "input is not a unified diff: expected lines such as 'diff --git', '---', '+++' "
-            "and '@@'; make one with `git diff > FILE`"
-        )
+    if whole and not patch and not only_unmerged_paths(text):
+        raise _not_a_diff()
     return patch
 
 
@@ -199,9 +264,9 @@ class _Span(NamedTuple):
 
 
 def _file_hunks(
-    patched: PatchedFile, info: FileInfo, settings: Settings, read_new_file: ReadNewFile | None
+    raw: list[_RawHunk], info: FileInfo, settings: Settings, read_new_file: ReadNewFile | None,
+    numbers: LineNumbers,
 ) -> list[Hunk]:
-    raw = [_raw_hunk(h) for h in patched]
     is_python = info.path.endswith(PYTHON_SUFFIXES)
     file_lines = None
     if read_new_file is not None and (settings.context_lines > 0 or is_python):
@@ -219,48 +284,142 @@ def _file_hunks(
                          next_new if new_length else next_new - 1, new_length)
             next_old, next_new = next_old + old_length, next_new + new_length
             hunks.append(_make_hunk(part, span, number, len(parts), hunk, info, settings,
-                                    file_lines, defs, is_python))
+                                    file_lines, defs, is_python, numbers))
     return hunks
 
 
-def _raw_hunk(unidiff_hunk: Any) -> _RawHunk:
-    lines: list[DiffLine] = []
-    crlf = False
-    no_newline = False
-    for line in unidiff_hunk:
-        kind = line.line_type
-        if kind == "\\":
-            no_newline = no_newline or bool(lines and lines[-1].kind != "-")
-            continue
-        text = line.value
-        if text.endswith("\n"):
-            text = text[:-1]
-        if text.endswith("\r"):
-            text = text[:-1]
-            crlf = True
-        lines.append(DiffLine(
-            kind=kind,
-            text=text,
-            new_lineno=line.target_line_no if kind != "-" else None,
-            old_lineno=line.source_line_no if kind != "+" else None,
-        ))
-    return _RawHunk(
-        lines, unidiff_hunk.section_header.rstrip("\r\n"), crlf, no_newline,
-        next_old=unidiff_hunk.source_start + (0 if unidiff_hunk.source_length else 1),
-        next_new=unidiff_hunk.target_start + (0 if unidiff_hunk.target_length else 1),
+def _lines_of(text: str) -> Iterator[str]:
+    """The lines of ``text`` with their "\\n", split on "\\n" only (as unidiff splits)."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start) + 1 or size
+        yield text[start:end]
+        start = end
+
+
+def _read_hunks(section: str, headers: list[Any], numbers: LineNumbers) -> list[_RawHunk]:
+    """The lines of every hunk of ``section``, read as unidiff reads them: ``headers`` are the
+    hunks unidiff found there, in order (it has checked the layout, counts included). Read
+    by position, so that only the strings the hunks keep are made."""
+    from unidiff.constants import RE_HUNK_HEADER
+
+    found: list[_RawHunk] = []
+    pending = iter(headers)
+    last: _RawHunk | None = None  # the hunk a marker or blank line right after it belongs to
+    position, size = 0, len(section)
+    while position < size:
+        end = section.find("\n", position) + 1 or size
+        if section.startswith("@@ -", position) and RE_HUNK_HEADER.match(
+                section[position:end]):
+            last, end = _read_body(next(pending), section, end, numbers)
+            found.append(last)
+        elif last is not None and section.startswith(_NO_NEWLINE_MARKER, position):
+            _add_line(last, "\\", "", None, None, numbers)
+        elif last is not None and end == position + 1 and section[position] == "\n":
+            _add_line(last, "", "\n", None, None, numbers)  # unidiff keeps it, typeless
+        else:
+            last = None  # anything else ends what unidiff adds to the last hunk
+        position = end
+    return found
+
+
+def _read_body(header: Any, section: str, position: int,
+               numbers: LineNumbers) -> tuple[_RawHunk, int]:
+    """One hunk's lines from ``position`` up to its counts (unidiff reads at least one line,
+    as here), and where the hunk ends."""
+    raw = _RawHunk(
+        [], header.section_header.rstrip("\r\n"), False, False,
+        next_old=header.source_start + (0 if header.source_length else 1),
+        next_new=header.target_start + (0 if header.target_length else 1),
     )
+    old, new = header.source_start, header.target_start
+    old_end, new_end = old + header.source_length, new + header.target_length
+    size = len(section)
+    while position < size:
+        end = section.find("\n", position) + 1 or size
+        kind = section[position]
+        if kind in "+- ":
+            # The text between the marker and the line ending, sliced once.
+            stop = end - 1 if end > position + 1 and section[end - 1] == "\n" else end
+            if stop > position + 1 and section[stop - 1] == "\r":
+                stop -= 1
+                raw.crlf = True
+            text = section[position + 1:stop]
+            raw.lines.append(DiffLine(
+                kind, text,
+                numbers.setdefault(new, new) if kind != "-" else None,
+                numbers.setdefault(old, old) if kind != "+" else None))
+            if kind != "-":
+                new += 1
+            if kind != "+":
+                old += 1
+        elif kind == "\\":
+            _add_line(raw, kind, "", None, None, numbers)
+        else:  # an empty context line; unidiff keeps only its line break
+            value = _LINE_BREAK.match(section, position)
+            _add_line(raw, " ", value.group() if value else "\n", new, old, numbers)
+            new, old = new + 1, old + 1
+        position = end
+        if old == old_end and new == new_end:
+            break
+    return raw, position
+
+
+def _add_line(raw: _RawHunk, kind: str, value: str, new: int | None, old: int | None,
+              numbers: LineNumbers) -> None:
+    if kind == "\\":
+        raw.no_newline_at_end = raw.no_newline_at_end or bool(
+            raw.lines and raw.lines[-1].kind != "-")
+        return
+    text = value
+    if text.endswith("\n"):
+        text = text[:-1]
+    if text.endswith("\r"):
+        text = text[:-1]
+        raw.crlf = True
+    raw.lines.append(DiffLine(
+        kind=kind,
+        text=text,
+        new_lineno=numbers.setdefault(new, new) if new is not None else None,
+        old_lineno=numbers.setdefault(old, old) if old is not None else None,
+    ))
 
 
 def _matching_file_lines(data: bytes | None, raw: list[_RawHunk]) -> list[str] | None:
-    """The new file's lines, if every new-side line of the diff is in it where it says."""
+    """The new file's lines, if every new-side line of the diff is in it where it says.
+
+    A line that is also a diff line is the diff line's own string (context lines come from
+    here): a huge file is never held twice, nor decoded into a second set of lines at once.
+    """
     if data is None:
         return None
-    lines = decode_file_lines(data)
-    for hunk in raw:
-        for line in hunk.lines:
-            number = line.new_lineno
-            if number is not None and (number > len(lines) or lines[number - 1] != line.text):
+    line_numbers = (number for number, _ in _new_side(raw))
+    if any(a >= b for a, b in pairwise(line_numbers)):
+        return _matching_unordered(data, _new_side(raw))  # a hand-made diff, out of order
+    lines: list[str] = []
+    pending = _new_side(raw)
+    expected = next(pending, None)
+    for number, line in enumerate(iter_file_lines(data), start=1):
+        if expected is not None and expected[0] == number:
+            if line != expected[1]:
                 return None
+            line = expected[1]
+            expected = next(pending, None)
+        lines.append(line)
+    return lines if expected is None else None  # None: the diff goes past the file's end
+
+
+def _new_side(raw: list[_RawHunk]) -> Iterator[tuple[int, str]]:
+    return ((ln.new_lineno, ln.text) for hunk in raw for ln in hunk.lines
+            if ln.new_lineno is not None)
+
+
+def _matching_unordered(data: bytes, shown: Iterator[tuple[int, str]]) -> list[str] | None:
+    lines = decode_file_lines(data)
+    for number, text in shown:
+        if number > len(lines) or lines[number - 1] != text:
+            return None
+        lines[number - 1] = text
     return lines
 
 
@@ -301,6 +460,7 @@ def _make_hunk(
     file_lines: list[str] | None,
     defs: DefIndex | None,
     is_python: bool,
+    numbers: LineNumbers,
 ) -> Hunk:
     new_start = span.new_start
     before: tuple[tuple[int, str], ...] = ()
@@ -309,8 +469,10 @@ def _make_hunk(
     if file_lines is not None and settings.context_lines > 0:
         before_end = new_numbers[0] - 1 if new_numbers else new_start
         after_start = new_numbers[-1] + 1 if new_numbers else new_start + 1
-        before = _file_slice(file_lines, before_end - settings.context_lines + 1, before_end)
-        after = _file_slice(file_lines, after_start, after_start + settings.context_lines - 1)
+        before = _file_slice(file_lines, before_end - settings.context_lines + 1, before_end,
+                             numbers)
+        after = _file_slice(file_lines, after_start, after_start + settings.context_lines - 1,
+                            numbers)
     extra: dict[str, str] = {}
     if raw.crlf:
         extra["line_endings"] = "crlf"
@@ -338,7 +500,8 @@ def _make_hunk(
     )
 
 
-def _file_slice(file_lines: list[str], first: int, last: int) -> tuple[tuple[int, str], ...]:
+def _file_slice(file_lines: list[str], first: int, last: int,
+                numbers: LineNumbers) -> tuple[tuple[int, str], ...]:
     first = max(first, 1)
     last = min(last, len(file_lines))
-    return tuple((n, file_lines[n - 1]) for n in range(first, last + 1))
+    return tuple((numbers.setdefault(n, n), file_lines[n - 1]) for n in range(first, last + 1))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -236,6 +236,13 @@ def decode_diff_bytes(data: bytes) -> str:
         data = data[3:]
     if b"\x1b[" in data and _COLOURED_DIFF.search(data):
         data = _ANSI_SGR.sub(b"", data)
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"")
+    if b"\r" not in data:
+        try:
+            return data.decode("utf-8")  # the usual case, without a list of every line
+        except UnicodeDecodeError:
+            pass
     lines = decode_lines(data)
     if any("\r" in line for line in lines):
         lines = _strip_cr_from_framing(lines)
@@ -267,10 +274,30 @@ def decode_line(raw: bytes) -> str:
 
 def decode_file_lines(data: bytes) -> list[str]:
     """A file's lines, decoded like diff lines, without line endings ("\\n" or "\\r\\n")."""
-    lines = decode_lines(data)
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    return list(iter_file_lines(data))
+
+
+def iter_file_lines(data: bytes) -> Iterator[str]:
+    """``decode_file_lines``, a line at a time: a caller that keeps only some lines (or
+    lines equal to ones it holds already) never has every line of a huge file at once."""
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        lines = decode_lines(data)  # line by line, each in the encoding it decodes in
+        if lines and lines[-1] == "":
+            lines.pop()
+        yield from (line[:-1] if line.endswith("\r") else line for line in lines)
+        return
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        if end < 0:
+            end = size
+        line = text[start:end]
+        yield line[:-1] if line.endswith("\r") else line
+        start = end + 1
 
 
 def _strip_cr_from_framing(lines: list[str]) -> list[str]:
