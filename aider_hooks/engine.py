@@ -152,8 +152,6 @@ def review_diff(
         report.notices.append(_whole_files_notice(stats.files, use_model and whole_files_to_model,
                                                   settings))
     if hunks and use_model and whole_files_to_model:
-        if checks is not None:
-            checks.fork()  # the checks then run beside the prompt building, on another core
         planned = _plan_requests(hunks, settings, task, report, read_new_file, knowledge)
         if settings.dry_run:
             from aider_hooks.model.routing import within_budget
@@ -165,14 +163,9 @@ def review_diff(
             from aider_hooks.model.routing import task_route
 
             report.model = task_route(settings, task.name).label  # the model asked first
-            try:
-                findings.extend(_run_requests(result, planned, settings, task, report,
-                                              listener=listener, progress=progress,
-                                              checks=checks))
-            except BaseException:  # Ctrl-C: no checks process outlives the run
-                if checks is not None:
-                    checks.abandon()
-                raise
+            findings.extend(_run_requests(result, planned, settings, task, report,
+                                          listener=listener, progress=progress,
+                                          checks=checks))
     elif (hunks and not settings.offline and not settings.model_configured
           and whole_files_to_model):
         report.notices.append(NO_MODEL_NOTICE)
@@ -215,89 +208,31 @@ def _open_knowledge(diff: LoadedDiff, settings: Settings, rev: str | None,
     return open_knowledge(diff.root, settings, rev=rev, warn=report.notices.append)
 
 
-# Changed files from which a run that asks the model runs its checks in a process of its own
-# (Linux): 2,000 files cost the checks about 3 s of CPU, which a thread would take from the
-# same interpreter lock as building and sending the prompts. Below this, a thread.
-CHECKS_PROCESS_MIN_FILES = 100
-
-
-class _NotReadBeforeFork(BaseException):
-    """A check in the checks process wanted a file the parent had not read: the process
-    gives up (a BaseException, so that no check's error handling turns it into "no file")
-    and the checks run again in the parent."""
-
-
 class _Checks:
-    """The built-in (and plugin) checks of one run, overlapping the requests to the model
-    instead of delaying the first one: in a forked process from the start when the change is
-    large (``fork``), else on a thread once the first request is sent (``start``). Without
-    either they run on the caller's thread when their result is wanted; a checks process
-    that fails for any reason is replaced by that."""
+    """The built-in (and plugin) checks of one run, on a thread of their own once the first
+    request is with the model: compiling thousands of files then overlaps the model's
+    latency instead of delaying the first request. Without a request in flight they run on
+    the caller's thread when their result is wanted."""
 
-    def __init__(self, hunk_set: HunkSet, read_new_file: _ReadOnce, settings: Settings) -> None:
+    def __init__(self, hunk_set: HunkSet, read_new_file: Callable[[str], bytes | None],
+                 settings: Settings) -> None:
         self._hunk_set = hunk_set
         self._read = read_new_file
         self._settings = settings
         self._thread: threading.Thread | None = None
-        self._child: tuple[int, int] | None = None  # (pid, read end of its pipe)
         self._outcome: CheckRun | BaseException | None = None
 
-    def fork(self) -> None:
-        """Run the checks in a child process now, when that is safe and worth it: Linux, a
-        large change, no other thread in this process (a fork copies only the calling
-        thread), and every changed file already read (the child must not use the parent's
-        `git cat-file` process; it reads only what was read before the fork)."""
-        import os
-
-        files = [f for f in self._hunk_set.files if f.status != "deleted"]
-        if (not sys.platform.startswith("linux") or len(files) < CHECKS_PROCESS_MIN_FILES
-                or threading.active_count() != 1
-                or not all(self._read.has_read(f.path) for f in files)):
-            return
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            os.close(read_end)
-            # Off the terminal and the caller's pipes: a hook runner reading our output
-            # must see it end when we do, even if this process is still being killed.
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            self._run_in_child(write_end)
-        os.close(write_end)
-        self._child = (pid, read_end)
-
-    def abandon(self) -> None:
-        """The run is being left (Ctrl-C, an error): stop the checks process at once."""
-        if self._child is None:
-            return
-        import os
-        import signal
-
-        pid, read_end = self._child
-        self._child = None
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(read_end)
-
     def start(self) -> None:
-        if self._thread is None and self._child is None and self._outcome is None:
+        if self._thread is None and self._outcome is None:
             # A daemon: Ctrl-C must not wait for the checks of a run that is being abandoned.
             self._thread = threading.Thread(target=self._run, name="aider-review-checks",
                                             daemon=True)
             self._thread.start()
 
     def result(self) -> CheckRun:
-        if self._child is not None:
-            try:
-                self._outcome = self._from_child(*self._child)
-            except BaseException:
-                self.abandon()
-                raise
-            self._child = None
-        if self._outcome is None and self._thread is None:
+        if self._thread is None:
             self._run()
-        elif self._thread is not None:
+        else:
             self._thread.join()
         outcome = self._outcome
         if isinstance(outcome, BaseException):
@@ -314,51 +249,6 @@ class _Checks:
         except BaseException as err:  # noqa: BLE001 - handed to result(), on the caller's thread
             self._outcome = err
 
-    def _run_in_child(self, write_end: int) -> None:
-        import os
-        import pickle
-
-        from aider_hooks.checks.registry import run_checks
-
-        code = 1
-        try:
-            kept = self._read.kept()
-
-            def read(path: str) -> bytes | None:
-                try:
-                    return kept[path]
-                except KeyError:
-                    raise _NotReadBeforeFork(path) from None
-
-            checked = run_checks(self._hunk_set, read_new_file=read, settings=self._settings)
-            with os.fdopen(write_end, "wb") as out:
-                out.write(pickle.dumps(checked))
-            code = 0
-        except BaseException:  # noqa: BLE001 - Ctrl-C included: the parent runs them itself
-            pass
-        finally:
-            os._exit(code)  # no atexit handlers, no flush of the parent's copied buffers
-
-    @staticmethod
-    def _from_child(pid: int, read_end: int) -> CheckRun | None:
-        """The child's result, or None when it failed (the caller then runs the checks)."""
-        import os
-        import pickle
-
-        from aider_hooks.checks.registry import CheckRun
-
-        with os.fdopen(read_end, "rb", closefd=False) as pipe:
-            data = pipe.read()
-        os.close(read_end)
-        _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            return None
-        try:
-            checked = pickle.loads(data)  # noqa: S301 - our own child's bytes, through a pipe
-        except Exception:  # noqa: BLE001 - then the checks run here
-            return None
-        return checked if isinstance(checked, CheckRun) else None
-
 
 class _ReadOnce:
     """``read_new_file`` once per path for the whole run: the parser (enclosing functions),
@@ -374,14 +264,6 @@ class _ReadOnce:
         self._kept: dict[str, bytes | None] = {}
         self._bytes = 0
         self._lock = threading.Lock()  # the checks read on their own thread (``_Checks``)
-
-    def has_read(self, path: str) -> bool:
-        return path in self._kept
-
-    def kept(self) -> dict[str, bytes | None]:
-        """Every file kept so far, by path."""
-        with self._lock:
-            return dict(self._kept)
 
     def __call__(self, path: str) -> bytes | None:
         with self._lock:

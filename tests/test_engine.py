@@ -21,7 +21,7 @@ from aider_hooks.engine import NO_MODEL_NOTICE, ProgressCallback, ReviewResult, 
 from aider_hooks.settings import Settings, load_settings
 from aider_hooks.tasks import get_task
 from testing.fake_model_server import FakeModelServer, closed_port_url
-from testing.repos import commit, git, stage
+from testing.repos import commit, stage
 
 KEY = "sk-test-engine-not-a-real-key"
 BASE = "".join(f"line_{i} = {i}\n" for i in range(1, 41))
@@ -272,40 +272,3 @@ def test_requests_sent_while_planning_are_those_a_dry_run_shows(
                               for r in shown.requests)
     assert sent.report.stats.reviewed == sent.report.stats.hunks == 12
     assert [f.path for f in sent.report.findings if f.source == "model"] == names
-
-
-def test_a_large_change_gets_the_same_check_findings_with_the_model_as_without(
-        git_repo: Path, server: FakeModelServer, tmp_path: Path) -> None:
-    """From CHECKS_PROCESS_MIN_FILES changed files on, a run that asks the model runs the
-    checks in a process of its own, beside the prompt building (it needs a single-threaded
-    process to fork, so this runs the command): its check findings are exactly those of an
-    `--offline` run, which runs them in the process itself."""
-    from aider_hooks.engine import CHECKS_PROCESS_MIN_FILES
-    from testing.cli import model_env, run_cli
-
-    names = [f"pkg/mod_{i:03}.py" for i in range(CHECKS_PROCESS_MIN_FILES)]
-    for name in names:
-        (git_repo / name).parent.mkdir(exist_ok=True)
-        (git_repo / name).write_text(BASE)
-    git(git_repo, "add", "-A")
-    git(git_repo, "commit", "-qm", "base")
-    for number, name in enumerate(names):
-        (git_repo / name).write_text(edited((10, f"line_10 = -{number}")))
-    (git_repo / names[3]).write_text(edited((10, "def broken(:")))  # syntax-error
-    (git_repo / names[7]).write_text(edited((10, 'token = "ghp_' + "a1B2c3D4" * 5 + '"')))
-    git(git_repo, "add", "-A")
-    env = model_env(server, tmp_path / "cache.sqlite3")
-
-    def check_findings(*args: str) -> list[tuple[str, int, str]]:
-        done = run_cli("--format", "json", "--fail-on", "never", *args, cwd=git_repo, env=env)
-        assert done.returncode == 0, done.stderr
-        report = json.loads(done.stdout)
-        assert report["stats"]["hunks"] == len(names)
-        return [(f["path"], f["line"], f["category"]) for f in report["findings"]
-                if f["source"] == "builtin"]
-
-    offline = check_findings("--offline")
-    assert {(path, category) for path, _, category in offline} == {
-        (names[3], "syntax-error"), (names[7], "secret")}
-    assert check_findings() == offline
-    assert server.requests  # the model was asked
