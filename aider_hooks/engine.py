@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from aider_hooks.model.backend import ChatBackend, Completion, Deadline
     from aider_hooks.model.cache import ResponseCache
     from aider_hooks.model.routing import Route
+    from aider_hooks.results import ResultMemo
     from aider_hooks.settings import ModelLink, Settings
     from aider_hooks.tasks.base import Task, TaskAnswer
     from aider_hooks.tasks.prompts import PromptRequest
@@ -104,6 +105,8 @@ def review_diff(
         task = get_task("review")
 
     started = time.monotonic()
+    # Check results and clean texts from earlier runs (aider_hooks/results.py).
+    memo = _open_memo(settings)
     read_new_file = _ReadOnce(diff.read_new_file)
     hunk_set = parse_diff(diff.text, settings=settings, read_new_file=read_new_file,
                           paths=paths)
@@ -133,7 +136,8 @@ def review_diff(
     if task.runs_checks and not settings.dry_run:
         from aider_hooks.checks.registry import run_checks
 
-        checked = run_checks(hunk_set, read_new_file=read_new_file, settings=settings)
+        checked = run_checks(hunk_set, read_new_file=read_new_file, settings=settings,
+                             memo=memo)
         findings.extend(checked.findings)
         report.notices.extend(checked.notices)
 
@@ -146,7 +150,7 @@ def review_diff(
                                                   settings))
     if hunks and use_model and whole_files_to_model:
         result.requests, result.routes = _plan_requests(hunks, settings, task, report,
-                                                        read_new_file)
+                                                        read_new_file, memo)
         if knowledge is not None:
             result.requests = _guide(knowledge, result.requests, report)
         if settings.dry_run:
@@ -167,6 +171,9 @@ def review_diff(
     elif hunks and settings.offline:
         report.ai_review_skipped = "the run was --offline: built-in checks only"
 
+    if memo is not None:
+        memo.close()
+        report.notices.extend(w for w in memo.warnings if w not in report.notices)
     report.findings = deduplicate(findings)
     if knowledge is not None and not settings.dry_run:
         report.findings = _screen(knowledge, read_new_file, hunks, settings, report,
@@ -262,6 +269,7 @@ def _screen(knowledge: Knowledge, read_new_file: Callable[[str], bytes | None],
 
 def _plan_requests(hunks: list[Hunk], settings: Settings, task: Task, report: Report,
                    read_new_file: Callable[[str], bytes | None],
+                   memo: ResultMemo | None = None,
                    ) -> tuple[list[PromptRequest], list[Route]]:
     """Redact, then pack hunks into prompt requests, each with the route of links it goes to.
     Pure apart from the redaction count and the file sizes read for `max-file-bytes`."""
@@ -271,19 +279,23 @@ def _plan_requests(hunks: list[Hunk], settings: Settings, task: Task, report: Re
     hunks = _within_file_size(hunks, settings, report, read_new_file)
 
     if settings.redact:
-        from aider_hooks.redact import find_secrets, redact_hunk
+        from aider_hooks.redact import names_with_secrets, redact_hunks
 
-        redacted: list[Hunk] = []
+        # A file *name* that holds a secret cannot be redacted without losing the path the
+        # model's findings are anchored by, so such a hunk is not sent at all.
+        secret_names = names_with_secrets(
+            (p for hunk in hunks for p in (hunk.path, hunk.old_path) if p), memo=memo)
+        sendable: list[Hunk] = []
         for hunk in hunks:
-            # A file *name* that holds a secret cannot be redacted without losing the path the
-            # model's findings are anchored by, so such a hunk is not sent at all.
-            if any(find_secrets(p, path=p) for p in (hunk.path, hunk.old_path) if p):
+            if hunk.path in secret_names or hunk.old_path in secret_names:
                 report.stats.failed += 1
                 report.stats.redacted += 1
                 report.failed.append(FailedHunk(hunk.path, hunk.first_line, hunk.last_line,
                                                 SECRET_PATH_REASON))
-                continue
-            clean, count = redact_hunk(hunk)
+            else:
+                sendable.append(hunk)
+        redacted: list[Hunk] = []
+        for clean, count in redact_hunks(sendable, memo=memo):
             report.stats.redacted += count
             redacted.append(clean)
         hunks = redacted
@@ -686,6 +698,16 @@ class _RequestRunner:
                 backend = open_backend(self.settings.for_link(link), self._deadline)
                 self._backends[link.label] = backend
             return backend
+
+
+def _open_memo(settings: Settings) -> ResultMemo | None:
+    """The memo of check results and clean texts; none for a dry run (it never reads the
+    results back, and a huge dry run would only fill the file)."""
+    if settings.dry_run:
+        return None
+    from aider_hooks.results import open_result_memo
+
+    return open_result_memo(settings)
 
 
 def _open_cache(settings: Settings, on_warning: Callable[[str], None]) -> ResponseCache:

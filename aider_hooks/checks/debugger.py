@@ -118,4 +118,4 @@ def _python_multiline_string_lines(source: bytes) -> set[int]:
     return inside
 
 
-CHECK = Check("debugger", check_debuggers)
+CHECK = Check("debugger", check_debuggers, per_file=True)

@@ -38,6 +38,12 @@ KEY_FORMAT = 1
 BUSY_TIMEOUT_S = 30.0
 # Eviction goes below the cap by this fraction, so a full cache does not evict on every put.
 _EVICT_TO_FRACTION = 0.9
+# A check result's "last used" time is written only when the stored one is older than this:
+# a warm run reads its results without taking the write lock.
+TOUCH_AFTER_S = 3600.0
+# Check results are small (a key and a short JSON list); past this many rows the least
+# recently used go.
+MAX_CHECK_RESULTS = 200_000
 _ROW_OVERHEAD_BYTES = 64
 _DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 
@@ -91,6 +97,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                DELETE FROM requests WHERE key = old.key;
                DELETE FROM request_findings WHERE key = old.key;
            END""",
+    ),
+    (
+        # 3: results of the built-in checks and of the secret scan, by a key that hashes
+        # everything they depend on (aider_hooks/results.py); never a file's content.
+        """CREATE TABLE check_results (
+               key TEXT PRIMARY KEY,
+               value TEXT NOT NULL,
+               last_used REAL NOT NULL)""",
+        "CREATE INDEX check_results_by_last_used ON check_results (last_used)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -255,6 +270,15 @@ class ResponseCache:
             return
         self._run(lambda conn: self._write_request(conn, key, task, payload, items, size), None)
 
+    def results(self, keys: Sequence[str]) -> dict[str, str]:
+        """The stored check results (``check_results``) of those ``keys`` that have one."""
+        return self._run(lambda conn: _read_results(conn, list(keys)), {})
+
+    def put_results(self, items: Mapping[str, str]) -> None:
+        """Store check results by key (one transaction; the oldest go past the row cap)."""
+        if items:
+            self._run(lambda conn: _write_results(conn, dict(items)), None)
+
     def reviewed_requests(self, fingerprints: Sequence[str]) -> list[ReviewedRequest]:
         """The kept requests that produced a finding with one of ``fingerprints``."""
         return self._run(lambda conn: _read_requests(conn, list(fingerprints)), [])
@@ -274,7 +298,8 @@ class ResponseCache:
         }
 
     def clear(self) -> int:
-        """Remove every entry and give the space back to the file system; returns how many."""
+        """Remove every entry (answers, kept requests and check results) and give the space
+        back to the file system; returns how many answers there were."""
         removed = self._run(_delete_all, 0)
         self._run(_compact, None)
         return removed
@@ -589,7 +614,44 @@ def _read_totals(conn: sqlite3.Connection) -> tuple[int, int]:
 
 def _delete_all(conn: sqlite3.Connection) -> int:
     with _write_transaction(conn):
+        conn.execute("DELETE FROM check_results")
         return int(conn.execute("DELETE FROM answers").rowcount)
+
+
+def _read_results(conn: sqlite3.Connection, keys: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    stale: list[str] = []
+    now = time.time()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for key, value, last_used in conn.execute(
+                f"SELECT key, value, last_used FROM check_results WHERE key IN ({marks})", chunk):
+            found[key] = value
+            if last_used < now - TOUCH_AFTER_S:
+                stale.append(key)
+    if stale:
+        try:
+            with _write_transaction(conn):
+                conn.executemany("UPDATE check_results SET last_used = ? WHERE key = ?",
+                                 [(now, key) for key in stale])
+        except sqlite3.OperationalError as err:
+            if not _is_busy(err):  # a hit stays a hit when only the LRU time could not be written
+                raise
+    return found
+
+
+def _write_results(conn: sqlite3.Connection, items: dict[str, str]) -> None:
+    now = time.time()
+    with _write_transaction(conn):
+        conn.executemany("INSERT OR REPLACE INTO check_results (key, value, last_used) "
+                         "VALUES (?, ?, ?)", [(k, v, now) for k, v in items.items()])
+        count = int(conn.execute("SELECT count(*) FROM check_results").fetchone()[0])
+        if count > MAX_CHECK_RESULTS:
+            conn.execute(
+                "DELETE FROM check_results WHERE rowid IN (SELECT rowid FROM check_results "
+                "ORDER BY last_used, rowid LIMIT ?)",
+                (count - int(MAX_CHECK_RESULTS * _EVICT_TO_FRACTION),))
 
 
 def _compact(conn: sqlite3.Connection) -> None:

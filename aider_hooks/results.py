@@ -1,0 +1,121 @@
+"""Results of pure computations kept from one run to the next: the built-in checks' findings
+for a file, and "the secret scan found nothing in this text".
+
+A result is stored under a sha256 key that hashes everything it depends on (the check's name
+and option values, the file's git blob id and its hunks, the scanned text and its path) and
+the version of the code that computed it (``code_version``: the package version, the Python
+version, and the size and modification time of every module of the package, so an edited or
+reinstalled aider-review never reads a result of other code). Values are small JSON texts in
+the ``check_results`` table of the response cache file (model/cache.py); ``aider-review cache
+clear`` removes them, ``--no-cache`` neither reads nor writes them. Nothing of a file's content
+is stored: keys are hashes, values are findings as reported (secrets already redacted) or the
+word ``clean``. Only texts the scan found *nothing* in are remembered, so a text holding a
+secret is never hashed into the file and is scanned (and redacted) again on every run.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Iterable
+from functools import cache
+from typing import TYPE_CHECKING, Protocol
+
+from aider_hooks import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from aider_hooks.model.cache import ResponseCache
+    from aider_hooks.settings import Settings
+
+# Bump when the shape of keys or values changes.
+RESULTS_FORMAT = 1
+CLEAN = "clean"
+
+
+@cache
+def code_version() -> str:
+    """Which code computes the results: package and Python versions plus a digest of the
+    name, size and modification time of every module of the package (an editable install
+    that changed a rule, or a reinstall, starts afresh)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    stamp = hashlib.sha256()
+    for folder, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                try:
+                    info = os.stat(os.path.join(folder, name))
+                except OSError:
+                    continue
+                where = os.path.relpath(os.path.join(folder, name), package)
+                stamp.update(f"{where}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return f"{RESULTS_FORMAT}|{__version__}|{sys.version}|{stamp.hexdigest()[:24]}"
+
+
+def result_key(kind: str, *parts: str) -> str:
+    """The key of one result: ``kind`` (what computed it), the code version, and ``parts``
+    (everything the result depends on), unambiguously joined."""
+    digest = hashlib.sha256()
+    for part in (kind, code_version(), *parts):
+        data = part.encode("utf-8", "surrogatepass")
+        digest.update(b"%d:" % len(data))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def blob_id(data: bytes | None) -> str:
+    """git's id of a blob with this content (the same sha1 ``git hash-object`` prints), or
+    "-" when there is no content."""
+    if data is None:
+        return "-"
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+class TextMemo(Protocol):
+    """What the redaction needs of a memo (``ResultMemo``)."""
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, str]: ...
+
+    def put(self, key: str, value: str) -> None: ...
+
+
+class ResultMemo:
+    """Reads and writes results through one response cache; writes wait for ``close()``,
+    which stores them in one transaction. Any trouble with the file is a warning (collected
+    in ``warnings``) and a memo that remembers nothing."""
+
+    def __init__(self, cache: ResponseCache) -> None:
+        self._cache = cache
+        self._new: dict[str, str] = {}
+        self.warnings = cache.warnings
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, str]:
+        return self._cache.results(list(keys))
+
+    def get(self, key: str) -> str | None:
+        return self._new.get(key) or self._cache.results([key]).get(key)
+
+    def put(self, key: str, value: str) -> None:
+        self._new[key] = value
+
+    def close(self) -> None:
+        try:
+            self._cache.put_results(self._new)
+        finally:
+            self._new = {}
+            self._cache.close()
+
+
+def open_result_memo(settings: Settings, on_warning: Callable[[str], None] | None = None,
+                     ) -> ResultMemo | None:
+    """The memo of the cache file a review with ``settings`` uses; None with ``--no-cache``."""
+    if not settings.cache:
+        return None
+    from pathlib import Path
+
+    from aider_hooks.model.cache import ResponseCache, default_cache_path
+
+    path = Path(settings.cache_path) if settings.cache_path else default_cache_path()
+    return ResultMemo(ResponseCache(path, on_warning=on_warning))
