@@ -26,8 +26,19 @@ PROG = "aider-review"
 # Every task is a subcommand of the same shape (SOURCE, options, PATH...); then the others.
 # Built on first use (module ``__getattr__`` below): it needs the task registry.
 COMMANDS: tuple[str, ...]
-_OTHER_COMMANDS = ("github", "gitlab", "cache", "plugins", "baseline", "feedback", "config",
-                   "finetune")
+_OTHER_HELP = {
+    "github": "review a pull request and comment on it",
+    "gitlab": "review a merge request and comment on it",
+    "cache": "inspect or clear the response cache",
+    "plugins": "list the checks and output formats, built-in and installed",
+    "baseline": "accept today's findings: later runs do not report them",
+    "feedback": "mark a finding of the last review useful or wrong",
+    "config": "print the effective settings, where each came from, and the instruction files "
+              "in use",
+    "finetune": "export reviewed requests with feedback as fine-tuning data; start and follow "
+                "a job",
+}
+_OTHER_COMMANDS = tuple(_OTHER_HELP)
 
 
 def __getattr__(name: str) -> object:
@@ -193,11 +204,15 @@ def _one_line_errors() -> type[argparse.ArgumentParser]:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; with ``only``, commands other than ``only`` that have a module
-    of their own (``TaskEntry.command``) get no arguments (they are not the one parsed)."""
+    """The whole command line; with ``only``, only that command gets its arguments (the
+    others are listed, with their help line, but are not the one parsed: building them would
+    import their modules and cost a parser each on every run)."""
     import argparse
 
     from aider_hooks.tasks import REGISTRY as TASKS
+
+    def wanted(name: str) -> bool:
+        return only is None or only == name
 
     parser = _one_line_errors()(
         prog=PROG,
@@ -208,21 +223,29 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, entry in TASKS.items():
         command = sub.add_parser(name, help=entry.help, description=entry.help)
+        if not wanted(name):
+            continue
         if entry.command:
-            if only is None or only == name:
-                _add_own_arguments(command, entry.command, task=name)
+            _add_own_arguments(command, entry.command, task=name)
             continue
         _add_task_arguments(command, task=name, applies_patch=entry.applies_patch)
-    github = sub.add_parser("github", help="review a pull request and comment on it",
+    if only is not None and only in TASKS:
+        # The usual run (a review): the other commands are listed, not built.
+        for name, summary in _OTHER_HELP.items():
+            sub.add_parser(name, help=summary)
+        return parser
+    github = sub.add_parser("github", help=_OTHER_HELP["github"],
                             description="Pull-request bot: what action.yml runs.")
     github.set_defaults(run=_run_github)
-    _add_github_arguments(github)
-    gitlab = sub.add_parser("gitlab", help="review a merge request and comment on it",
+    if wanted("github"):
+        _add_github_arguments(github)
+    gitlab = sub.add_parser("gitlab", help=_OTHER_HELP["gitlab"],
                             description="Merge-request bot for GitLab CI pipelines.")
     gitlab.set_defaults(run=_run_module("gitlab"))
-    _add_gitlab_arguments(gitlab)
+    if wanted("gitlab"):
+        _add_gitlab_arguments(gitlab)
     cache = sub.add_parser(
-        "cache", help="inspect or clear the response cache",
+        "cache", help=_OTHER_HELP["cache"],
         description="The response cache keeps the model's answers, so an unchanged hunk costs\n"
                     "no request. It acts on the file a review run from here would use.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -237,8 +260,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     cache.add_argument("--config", metavar="FILE",
                        help="settings file whose cache-path to use (default: the repository's)")
     cache.set_defaults(run=_run_cache)
-    plugins = sub.add_parser("plugins", help="list the checks and output formats, built-in "
-                                             "and installed", description="Installed plugins.")
+    plugins = sub.add_parser("plugins", help=_OTHER_HELP["plugins"],
+                             description="Installed plugins.")
     plugins.add_argument("--format", choices=("text", "json"), default="text",
                          help="one line per plugin (the default), or a JSON list")
     plugins.set_defaults(run=_run_plugins)
@@ -251,15 +274,13 @@ def _add_knowledge_commands(sub: Any) -> None:
     building the parser on the nothing-staged path imports nothing more."""
     from aider_hooks.cli.options import add_common_options
 
-    baseline = sub.add_parser("baseline", help="accept today's findings: later runs do not "
-                                               "report them",
+    baseline = sub.add_parser("baseline", help=_OTHER_HELP["baseline"],
                               description="Review SOURCE (default: staged changes) and write "
                                           "the fingerprints of its findings to "
                                           ".aider-review/baseline.json.")
     _add_task_arguments(baseline, task="review", applies_patch=False)
     baseline.set_defaults(run=_run_module("baseline"))
-    feedback = sub.add_parser("feedback", help="mark a finding of the last review useful or "
-                                               "wrong")
+    feedback = sub.add_parser("feedback", help=_OTHER_HELP["feedback"])
     feedback.add_argument("fingerprint", metavar="FINGERPRINT")
     verdict = feedback.add_mutually_exclusive_group(required=True)
     verdict.add_argument("--useful", dest="verdict", action="store_const", const="useful",
@@ -269,12 +290,10 @@ def _add_knowledge_commands(sub: Any) -> None:
     feedback.add_argument("--note", default="", metavar="TEXT",
                           help="what the reviewer should learn (redacted)")
     feedback.set_defaults(run=_run_module("feedback"))
-    config = sub.add_parser("config", help="print the effective settings, where each came "
-                                           "from, and the instruction files in use")
+    config = sub.add_parser("config", help=_OTHER_HELP["config"])
     add_common_options(config)
     config.set_defaults(run=_run_module("config"))
-    finetune = sub.add_parser("finetune", help="export reviewed requests with feedback as "
-                                               "fine-tuning data; start and follow a job")
+    finetune = sub.add_parser("finetune", help=_OTHER_HELP["finetune"])
     actions = finetune.add_subparsers(dest="action", metavar="ACTION", required=True)
     export = actions.add_parser("export", help="write OpenAI chat fine-tuning JSONL")
     export.add_argument("file", metavar="FILE")
