@@ -233,6 +233,7 @@ class ResponseCache:
         self._replaced_damaged_file = False
         self._warned_busy = False
         self._conn: sqlite3.Connection | None = None
+        self._used: dict[str, float] = {}  # answers read, by key: when (see get)
         self._conn = self._open()
 
     @property
@@ -241,7 +242,15 @@ class ResponseCache:
         return self._conn is not None
 
     def get(self, key: str) -> CachedAnswer | None:
-        answer = self._run(lambda conn: _read_entry(conn, key), None)
+        def read(conn: sqlite3.Connection) -> CachedAnswer | None:
+            found = _read_entry(conn, key)
+            if found is not None:
+                # Written with the next write or at close(): a warm run of many hits then
+                # takes the write lock once, not once per answer.
+                self._used[key] = time.time()
+            return found
+
+        answer = self._run(read, None)
         with self._lock:
             if answer is None:
                 self.misses += 1
@@ -277,7 +286,7 @@ class ResponseCache:
     def put_results(self, items: Mapping[str, str]) -> None:
         """Store check results by key (one transaction; the oldest go past the row cap)."""
         if items:
-            self._run(lambda conn: _write_results(conn, dict(items)), None)
+            self._run(lambda conn: self._write_results(conn, dict(items)), None)
 
     def reviewed_requests(self, fingerprints: Sequence[str]) -> list[ReviewedRequest]:
         """The kept requests that produced a finding with one of ``fingerprints``."""
@@ -307,6 +316,10 @@ class ResponseCache:
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
+                try:
+                    self._write_used(self._conn)
+                except sqlite3.Error:
+                    pass  # only "last used" times: never worth a warning at the end of a run
                 self._conn.close()
                 self._conn = None
 
@@ -393,8 +406,26 @@ class ResponseCache:
                     self._turn_off(_describe(err))
                 return fallback
 
+    def _write_used(self, conn: sqlite3.Connection) -> None:
+        """Write the "last used" times of the answers read since the last write."""
+        if not self._used:
+            return
+        used, self._used = self._used, {}
+        try:
+            with _write_transaction(conn):
+                conn.executemany("UPDATE answers SET last_used = ? WHERE key = ?",
+                                 [(when, key) for key, when in used.items()])
+        except sqlite3.OperationalError as err:
+            if not _is_busy(err):  # a hit stays a hit when only the LRU time could not be written
+                raise
+
+    def _write_results(self, conn: sqlite3.Connection, items: dict[str, str]) -> None:
+        self._write_used(conn)
+        _write_results(conn, items)
+
     def _write_entry(self, conn: sqlite3.Connection, key: str, answer: CachedAnswer,
                      size: int) -> None:
+        self._write_used(conn)
         with _write_transaction(conn):
             conn.execute(
                 """INSERT INTO answers (key, size, last_used, created_at, prompt_tokens,
@@ -412,6 +443,7 @@ class ResponseCache:
 
     def _write_request(self, conn: sqlite3.Connection, key: str, task: str, payload: str,
                        items: list[tuple[str, str]], size: int) -> None:
+        self._write_used(conn)
         with _write_transaction(conn):
             if conn.execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone() is None:
                 return
@@ -579,12 +611,6 @@ def _read_entry(conn: sqlite3.Connection, key: str) -> CachedAnswer | None:
     ).fetchone()
     if row is None:
         return None
-    try:
-        with _write_transaction(conn):
-            conn.execute("UPDATE answers SET last_used = ? WHERE key = ?", (time.time(), key))
-    except sqlite3.OperationalError as err:
-        if not _is_busy(err):  # a hit stays a hit when only the LRU time could not be written
-            raise
     return CachedAnswer(text=row[0], prompt_tokens=row[1], completion_tokens=row[2],
                         created_at=row[3])
 
