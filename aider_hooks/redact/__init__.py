@@ -107,13 +107,23 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from aider_hooks.hunk import Hunk
-from aider_hooks.redact.common import SecretMatch
 
 if TYPE_CHECKING:
+    from aider_hooks.redact.common import SecretMatch
     from aider_hooks.results import TextMemo
 
 __all__ = ["SecretMatch", "file_mode", "find_secrets", "marker", "names_with_secrets", "redact_hunk",
            "redact_hunks", "redact_text"]
+
+
+def __getattr__(name: str) -> object:
+    # ``SecretMatch`` lives with the rules' shared helpers, whose regexes compile at import:
+    # loaded on first use, like the rules (``_ranker``).
+    if name == "SecretMatch":
+        from aider_hooks.redact.common import SecretMatch
+
+        return SecretMatch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def marker(kind: str) -> str:
@@ -158,6 +168,8 @@ def find_secrets(text: str, *, path: str | None = None) -> list[SecretMatch]:
     if '\\"' in text:
         # Source escaped inside a JSON string (a notebook's cells): read it once more with
         # each \" as a plain quote, and map what is found back onto the text.
+        from aider_hooks.redact.common import SecretMatch
+
         view, positions = _unescaped(text)
         for match in _ranked(view, path):
             if match.end > match.start:
@@ -196,6 +208,8 @@ def _ranker() -> Callable[[str, str | None], list[SecretMatch]]:
 
 def _resolve_overlaps(ranked: list[SecretMatch]) -> list[SecretMatch]:
     """Keep matches in rank order; a generic match that covers specific ones absorbs them."""
+    from aider_hooks.redact.common import SecretMatch
+
     kept: list[SecretMatch] = []  # sorted by start, disjoint
     for match in ranked:
         at = bisect_left(kept, (match.end,), key=lambda m: (m.start,))
