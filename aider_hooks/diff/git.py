@@ -473,6 +473,10 @@ def commits_present(root: Path, shas: Sequence[str]) -> bool:
 
 def git_dir(root: Path) -> Path:
     """The repository's git directory (``.git``, a worktree's own folder, or ``$GIT_DIR``)."""
+    if not os.environ.get("GIT_DIR"):
+        plain = Path(root) / ".git"
+        if plain.is_dir():  # the usual checkout: no git process for it (every review asks)
+            return plain.absolute()
     result = _git(root, "rev-parse", "--absolute-git-dir", ok_codes=(0, 128))
     if result.returncode != 0 or not result.stdout.strip():
         raise InputError(f"not in a git repository ({_first_error_line(result.stderr)}): "
