@@ -4,8 +4,8 @@ for a file, and "the secret scan found nothing in this text".
 A result is stored under a sha256 key that hashes everything it depends on (the check's name
 and option values, the file's git blob id and its hunks, the scanned text and its path) and
 the version of the code that computed it (``code_version``: the package version, the Python
-version, and the size and modification time of every module of the package, so an edited or
-reinstalled aider-review never reads a result of other code). Values are small JSON texts in
+version, and the size and modification time of the modules the checks and the scan are made
+of, so an edited or reinstalled aider-review never reads a result of other code). Values are small JSON texts in
 the ``check_results`` table of the response cache file (model/cache.py); ``aider-review cache
 clear`` removes them, ``--no-cache`` neither reads nor writes them. Nothing of a file's content
 is stored: keys are hashes, values are findings as reported (secrets already redacted) or the
@@ -34,23 +34,35 @@ RESULTS_FORMAT = 1
 CLEAN = "clean"
 
 
+# The code a remembered result depends on: every module of these folders, and these modules
+# (what the built-in checks and the secret scan import). Keep in step with their imports.
+_RESULT_FOLDERS = ("checks", "redact")
+_RESULT_MODULES = ("__init__.py", "finding.py", "hunk.py", "results.py",
+                   os.path.join("diff", "source.py"))
+
+
 @cache
 def code_version() -> str:
     """Which code computes the results: package and Python versions plus a digest of the
-    name, size and modification time of every module of the package (an editable install
-    that changed a rule, or a reinstall, starts afresh)."""
+    name, size and modification time of the modules the results depend on (an editable
+    install that changed a rule, or a reinstall, starts afresh)."""
     package = os.path.dirname(os.path.abspath(__file__))
     stamp = hashlib.sha256()
-    for folder, dirs, files in os.walk(package):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith(".py"):
-                try:
-                    info = os.stat(os.path.join(folder, name))
-                except OSError:
-                    continue
-                where = os.path.relpath(os.path.join(folder, name), package)
-                stamp.update(f"{where}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    entries: list[tuple[str, os.stat_result]] = []
+    for folder in _RESULT_FOLDERS:
+        try:
+            with os.scandir(os.path.join(package, folder)) as listing:
+                entries += [(os.path.join(folder, e.name), e.stat()) for e in listing
+                            if e.name.endswith(".py")]
+        except OSError:
+            entries.append((folder, os.stat_result((0,) * 10)))
+    for name in _RESULT_MODULES:
+        try:
+            entries.append((name, os.stat(os.path.join(package, name))))
+        except OSError:
+            entries.append((name, os.stat_result((0,) * 10)))
+    for name, info in sorted(entries, key=lambda entry: entry[0]):
+        stamp.update(f"{name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
     return f"{RESULTS_FORMAT}|{__version__}|{sys.version}|{stamp.hexdigest()[:24]}"
 
 
