@@ -66,6 +66,26 @@ def code_version() -> str:
     return f"{RESULTS_FORMAT}|{__version__}|{sys.version}|{stamp.hexdigest()[:24]}"
 
 
+@cache
+def package_version() -> str:
+    """Which aider-review runs: ``code_version``'s parts for every module of the package (a
+    remembered whole run depends on all of them), found by one walk of its folders."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    stamp = hashlib.sha256()
+    for folder, names, files in os.walk(package):
+        names[:] = sorted(n for n in names if n != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                try:
+                    info = os.stat(path)
+                except OSError:
+                    continue
+                stamp.update(f"{os.path.relpath(path, package)}\0{info.st_size}\0"
+                             f"{info.st_mtime_ns}\n".encode())
+    return f"{RESULTS_FORMAT}|{__version__}|{sys.version}|{stamp.hexdigest()[:24]}"
+
+
 def result_key(kind: str, *parts: str) -> str:
     """The key of one result: ``kind`` (what computed it), the code version, and ``parts``
     (everything the result depends on), unambiguously joined."""

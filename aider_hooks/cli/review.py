@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
     from aider_hooks.diff.source import DiffSource, LoadedDiff
     from aider_hooks.engine import ReviewResult
+    from aider_hooks.report import Report
     from aider_hooks.settings import Settings
     from aider_hooks.tasks.base import Task
 
@@ -57,36 +59,64 @@ def run_review_command(args: argparse.Namespace) -> int:
     if task.output != "report":
         settings = _plain_text_only(task, args, settings)
     diff = load_diff(source, cwd=cwd, paths=args.paths, root=root)  # paths: repo-relative
+    memo = None
     try:
+        if task.output == "report":
+            from aider_hooks.cli.run_memo import open_run_memo
+
+            started = time.monotonic()
+            memo = open_run_memo(args, source, settings, task, diff)
+            remembered = memo.recall() if memo is not None else None
+            if remembered is not None and diff.root is not None:
+                return _replay(remembered, settings, diff.root, hook, started)
         result = _run_task(diff, settings, list(diff.paths), task)
+        if memo is not None:
+            memo.remember(result.report)
         if settings.dry_run:
             write_report(settings, format_dry_run(result, settings))
             return EXIT_OK
-        _print_notices(result, settings)
+        _print_notices(result.report, settings)
         if task.output != "report":
             _print_failed(result, settings)  # no report is printed: say which hunks failed
         if task.output == "patch":
             return _finish_fix(args, diff, result, settings, root or cwd)
     finally:
+        if memo is not None:
+            memo.close()
         diff.close()
     if task.output == "report":
-        from aider_hooks.reporters import render
-
-        report = result.report
-        if settings.format == "text" and settings.quiet:
-            from aider_hooks.reporters.text import render_text
-            from aider_hooks.reporters.view import ReportView
-
-            # -q: findings (and failed hunks) only, no summary line; nothing when clean.
-            text = render_text(ReportView.of(report), color=_use_color(settings), summary=False)
-            if text or settings.output:
-                write_report(settings, text)
-        elif not (hook and settings.format == "text" and not report.findings
-                  and not report.failed and not settings.output):
-            write_report(settings, render(report, settings.format, color=_use_color(settings),
-                                          warn=lambda line: _notice(settings, line)))
+        _print_report(result.report, settings, hook)
     return exit_code(result.report, fail_on=settings.fail_on if task.output == "report" else "never",
                      strict=settings.strict)
+
+
+def _replay(report: Report, settings: Settings, root: Path, hook: bool, started: float) -> int:
+    """Print a remembered run's report as the run would (cli/run_memo.py), redoing its one
+    side effect: the last findings that `aider-review feedback` looks up."""
+    from aider_hooks.knowledge.feedback import record_last_findings
+
+    record_last_findings(root, report.findings, report.notices.append)
+    report.stats.elapsed_s = time.monotonic() - started
+    _print_notices(report, settings, remembered=True)
+    _print_report(report, settings, hook)
+    return exit_code(report, fail_on=settings.fail_on, strict=settings.strict)
+
+
+def _print_report(report: Report, settings: Settings, hook: bool) -> None:
+    from aider_hooks.reporters import render
+
+    if settings.format == "text" and settings.quiet:
+        from aider_hooks.reporters.text import render_text
+        from aider_hooks.reporters.view import ReportView
+
+        # -q: findings (and failed hunks) only, no summary line; nothing when clean.
+        text = render_text(ReportView.of(report), color=_use_color(settings), summary=False)
+        if text or settings.output:
+            write_report(settings, text)
+    elif not (hook and settings.format == "text" and not report.findings
+              and not report.failed and not settings.output):
+        write_report(settings, render(report, settings.format, color=_use_color(settings),
+                                      warn=lambda line: _notice(settings, line)))
 
 
 def _diff_source(args: argparse.Namespace) -> DiffSource:
@@ -229,22 +259,23 @@ def format_dry_run(result: ReviewResult, settings: Settings | None = None) -> st
     return "\n".join(lines) + "\n"
 
 
-def _print_notices(result: ReviewResult, settings: Settings) -> None:
-    for notice in result.report.notices:
+def _print_notices(report: Report, settings: Settings, *, remembered: bool = False) -> None:
+    for notice in report.notices:
         _notice(settings, notice)
     if settings.verbose:
-        _notice(settings, _what_happened(result, settings))
+        _notice(settings, _what_happened(report, settings)
+                + ("; a remembered run, replayed" if remembered else ""))
 
 
-def _what_happened(result: ReviewResult, settings: Settings) -> str:
+def _what_happened(report: Report, settings: Settings) -> str:
     """The -v line: where the review went and what it cost."""
     from aider_hooks.model.retry import endpoint_label
 
-    stats = result.report.stats
+    stats = report.stats
     if settings.model_configured and not settings.offline:
         # Configured, even when nothing was left to send (all cached, skipped, or no hunk).
         model = f"model {settings.model} at {endpoint_label(settings.base_url)}"
-        if result.report.model is None:
+        if report.model is None:
             model += " (nothing sent)" if not stats.hunks else " (not asked: built-in checks only)"
     elif settings.offline:
         model = "offline (built-in checks only)"

@@ -44,6 +44,11 @@ TOUCH_AFTER_S = 3600.0
 # Check results are small (a key and a short JSON list); past this many rows the least
 # recently used go.
 MAX_CHECK_RESULTS = 200_000
+# Remembered run reports: one per (repository, staged change, settings) recently reviewed;
+# past this many rows, or for a report larger than the byte cap, the least recently used go
+# (or the report is not kept).
+MAX_RUN_REPORTS = 500
+MAX_RUN_REPORT_BYTES = 2_000_000
 _ROW_OVERHEAD_BYTES = 64
 _DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 
@@ -106,6 +111,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                value TEXT NOT NULL,
                last_used REAL NOT NULL)""",
         "CREATE INDEX check_results_by_last_used ON check_results (last_used)",
+    ),
+    (
+        # 4: reports of whole runs that took every answer from the cache, by a key that hashes
+        # every input of the run (cli/run_memo.py). A report stands for the answers it was
+        # made of: when any answer leaves the cache (evicted, cleared), every report goes.
+        """CREATE TABLE run_reports (
+               key TEXT PRIMARY KEY,
+               value TEXT NOT NULL,
+               last_used REAL NOT NULL)""",
+        """CREATE TRIGGER answers_removed_run_reports AFTER DELETE ON answers BEGIN
+               DELETE FROM run_reports;
+           END""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -288,6 +305,15 @@ class ResponseCache:
         if items:
             self._run(lambda conn: self._write_results(conn, dict(items)), None)
 
+    def run_report(self, key: str) -> str | None:
+        """The remembered report of a run under ``key`` (``run_reports``), or None."""
+        return self._run(lambda conn: _read_run_report(conn, key), None)
+
+    def put_run_report(self, key: str, value: str) -> None:
+        """Remember a run's report (the least recently used go past ``MAX_RUN_REPORTS``)."""
+        if len(value) <= MAX_RUN_REPORT_BYTES:
+            self._run(lambda conn: _write_run_report(conn, key, value), None)
+
     def reviewed_requests(self, fingerprints: Sequence[str]) -> list[ReviewedRequest]:
         """The kept requests that produced a finding with one of ``fingerprints``."""
         return self._run(lambda conn: _read_requests(conn, list(fingerprints)), [])
@@ -307,7 +333,7 @@ class ResponseCache:
         }
 
     def clear(self) -> int:
-        """Remove every entry (answers, kept requests and check results) and give the space
+        """Remove every entry (answers, kept requests, check results and run reports) and give the space
         back to the file system; returns how many answers there were."""
         removed = self._run(_delete_all, 0)
         self._run(_compact, None)
@@ -641,6 +667,7 @@ def _read_totals(conn: sqlite3.Connection) -> tuple[int, int]:
 def _delete_all(conn: sqlite3.Connection) -> int:
     with _write_transaction(conn):
         conn.execute("DELETE FROM check_results")
+        conn.execute("DELETE FROM run_reports")
         return int(conn.execute("DELETE FROM answers").rowcount)
 
 
@@ -678,6 +705,34 @@ def _write_results(conn: sqlite3.Connection, items: dict[str, str]) -> None:
                 "DELETE FROM check_results WHERE rowid IN (SELECT rowid FROM check_results "
                 "ORDER BY last_used, rowid LIMIT ?)",
                 (count - int(MAX_CHECK_RESULTS * _EVICT_TO_FRACTION),))
+
+
+def _read_run_report(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value, last_used FROM run_reports WHERE key = ?",
+                       (key,)).fetchone()
+    if row is None:
+        return None
+    now = time.time()
+    if row[1] < now - TOUCH_AFTER_S:
+        try:
+            with _write_transaction(conn):
+                conn.execute("UPDATE run_reports SET last_used = ? WHERE key = ?", (now, key))
+        except sqlite3.OperationalError as err:
+            if not _is_busy(err):  # a hit stays a hit when only the LRU time could not be written
+                raise
+    return str(row[0])
+
+
+def _write_run_report(conn: sqlite3.Connection, key: str, value: str) -> None:
+    with _write_transaction(conn):
+        conn.execute("INSERT OR REPLACE INTO run_reports (key, value, last_used) VALUES (?, ?, ?)",
+                     (key, value, time.time()))
+        count = int(conn.execute("SELECT count(*) FROM run_reports").fetchone()[0])
+        if count > MAX_RUN_REPORTS:
+            conn.execute(
+                "DELETE FROM run_reports WHERE rowid IN (SELECT rowid FROM run_reports "
+                "ORDER BY last_used, rowid LIMIT ?)",
+                (count - int(MAX_RUN_REPORTS * _EVICT_TO_FRACTION),))
 
 
 def _compact(conn: sqlite3.Connection) -> None:
