@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from aider_hooks.tasks.base import Task
 
 PROG = "aider-review"
+REMEMBERED_TASK = "review"  # the one task whose runs are remembered (cli/run_memo.py)
 
 
 def run_review_command(args: argparse.Namespace) -> int:
@@ -36,13 +37,18 @@ def run_review_command(args: argparse.Namespace) -> int:
     hook = bool(getattr(args, "hook", False))
     if hook and root is not None:
         source = hook_source(root, cwd, args.paths)
+    staged: bytes | None = None  # the staged diff, when it was read to see if there is one
     if source.kind == "staged" and root is not None:
-        from aider_hooks.diff.git import has_staged_changes
+        from aider_hooks.diff import git
 
         # The common case on `git commit --allow-empty` etc.: cost nothing. Unless a report was
         # asked for on the command line: a JSON reader or an --output file gets an empty one.
+        # Without PATHs the diff itself answers (one git process, not two, for a review).
         wants_report = args.output is not None or args.format not in (None, "text")
-        if not wants_report and not has_staged_changes(root):
+        if not args.paths:
+            staged = git.staged_diff(root)
+        if not wants_report and not (staged if staged is not None
+                                     else git.has_staged_changes(root)):
             if args.verbose and not args.quiet:
                 _say_nothing_staged()
             return EXIT_OK
@@ -51,24 +57,29 @@ def run_review_command(args: argparse.Namespace) -> int:
     from aider_hooks.diff.source import load_diff
     from aider_hooks.tasks import get_task
 
-    task = get_task(args.task)
     settings = settings_from_args(args, root)
-    if task.needs_model and not settings.model_configured and not settings.dry_run:
+    # `review` (no model needed, a report printed) may replay a remembered run, so its task
+    # module and the prompts it imports load only when the review really runs.
+    task = get_task(args.task) if args.task != REMEMBERED_TASK else None
+    if task is not None and task.needs_model and not settings.model_configured \
+            and not settings.dry_run:
         raise ConfigError(f"`{task.name}` needs a model: set OPENAI_API_KEY, or OPENAI_BASE_URL "
                           "for a local server (e.g. http://localhost:11434/v1 for Ollama)")
-    if task.output != "report":
+    if task is not None and task.output != "report":
         settings = _plain_text_only(task, args, settings)
-    diff = load_diff(source, cwd=cwd, paths=args.paths, root=root)  # paths: repo-relative
+    diff = load_diff(source, cwd=cwd, paths=args.paths, root=root,  # paths: repo-relative
+                     staged=staged)
     memo = None
     try:
-        if task.output == "report":
+        if task is None:
             from aider_hooks.cli.run_memo import open_run_memo
 
             started = time.monotonic()
-            memo = open_run_memo(args, source, settings, task, diff)
+            memo = open_run_memo(args, source, settings, diff)
             remembered = memo.recall() if memo is not None else None
             if remembered is not None and diff.root is not None:
                 return _replay(remembered, settings, diff.root, hook, started)
+            task = get_task(args.task)
         result = _run_task(diff, settings, list(diff.paths), task)
         if memo is not None:
             memo.remember(result.report)

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from aider_hooks.model.cache import ResponseCache
     from aider_hooks.report import Report
     from aider_hooks.settings import Settings
-    from aider_hooks.tasks.base import Task
 
 # Bump when the key material or the stored value changes shape.
 RUN_MEMO_FORMAT = 1
@@ -79,10 +78,10 @@ class RunMemo:
         self.cache.close()
 
 
-def open_run_memo(args: argparse.Namespace, source: DiffSource, settings: Settings, task: Task,
+def open_run_memo(args: argparse.Namespace, source: DiffSource, settings: Settings,
                   diff: LoadedDiff) -> RunMemo | None:
-    """The memo of this run, or None when the run may not be remembered."""
-    if not _eligible(source, settings, task, diff):
+    """The memo of a ``review`` run, or None when the run may not be remembered."""
+    if not _eligible(source, settings, diff):
         return None
     from aider_hooks.model.cache import ResponseCache, default_cache_path
 
@@ -95,10 +94,10 @@ def open_run_memo(args: argparse.Namespace, source: DiffSource, settings: Settin
     return RunMemo(cache, run_key(args, settings, diff, diff.root))
 
 
-def _eligible(source: DiffSource, settings: Settings, task: Task, diff: LoadedDiff) -> bool:
+def _eligible(source: DiffSource, settings: Settings, diff: LoadedDiff) -> bool:
     from aider_hooks.plugin_finder import FORMATS, plugins_disabled
 
-    if not (task.name == "review" and task.output == "report" and source.kind in _SOURCES
+    if not (source.kind in _SOURCES
             and diff.root is not None and settings.cache and not settings.dry_run
             and not settings.verify and settings.format in FORMATS):
         return False

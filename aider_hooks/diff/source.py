@@ -79,17 +79,21 @@ def load_diff(
     paths: Sequence[str] = (),
     stdin: BinaryIO | None = None,
     root: Path | None = None,
+    staged: bytes | None = None,
 ) -> LoadedDiff:
     """Read the diff ``source`` names. ``stdin`` replaces ``sys.stdin.buffer`` (tests).
 
     ``root`` is the repository root when the caller has already looked it up (one git
-    process fewer); otherwise it is found from ``cwd``.
+    process fewer); otherwise it is found from ``cwd``. ``staged`` is the output of
+    ``git.staged_diff(root)`` (no paths) when the caller has already read it.
     """
     cwd = Path(cwd)
     if source.kind == "staged":
         root = root or git.find_repo_root(cwd)
         rel = repo_relative_paths(paths, cwd=cwd, root=root)
-        text = decode_diff_bytes(git.staged_diff(root, rel))
+        if staged is None or rel:
+            staged = git.staged_diff(root, rel)
+        text = decode_diff_bytes(staged)
         return LoadedDiff(text, root, git.BlobReader(root), "staged changes", rel)
     if source.kind == "range":
         if not source.spec:
