@@ -14,7 +14,6 @@ secret is never hashed into the file and is scanned (and redacted) again on ever
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Iterable
@@ -25,6 +24,7 @@ from aider_hooks import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from hashlib import _Hash
 
     from aider_hooks.model.cache import ResponseCache
     from aider_hooks.settings import Settings
@@ -41,13 +41,35 @@ _RESULT_MODULES = ("__init__.py", "finding.py", "hunk.py", "results.py",
                    os.path.join("diff", "source.py"))
 
 
+def sha256(data: bytes = b"") -> _Hash:
+    """``hashlib.sha256``, from Python's own module where there is one: importing hashlib
+    loads OpenSSL first (~3 ms), which a replayed review (cli/run_memo.py) never needs
+    otherwise. The digests are the same."""
+    return _sha256_constructor()(data)
+
+
+@cache
+def _sha256_constructor() -> Callable[[bytes], _Hash]:
+    import importlib
+
+    for name in ("_sha2", "_sha256"):  # Python 3.12+, 3.11
+        try:
+            constructor: Callable[[bytes], _Hash] = importlib.import_module(name).sha256
+            return constructor
+        except (ImportError, AttributeError):
+            continue
+    import hashlib
+
+    return hashlib.sha256
+
+
 @cache
 def code_version() -> str:
     """Which code computes the results: package and Python versions plus a digest of the
     name, size and modification time of the modules the results depend on (an editable
     install that changed a rule, or a reinstall, starts afresh)."""
     package = os.path.dirname(os.path.abspath(__file__))
-    stamp = hashlib.sha256()
+    stamp = sha256()
     entries: list[tuple[str, os.stat_result]] = []
     for folder in _RESULT_FOLDERS:
         try:
@@ -71,7 +93,7 @@ def package_version() -> str:
     """Which aider-review runs: ``code_version``'s parts for every module of the package (a
     remembered whole run depends on all of them), found by one walk of its folders."""
     package = os.path.dirname(os.path.abspath(__file__))
-    stamp = hashlib.sha256()
+    stamp = sha256()
     for folder, names, files in os.walk(package):
         names[:] = sorted(n for n in names if n != "__pycache__")
         for name in sorted(files):
@@ -89,7 +111,7 @@ def package_version() -> str:
 def result_key(kind: str, *parts: str) -> str:
     """The key of one result: ``kind`` (what computed it), the code version, and ``parts``
     (everything the result depends on), unambiguously joined."""
-    digest = hashlib.sha256()
+    digest = sha256()
     for part in (kind, code_version(), *parts):
         data = part.encode("utf-8", "surrogatepass")
         digest.update(b"%d:" % len(data))
@@ -102,6 +124,8 @@ def blob_id(data: bytes | None) -> str:
     "-" when there is no content."""
     if data is None:
         return "-"
+    import hashlib
+
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 

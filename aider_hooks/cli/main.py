@@ -194,13 +194,43 @@ def command_first(args: list[str]) -> list[str]:
 def _one_line_errors() -> type[argparse.ArgumentParser]:
     import argparse
 
+    class _Formatter(argparse.HelpFormatter):
+        """argparse's formatter, sized as it sizes itself but without importing shutil (and
+        the compression modules shutil loads, ~3 ms): argparse builds one for every
+        argument it checks, on every run, not only for --help."""
+
+        def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                     width: int | None = None) -> None:
+            if width is None:
+                width = _terminal_columns() - 2
+            super().__init__(prog, indent_increment, max_help_position, width)
+
     class _OneLineErrors(argparse.ArgumentParser):
         """A usage error is one line (and exit 2), like every other error, not a usage dump."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("formatter_class", _Formatter)  # subcommands' parsers too
+            super().__init__(*args, **kwargs)
 
         def error(self, message: str) -> NoReturn:
             self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
     return _OneLineErrors
+
+
+def _terminal_columns() -> int:
+    """What ``shutil.get_terminal_size().columns`` answers: $COLUMNS, else the terminal's
+    width, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

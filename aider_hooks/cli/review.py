@@ -104,7 +104,7 @@ def run_review_command(args: argparse.Namespace) -> int:
 def _replay(report: Report, settings: Settings, root: Path, hook: bool, started: float) -> int:
     """Print a remembered run's report as the run would (cli/run_memo.py), redoing its one
     side effect: the last findings that `aider-review feedback` looks up."""
-    from aider_hooks.knowledge.feedback import record_last_findings
+    from aider_hooks.knowledge.last_findings import record_last_findings
 
     record_last_findings(root, report.findings, report.notices.append)
     report.stats.elapsed_s = time.monotonic() - started

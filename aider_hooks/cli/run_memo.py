@@ -28,7 +28,6 @@ answer leaves the cache.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -111,7 +110,7 @@ def _eligible(source: DiffSource, settings: Settings, diff: LoadedDiff) -> bool:
 def run_key(args: argparse.Namespace, settings: Settings, diff: LoadedDiff, root: Path) -> str:
     """sha256 of every input the report depends on (the module's docstring lists them)."""
     from aider_hooks.knowledge.fingerprint import fingerprint
-    from aider_hooks.results import package_version
+    from aider_hooks.results import package_version, sha256
 
     parts = [
         f"run-report {RUN_MEMO_FORMAT}",
@@ -124,7 +123,7 @@ def run_key(args: argparse.Namespace, settings: Settings, diff: LoadedDiff, root
               os.environ.get("AIDER_REVIEW_NO_PLUGINS"))),
         diff.text,
     ]
-    digest = hashlib.sha256()
+    digest = sha256()
     for part in parts:
         data = part.encode("utf-8", "surrogatepass")
         digest.update(b"%d:" % len(data))

@@ -9,7 +9,6 @@ time, still changes it. Keep ``_probed_files`` in step with what ``open_knowledg
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -21,11 +20,12 @@ from aider_hooks.knowledge import (
     SCOPED_SUFFIX,
     WHOLE_REPOSITORY_FILES,
 )
+from aider_hooks.results import sha256
 
 
 def fingerprint(root: Path) -> str:
     """sha256 over each probed path with its content, or a mark that it is absent."""
-    digest = hashlib.sha256()
+    digest = sha256()
     for path in _probed_files(root):
         digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
         digest.update(_content_digest(root / path) + b"\n")
@@ -46,7 +46,7 @@ def _probed_files(root: Path) -> list[str]:
 def _content_digest(file: Path) -> bytes:
     try:
         with open(file, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest().encode()
+            return sha256(handle.read()).hexdigest().encode()
     except FileNotFoundError:
         return b"absent"
     except OSError as err:  # a folder, or unreadable: the reader warns; the kind must match

@@ -16,7 +16,6 @@ never replaced (``--cache pyproject.toml`` is a slip, not a damaged cache).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -205,6 +204,8 @@ def cache_key(
     }
     # ensure_ascii: text decoded with surrogateescape still hashes instead of failing.
     canonical = json.dumps(material, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    import hashlib  # not at start-up: a replayed run (cli/run_memo.py) never needs OpenSSL
+
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
