@@ -236,7 +236,9 @@ def _terminal_columns() -> int:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``only``, only that command gets its arguments (the
     others are listed, with their help line, but are not the one parsed: building them would
-    import their modules and cost a parser each on every run)."""
+    import their modules and cost a parser each on every run). With a task's name (a review,
+    the usual run), only that task's parser exists: nothing else is ever parsed or printed
+    then (its --help is its own; anything that is not a command is a review's PATH)."""
     import argparse
 
     from aider_hooks.tasks import REGISTRY as TASKS
@@ -252,6 +254,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, entry in TASKS.items():
+        if only in TASKS and name != only:
+            continue  # argparse's parsers cost ~0.3 ms each, most of it gettext lookups
         command = sub.add_parser(name, help=entry.help, description=entry.help)
         if not wanted(name):
             continue
@@ -260,10 +264,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             continue
         _add_task_arguments(command, task=name, applies_patch=entry.applies_patch)
     if only is not None and only in TASKS:
-        # The usual run (a review): the other commands are listed, not built.
-        for name, summary in _OTHER_HELP.items():
-            sub.add_parser(name, help=summary)
-        return parser
+        return parser  # the usual run (a review): the other commands are not built
     github = sub.add_parser("github", help=_OTHER_HELP["github"],
                             description="Pull-request bot: what action.yml runs.")
     github.set_defaults(run=_run_github)
