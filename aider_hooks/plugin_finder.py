@@ -20,11 +20,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
 
 from aider_hooks import __version__
 
-Kind = Literal["check", "reporter"]
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Kind = Literal["check", "reporter"]
+
 GROUPS: dict[Kind, str] = {"check": "aider_review.checks", "reporter": "aider_review.reporters"}
 DISTRIBUTION = "aider-hooks"
 NO_PLUGINS_ENV = "AIDER_REVIEW_NO_PLUGINS"

@@ -12,12 +12,17 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
 
 from aider_hooks.cli.output import exit_code, write_report
 from aider_hooks.errors import EXIT_MODEL_UNAVAILABLE, EXIT_OK, ConfigError, InputError
 
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from contextlib import AbstractContextManager
 
     from aider_hooks.diff.source import DiffSource, LoadedDiff

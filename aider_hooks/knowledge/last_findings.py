@@ -9,10 +9,13 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aider_hooks.knowledge import LAST_FINDINGS_FILE
 from aider_hooks.knowledge.files import KnowledgeError, atomic_write
+
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from aider_hooks.finding import Finding
