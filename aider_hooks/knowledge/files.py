@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 from aider_hooks.errors import InputError
@@ -83,6 +82,8 @@ class KnowledgeReader:
         assert self.root is not None
         if self.rev is not None and self.rev.startswith("-"):
             return None
+        import subprocess  # only for a revision's files (the pull-request bot)
+
         try:
             result = subprocess.run(["git", *args], cwd=self.root, env=git_env(),
                                     capture_output=True, stdin=subprocess.DEVNULL, check=False)
