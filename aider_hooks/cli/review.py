@@ -97,8 +97,6 @@ def run_review_command(args: argparse.Namespace) -> int:
         if task.output == "patch":
             return _finish_fix(args, diff, result, settings, root or cwd)
     finally:
-        if memo is not None:
-            memo.close()
         diff.close()
     if task.output == "report":
         _print_report(result.report, settings, hook)

@@ -31,14 +31,16 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 # Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
 # importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import sqlite3
+
     from aider_hooks.diff.source import DiffSource, LoadedDiff
-    from aider_hooks.model.cache import ResponseCache
     from aider_hooks.report import Report
     from aider_hooks.settings import Settings
 
@@ -52,19 +54,37 @@ _TRANSIENT_NOTICES = ("response cache ", "could not keep this run's findings")
 
 
 class RunMemo:
-    """The remembered report of one run's inputs, read and written through the cache file."""
+    """The remembered report of one run's inputs in the cache file at ``path``.
 
-    def __init__(self, cache: ResponseCache, key: str) -> None:
-        self.cache = cache
+    Reading goes straight to SQLite (not through ``ResponseCache``, whose module and checks a
+    replay does without); any trouble is a miss, and the full run that follows opens the
+    file as usual and says what is wrong with it. Writing goes through ``ResponseCache``.
+    """
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.path = path
         self.key = key
 
     def recall(self) -> Report | None:
         """The stored report, or None (not stored, or unreadable: then the run goes on)."""
-        from aider_hooks.report import Report
+        if not self.path.is_file():
+            return None  # no cache yet (connecting would make an empty file)
+        import sqlite3
 
-        value = self.cache.run_report(self.key)
+        try:
+            conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error:
+            return None
+        try:
+            value = _read_and_touch(conn, self.key)
+        except sqlite3.Error:
+            return None
+        finally:
+            conn.close()
         if value is None:
             return None
+        from aider_hooks.report import Report
+
         try:
             return Report.from_state(json.loads(value))
         except ValueError:
@@ -72,11 +92,31 @@ class RunMemo:
 
     def remember(self, report: Report) -> None:
         """Keep ``report`` when a rerun would produce it again (see the module's rules)."""
-        if replayable(report):
-            self.cache.put_run_report(self.key, json.dumps(report.to_state()))
+        if not replayable(report):
+            return
+        from aider_hooks.model.cache import ResponseCache
 
-    def close(self) -> None:
-        self.cache.close()
+        with ResponseCache(self.path) as cache:  # its warnings were the run's own
+            cache.put_run_report(self.key, json.dumps(report.to_state()))
+
+
+# As model/cache.py: wait for another process's write; refresh "last used" hourly at most.
+_BUSY_TIMEOUT_S = 30.0
+_TOUCH_AFTER_S = 3600.0
+
+
+def _read_and_touch(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value, last_used FROM run_reports WHERE key = ?",
+                       (key,)).fetchone()
+    if row is None:
+        return None
+    now = time.time()
+    if row[1] < now - _TOUCH_AFTER_S:
+        try:
+            conn.execute("UPDATE run_reports SET last_used = ? WHERE key = ?", (now, key))
+        except sqlite3.OperationalError:
+            pass  # a hit stays a hit when only the LRU time could not be written
+    return str(row[0])
 
 
 def open_run_memo(args: argparse.Namespace, source: DiffSource, settings: Settings,
@@ -84,15 +124,15 @@ def open_run_memo(args: argparse.Namespace, source: DiffSource, settings: Settin
     """The memo of a ``review`` run, or None when the run may not be remembered."""
     if not _eligible(source, settings, diff):
         return None
-    from aider_hooks.model.cache import ResponseCache, default_cache_path
 
-    path = Path(settings.cache_path) if settings.cache_path else default_cache_path()
-    # No warnings here: the run itself opens the file again and reports any trouble.
-    cache = ResponseCache(path)
-    if not cache.enabled:
-        return None
+    if settings.cache_path:
+        path = Path(settings.cache_path).expanduser()
+    else:
+        from aider_hooks.model.cache import default_cache_path
+
+        path = default_cache_path()
     assert diff.root is not None
-    return RunMemo(cache, run_key(args, settings, diff, diff.root))
+    return RunMemo(path, run_key(args, settings, diff, diff.root))
 
 
 def _eligible(source: DiffSource, settings: Settings, diff: LoadedDiff) -> bool:

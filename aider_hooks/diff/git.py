@@ -428,11 +428,11 @@ class BlobReader:
     """
 
     def __init__(self, root: Path, rev: str | None = None) -> None:
-        import threading
+        from _thread import allocate_lock  # threading.Lock itself, without importing threading
 
         self.root = root
         self.rev = rev
-        self._lock: threading.Lock = threading.Lock()
+        self._lock: threading.Lock = allocate_lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._broken = False
 

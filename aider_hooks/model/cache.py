@@ -311,12 +311,9 @@ class ResponseCache:
         if items:
             self._run(lambda conn: self._write_results(conn, dict(items)), None)
 
-    def run_report(self, key: str) -> str | None:
-        """The remembered report of a run under ``key`` (``run_reports``), or None."""
-        return self._run(lambda conn: _read_run_report(conn, key), None)
-
     def put_run_report(self, key: str, value: str) -> None:
-        """Remember a run's report (the least recently used go past ``MAX_RUN_REPORTS``)."""
+        """Remember a run's report (the least recently used go past ``MAX_RUN_REPORTS``);
+        cli/run_memo.py reads them."""
         if len(value) <= MAX_RUN_REPORT_BYTES:
             self._run(lambda conn: _write_run_report(conn, key, value), None)
 
@@ -711,22 +708,6 @@ def _write_results(conn: sqlite3.Connection, items: dict[str, str]) -> None:
                 "DELETE FROM check_results WHERE rowid IN (SELECT rowid FROM check_results "
                 "ORDER BY last_used, rowid LIMIT ?)",
                 (count - int(MAX_CHECK_RESULTS * _EVICT_TO_FRACTION),))
-
-
-def _read_run_report(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value, last_used FROM run_reports WHERE key = ?",
-                       (key,)).fetchone()
-    if row is None:
-        return None
-    now = time.time()
-    if row[1] < now - TOUCH_AFTER_S:
-        try:
-            with _write_transaction(conn):
-                conn.execute("UPDATE run_reports SET last_used = ? WHERE key = ?", (now, key))
-        except sqlite3.OperationalError as err:
-            if not _is_busy(err):  # a hit stays a hit when only the LRU time could not be written
-                raise
-    return str(row[0])
 
 
 def _write_run_report(conn: sqlite3.Connection, key: str, value: str) -> None:
