@@ -7,6 +7,7 @@ import json
 import re
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -197,3 +198,27 @@ def test_a_report_survives_its_round_trip_and_garbage_is_refused() -> None:
     for garbage in ({}, {**report.to_state(), "extra": 1}, {**report.to_state(), "stats": []}):
         with pytest.raises(ValueError):
             Report.from_state(garbage)
+
+
+# What a replay does without: the whole review machinery (aider_hooks/cli/run_memo.py).
+NOT_ON_THE_REPLAY_PATH = ("unidiff", "aider_hooks.diff.parse", "aider_hooks.engine",
+                          "aider_hooks.redact", "aider_hooks.checks.registry",
+                          "aider_hooks.tasks.prompts", "aider_hooks.tasks.review",
+                          "aider_hooks.model.retry", "aider_hooks.model.cache", "openai",
+                          "subprocess", "_hashlib")  # (typing: tomllib loads it for a config)
+
+
+def test_a_replay_loads_none_of_the_review_machinery(run: Runner) -> None:
+    from tests.test_import_cost import imported_modules
+
+    run(), run()
+    modules, replay = imported_modules("--fail-on", "never", cwd=run.repo, env=run.env)
+    assert replay.returncode == 0
+    # Not replayed yet: these arguments differ from the runs above (-v), so this one stores.
+    modules, replay = imported_modules("--fail-on", "never", cwd=run.repo, env=run.env)
+    assert replay.returncode == 0 and "eval on input" in replay.stdout
+    # What Python itself loads at start-up here (an editable install's finder imports typing).
+    bare = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], text=True,
+                          capture_output=True, check=True).stderr
+    ours = modules - {line.rsplit("|", 1)[1].strip() for line in bare.splitlines() if "|" in line}
+    assert ours.isdisjoint(NOT_ON_THE_REPLAY_PATH), sorted(ours & set(NOT_ON_THE_REPLAY_PATH))
