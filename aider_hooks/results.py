@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from hashlib import _Hash
 
+    from aider_hooks.finding import Finding
     from aider_hooks.model.cache import ResponseCache
     from aider_hooks.settings import Settings
 
@@ -130,6 +131,22 @@ def blob_id(data: bytes | None) -> str:
     import hashlib
 
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def holds_secret(findings: Iterable[Finding]) -> bool:
+    """Whether these findings may hold a secret's text, so that they are never remembered:
+    one of the secret check's own (its line is where a secret is, redacted line by line, which
+    misses what only the whole hunk shows), or one with a text (the anchored line, the
+    message, the suggestion) that the secret scan would redact (a check's line is the file's
+    own text, e.g. a syntax error on ``password = "..."``)."""
+    findings = list(findings)
+    if any(f.source == "builtin" and f.category == "secret" for f in findings):
+        return True
+    from aider_hooks.redact import redact_text
+
+    return any(redact_text(text, path=finding.path)[1]
+               for finding in findings
+               for text in (finding.code, finding.message, finding.suggestion) if text)
 
 
 if TYPE_CHECKING:  # a type only: no module imports it at run time

@@ -222,3 +222,15 @@ def test_a_replay_loads_none_of_the_review_machinery(run: Runner) -> None:
                           capture_output=True, check=True).stderr
     ours = modules - {line.rsplit("|", 1)[1].strip() for line in bare.splitlines() if "|" in line}
     assert ours.isdisjoint(NOT_ON_THE_REPLAY_PATH), sorted(ours & set(NOT_ON_THE_REPLAY_PATH))
+
+
+def test_a_run_that_found_a_secret_is_never_remembered(run: Runner) -> None:
+    secret = "Zq8" + "vN2kLp4Rt7Wx9Yb3Hd6Jf"  # a password literal the secret check reports
+    stage(run.repo, "settings.py", f'DB_PASSWORD = "{secret}"\n')
+    stage(run.repo, "broken.py", f'    if password == "{secret}":\n')  # a syntax error too
+    run("--format", "json")
+    second = run("--format", "json")
+    categories = {f["category"] for f in json.loads(second.stdout)["findings"]}
+    assert {"secret", "syntax-error"} <= categories, categories
+    assert run.remembered() == 0 and REPLAYED not in run("--format", "json").stderr
+    assert secret not in run.cache.read_bytes().decode("latin-1")

@@ -109,7 +109,7 @@ class _Remembered:
         self._new: dict[str, str] = {}
 
     def findings(self, check: Check, options: Mapping[str, Any]) -> list[Finding]:
-        from aider_hooks.results import result_key
+        from aider_hooks.results import holds_secret, result_key
 
         what = repr(sorted(options.items()))
         keys = [result_key("check", check.name, what, file_key) for file_key in self._keys()]
@@ -122,7 +122,8 @@ class _Remembered:
                 ctx = CheckContext(files=(file,), read_new_file=self._blobs,
                                    source=check.source, options=options)
                 remembered = _findings_of(check, ctx)
-                new[key] = _findings_to_json(remembered)
+                if not holds_secret(remembered):  # a secret's text never goes into the file
+                    new[key] = _findings_to_json(remembered)
             found += remembered
         self._new.update(new)  # only when the check ran on every file without raising
         return found

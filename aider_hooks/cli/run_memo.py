@@ -194,8 +194,6 @@ def replayable(report: Report) -> bool:
         return False
     if any(notice.startswith(_TRANSIENT_NOTICES) for notice in report.notices):
         return False
-    if not report.findings:
-        return True
-    from aider_hooks.redact import redact_text
+    from aider_hooks.results import holds_secret
 
-    return all(redact_text(f.code, path=f.path)[1] == 0 for f in report.findings if f.code)
+    return not holds_secret(report.findings)
