@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from aider_hooks.model.backend import ChatBackend, Completion, Deadline
     from aider_hooks.model.cache import ResponseCache
     from aider_hooks.model.routing import Route
+    from aider_hooks.results import ResultMemo
     from aider_hooks.settings import ModelLink, Settings
     from aider_hooks.tasks.base import Task, TaskAnswer
     from aider_hooks.tasks.prompts import PromptRequest
@@ -112,6 +113,8 @@ def review_diff(
         task = get_task("review")
 
     started = time.monotonic()
+    # Check results and clean texts from earlier runs (aider_hooks/results.py).
+    memo = _open_memo(settings)
     read_new_file = _ReadOnce(diff.read_new_file)
     hunk_set = parse_diff(diff.text, settings=settings, read_new_file=read_new_file,
                           paths=paths)
@@ -140,7 +143,7 @@ def review_diff(
     # the time (compiling every changed Python file dominates a large dry run). The checks
     # run while the first requests are with the model when there are any (else here, at
     # the end); their notices keep this place among the others.
-    checks = (_Checks(hunk_set, read_new_file, settings)
+    checks = (_Checks(hunk_set, read_new_file, settings, memo)
               if task.runs_checks and not settings.dry_run else None)
     checks_notices_at = len(report.notices)
 
@@ -152,7 +155,8 @@ def review_diff(
         report.notices.append(_whole_files_notice(stats.files, use_model and whole_files_to_model,
                                                   settings))
     if hunks and use_model and whole_files_to_model:
-        planned = _plan_requests(hunks, settings, task, report, read_new_file, knowledge)
+        planned = _plan_requests(hunks, settings, task, report, read_new_file, knowledge,
+                                 memo)
         if settings.dry_run:
             from aider_hooks.model.routing import within_budget
 
@@ -177,6 +181,9 @@ def review_diff(
         checked = checks.result()
         findings[:0] = checked.findings
         report.notices[checks_notices_at:checks_notices_at] = checked.notices
+    if memo is not None:  # after the checks, which write to it from their thread
+        memo.close()
+        report.notices.extend(w for w in memo.warnings if w not in report.notices)
     report.findings = deduplicate(findings)
     if knowledge is not None and not settings.dry_run:
         report.findings = _screen(knowledge, read_new_file, hunks, settings, report,
@@ -215,10 +222,11 @@ class _Checks:
     the caller's thread when their result is wanted."""
 
     def __init__(self, hunk_set: HunkSet, read_new_file: Callable[[str], bytes | None],
-                 settings: Settings) -> None:
+                 settings: Settings, memo: ResultMemo | None) -> None:
         self._hunk_set = hunk_set
         self._read = read_new_file
         self._settings = settings
+        self._memo = memo  # thread-safe: one locked SQLite connection, puts kept in a dict
         self._thread: threading.Thread | None = None
         self._outcome: CheckRun | BaseException | None = None
 
@@ -245,7 +253,7 @@ class _Checks:
 
         try:
             self._outcome = run_checks(self._hunk_set, read_new_file=self._read,
-                                       settings=self._settings)
+                                       settings=self._settings, memo=self._memo)
         except BaseException as err:  # noqa: BLE001 - handed to result(), on the caller's thread
             self._outcome = err
 
@@ -300,18 +308,20 @@ def _screen(knowledge: Knowledge, read_new_file: Callable[[str], bytes | None],
 
 def _plan_requests(hunks: list[Hunk], settings: Settings, task: Task, report: Report,
                    read_new_file: Callable[[str], bytes | None], knowledge: Knowledge | None,
+                   memo: ResultMemo | None = None,
                    ) -> Iterator[tuple[PromptRequest, Route]]:
     """Redact, then pack hunks into prompt requests, each with the route of links it goes to
     and its project guidance; each yielded as soon as it is complete, so that it can be sent
     while the rest are built (with a strong model or a run budget, hunks are grouped first).
     Hunks not sent (too large, a secret in the file name) go to ``report.failed`` in hunk
-    order when the iteration ends."""
+    order when the iteration ends. ``memo`` skips the secret scan of texts an earlier run
+    found clean."""
     from aider_hooks.model import routing
     from aider_hooks.tasks.prompts import iter_requests
 
     not_sent: list[FailedHunk] = []
     sendable = _redacted(_within_file_size(hunks, settings, read_new_file, not_sent),
-                         settings, report, not_sent)
+                         settings, report, not_sent, memo)
     route = routing.task_route(settings, task.name)
     strong = routing.strong_route(settings, route) if task.routes_to_strong_model else None
     by_tier = routing.has_budget(settings)
@@ -355,29 +365,33 @@ def _note_guidance(knowledge: Knowledge, guided: bool, report: Report) -> None:
 
 
 def _redacted(hunks: Iterable[Hunk], settings: Settings, report: Report,
-              not_sent: list[FailedHunk]) -> Iterator[Hunk]:
-    """``hunks`` with secrets redacted (counted in the report), one at a time."""
+              not_sent: list[FailedHunk], memo: ResultMemo | None) -> Iterator[Hunk]:
+    """``hunks`` with secrets redacted (counted in the report), a file's hunks at a time
+    (one look-up in ``memo`` per file, not per hunk)."""
     if not settings.redact:
         yield from hunks
         return
-    from aider_hooks.redact import find_secrets, redact_hunk
+    from itertools import groupby
 
-    secret_name: dict[str, bool] = {}  # per path: a change has many hunks per file
-    for hunk in hunks:
+    from aider_hooks.redact import names_with_secrets, redact_hunks
+
+    for _path, same_file in groupby(hunks, key=lambda hunk: hunk.path):
+        group = list(same_file)
         # A file *name* that holds a secret cannot be redacted without losing the path the
         # model's findings are anchored by, so such a hunk is not sent at all.
-        names = [p for p in (hunk.path, hunk.old_path) if p]
-        for name in names:
-            if name not in secret_name:
-                secret_name[name] = bool(find_secrets(name, path=name))
-        if any(secret_name[name] for name in names):
-            report.stats.redacted += 1
-            not_sent.append(FailedHunk(hunk.path, hunk.first_line, hunk.last_line,
-                                       SECRET_PATH_REASON))
-            continue
-        clean, count = redact_hunk(hunk)
-        report.stats.redacted += count
-        yield clean
+        secret_names = names_with_secrets(
+            (p for hunk in group for p in (hunk.path, hunk.old_path) if p), memo=memo)
+        sendable: list[Hunk] = []
+        for hunk in group:
+            if hunk.path in secret_names or hunk.old_path in secret_names:
+                report.stats.redacted += 1
+                not_sent.append(FailedHunk(hunk.path, hunk.first_line, hunk.last_line,
+                                           SECRET_PATH_REASON))
+            else:
+                sendable.append(hunk)
+        for clean, count in redact_hunks(sendable, memo=memo):
+            report.stats.redacted += count
+            yield clean
 
 
 def _within_file_size(hunks: list[Hunk], settings: Settings,
@@ -872,6 +886,16 @@ class _RequestRunner:
                 backend = open_backend(self.settings.for_link(link), self._deadline)
                 self._backends[link.label] = backend
             return backend
+
+
+def _open_memo(settings: Settings) -> ResultMemo | None:
+    """The memo of check results and clean texts; none for a dry run (it never reads the
+    results back, and a huge dry run would only fill the file)."""
+    if settings.dry_run:
+        return None
+    from aider_hooks.results import open_result_memo
+
+    return open_result_memo(settings)
 
 
 def _open_cache(settings: Settings, on_warning: Callable[[str], None]) -> ResponseCache:

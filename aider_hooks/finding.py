@@ -1,10 +1,14 @@
 """What a review produces: findings anchored to ``path:line``, and their stable fingerprints."""
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, replace
-from typing import Any
+
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
@@ -47,6 +51,8 @@ def make_fingerprint(path: str, category: str, code: str, source: str) -> str:
     post it again. Two findings of one category on one line of code are treated as one
     (``deduplicate`` tells apart the same code on two lines).
     """
+    import hashlib  # only when a finding is made: a replayed run's findings have theirs
+
     material = "\x1f".join([source, path, category_family(category), normalize_code(code)])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:16]
 
@@ -178,6 +184,8 @@ def deduplicate(findings: list[Finding]) -> list[Finding]:
         kept = best.get(at)
         if kept is None or finding.rank > kept.rank:
             best[at] = finding
+    import hashlib
+
     seen: dict[str, int] = {}
     unique = []
     for finding in sorted(best.values(), key=Finding.sort_key):

@@ -13,14 +13,15 @@ from collections.abc import Iterable
 CREDENTIAL_VARIABLES = ("OPENAI_API_KEY", "GITHUB_TOKEN", "GH_TOKEN", "INPUT_API-KEY",
                         "INPUT_GITHUB-TOKEN", "AZURE_OPENAI_API_KEY")
 
-# Token shapes that must never be printed even when we do not know their value.
-_TOKEN_SHAPES = re.compile(
+# Token shapes that must never be printed even when we do not know their value. Compiled on
+# first use: every review imports this module (to remember a key from a .env file), few print.
+_TOKEN_SHAPES = (
     r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"
     r"|gh[pousr]_[A-Za-z0-9]{20,}"
     r"|github_pat_[A-Za-z0-9_]{20,}"
     r"|xox[abprs]-[A-Za-z0-9\-]{10,})"
 )
-_BEARER = re.compile(r"(?i)(bearer|token)\s+[A-Za-z0-9_\-\.=]{12,}")
+_BEARER = r"(?i)(bearer|token)\s+[A-Za-z0-9_\-\.=]{12,}"
 # Credentials that did not come from the environment (a .env file, a --token flag), so that
 # the last-resort handlers (crash log, error line) mask them without being told.
 _REMEMBERED: set[str] = set()
@@ -39,5 +40,5 @@ def mask_secrets(text: str, extra: Iterable[str | None] = ()) -> str:
     for value in sorted(values, key=len, reverse=True):  # a key inside a longer one: longer first
         if value and len(value) >= 6:
             text = text.replace(value, "***")
-    text = _TOKEN_SHAPES.sub("***", text)
-    return _BEARER.sub(lambda m: f"{m.group(1)} ***", text)
+    text = re.sub(_TOKEN_SHAPES, "***", text)  # re caches the compiled patterns
+    return re.sub(_BEARER, lambda m: f"{m.group(1)} ***", text)

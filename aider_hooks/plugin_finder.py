@@ -8,7 +8,9 @@ The built-ins are a table here rather than entry points in our own ``pyproject.t
 then work from a source checkout or a zipapp with no installed metadata, and a run with
 ``AIDER_REVIEW_NO_PLUGINS=1`` (or a review that needs only built-in names) never scans the
 installed distributions. ``importlib.metadata`` is imported only when third-party plugins are
-looked for, never on the nothing-staged path (tests/test_import_cost.py).
+looked for and a quick scan of the ``sys.path`` folders finds a distribution whose
+``entry_points.txt`` names our groups (``_may_declare``), never on the nothing-staged path
+(tests/test_import_cost.py).
 
 Plugins come only from installed distributions: no setting names a module, so nothing in a
 repository (a pull request's config) can make the tool import code.
@@ -18,11 +20,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
 
 from aider_hooks import __version__
 
-Kind = Literal["check", "reporter"]
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Kind = Literal["check", "reporter"]
+
 GROUPS: dict[Kind, str] = {"check": "aider_review.checks", "reporter": "aider_review.reporters"}
 DISTRIBUTION = "aider-hooks"
 NO_PLUGINS_ENV = "AIDER_REVIEW_NO_PLUGINS"
@@ -106,6 +114,8 @@ def find_plugin(kind: Kind, name: str) -> Plugin | None:
 
 @cache
 def _installed(kind: Kind) -> list[Plugin]:
+    if not _may_declare(GROUPS[kind]):
+        return []  # the usual case: importlib.metadata (~20 ms with its email parser) unneeded
     from importlib.metadata import entry_points
 
     found: list[Plugin] = []
@@ -117,6 +127,42 @@ def _installed(kind: Kind) -> list[Plugin]:
         version = dist.version if dist is not None else "?"
         found.append(Plugin(entry.name, kind, name, version, entry.value))
     return sorted(found, key=lambda p: (p.name, p.distribution))
+
+
+def _may_declare(group: str) -> bool:
+    """False only when no distribution ``importlib.metadata`` can see declares an entry point
+    of ``group``: no ``*.dist-info``/``*.egg-info`` folder in a ``sys.path`` directory has an
+    ``entry_points.txt`` that mentions it. Anything this scan cannot vouch for (a zip on the
+    path, a meta-path finder of its own that lists distributions) answers True, and the full
+    ``importlib.metadata`` search runs."""
+    import sys
+
+    from importlib.machinery import PathFinder
+
+    if any(hasattr(finder, "find_distributions") and finder is not PathFinder
+           for finder in sys.meta_path):
+        return True
+    needle = group.encode("utf-8")
+    for entry in sys.path:
+        try:
+            listing = os.scandir(entry or ".")
+        except NotADirectoryError:
+            return True  # a zip file on the path
+        except OSError:
+            continue  # missing: nothing to find there
+        with listing:
+            for item in listing:
+                if not item.name.lower().endswith((".dist-info", ".egg-info")):
+                    continue
+                try:
+                    with open(os.path.join(item.path, "entry_points.txt"), "rb") as file:
+                        if needle in file.read():
+                            return True
+                except (FileNotFoundError, NotADirectoryError):
+                    continue  # no entry points (or an old single-file egg-info)
+                except OSError:
+                    return True
+    return False
 
 
 def failure_line(label: str, err: BaseException) -> str:

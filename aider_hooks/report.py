@@ -1,10 +1,15 @@
 """The result of one run: findings, hunks that failed, counters. Reporters only read this."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
 
 from aider_hooks.finding import Finding
+
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass
@@ -100,3 +105,38 @@ class Report:
             "model": self.model,
             **({"models": [link.to_json() for link in self.links]} if self.links else {}),
         }
+
+    def to_state(self) -> dict[str, Any]:
+        """Every field, losslessly, as JSON-ready data (``from_state`` reads it back): what a
+        remembered run keeps (cli/run_memo.py). Not a public document; ``to_json`` is."""
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> Report:
+        """The report ``to_state`` wrote; ``ValueError`` for anything else (a field unknown to
+        this version, one missing, a wrong type), so a reader can treat it as absent."""
+        try:
+            links = []
+            for link in data["links"]:
+                price = link["price"]
+                links.append(_build(LinkUsage, {**link, "price": None if price is None
+                                                else (float(price[0]), float(price[1]))}))
+            report: Report = _build(cls, {
+                **data,
+                "findings": [_build(Finding, item) for item in data["findings"]],
+                "failed": [_build(FailedHunk, item) for item in data["failed"]],
+                "stats": _build(Stats, data["stats"]),
+                "notices": [str(notice) for notice in data["notices"]],
+                "links": links,
+            })
+        except (KeyError, TypeError, IndexError, AttributeError) as err:
+            raise ValueError(f"not a saved report: {err!r}") from None
+        return report
+
+
+def _build(kind: type[Any], data: dict[str, Any]) -> Any:
+    """``kind(**data)`` that insists on exactly the dataclass's fields."""
+    names = {f.name for f in fields(kind)}
+    if set(data) != names:
+        raise ValueError(f"not a saved {kind.__name__}: fields {sorted(set(data) ^ names)}")
+    return kind(**data)

@@ -9,9 +9,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from collections.abc import Mapping
 
 from aider_hooks.errors import ConfigError
+
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 FAIL_ON = ("error", "warning", "info", "never")
 COMMIT_STYLES = ("plain", "conventional")

@@ -291,3 +291,16 @@ def test_the_default_file_is_under_the_user_cache_directory(isolated_environment
     assert path.name == "responses.sqlite3" and path.parent.name == "aider-review"
     if sys.platform.startswith("linux"):
         assert path == isolated_environment / ".cache" / "aider-review" / "responses.sqlite3"
+
+
+def test_a_hit_is_written_as_used_when_the_cache_closes(cache_path: Path) -> None:
+    with ResponseCache(cache_path) as cache:
+        cache.put(key(1), answer("kept"))
+    with sqlite3.connect(cache_path) as conn:
+        (stored,) = conn.execute("SELECT last_used FROM answers").fetchone()
+    time.sleep(0.01)
+    with ResponseCache(cache_path) as cache:
+        assert cache.get(key(1)) == answer("kept")
+    with sqlite3.connect(cache_path) as conn:
+        (used,) = conn.execute("SELECT last_used FROM answers").fetchone()
+    assert used > stored

@@ -36,6 +36,28 @@ def test_value_options_are_exactly_the_options_that_take_a_value() -> None:
     assert set(subparsers.choices) == set(COMMANDS)
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+@pytest.mark.parametrize("command", ["review", "explain", "fix", "commit-msg", "cache",
+                                     "github", "baseline"])
+def test_the_parser_of_one_command_is_that_command_of_the_whole_parser(command: str) -> None:
+    from aider_hooks.tasks import REGISTRY
+
+    whole, one = build_parser(), build_parser(only=command)
+    assert list(_subcommands(whole)) == list(COMMANDS)
+    assert _subcommands(one)[command].format_help() == _subcommands(whole)[command].format_help()
+    if command in REGISTRY:
+        # A task's run (a review, on every commit) builds that task's parser alone: its help,
+        # errors and parsing are its own, and no other command can be chosen after it.
+        assert list(_subcommands(one)) == [command]
+    else:
+        assert list(_subcommands(one)) == list(COMMANDS)
+        assert one.format_help() == whole.format_help()
+
+
 def test_a_usage_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     from aider_hooks.cli.main import main
 

@@ -147,6 +147,21 @@ def stage_secret_corpus(repo: Path) -> list[tuple[str, SecretRecord]]:
     return corpus
 
 
+def cache_text_without_keys(cache: Path) -> str:
+    """The cache file's bytes (as latin-1) with the tables' keys taken out. A key is a sha256
+    digest: 64 hex digits, thousands of them, among which some 8-digit piece of a hex secret
+    turns up by chance (the corpus has hex keys); everything else in the file is kept."""
+    import sqlite3
+
+    text = cache.read_bytes().decode("latin-1")
+    with sqlite3.connect(cache) as conn:
+        keys = [row[0] for table in ("answers", "check_results", "run_reports")
+                for row in conn.execute(f"SELECT key FROM {table}")]  # noqa: S608 - our names
+    for key in keys:
+        text = text.replace(key, "")
+    return text
+
+
 def corpus_leaks(text: str, corpus: list[tuple[str, SecretRecord]]) -> list[tuple[str, str]]:
     """Records any of whose secrets, or any 8-character piece of one, is in ``text``; a
     piece that the corpus also holds outside every secret (``access_t``, ``producti``: the
@@ -180,7 +195,7 @@ def test_no_secret_of_the_many_format_corpus_reaches_the_model(
     assert sum(path in sent for path, _ in corpus) == len(corpus)
     assert corpus_leaks(sent, corpus) == []
     assert corpus_leaks(result.stdout + result.stderr, corpus) == []
-    assert corpus_leaks(cache.read_bytes().decode("latin-1"), corpus) == []
+    assert corpus_leaks(cache_text_without_keys(cache), corpus) == []
     record_figure("corpus-to-model", command=command[0], secrets=len(
         {s for _, r in corpus for s in r.secrets}), records=len(corpus), formats=len(FORMATS),
         requests=len(server.requests), leaked=len(corpus_leaks(sent, corpus)))

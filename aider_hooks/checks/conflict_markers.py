@@ -27,4 +27,4 @@ def check_conflict_markers(ctx: CheckContext) -> Iterator[Finding]:
                               category="conflict-marker", message=MESSAGE, code=added[n])
 
 
-CHECK = Check("conflict-marker", check_conflict_markers)
+CHECK = Check("conflict-marker", check_conflict_markers, per_file=True)

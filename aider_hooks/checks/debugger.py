@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import cache
 
 from aider_hooks.checks.common import PYTHON_SUFFIXES, added_by_line, staged_source
 from aider_hooks.checks.context import CheckContext
@@ -17,33 +18,42 @@ JS_SUFFIXES = (".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".cts", ".v
 RUBY_SUFFIXES = (".rb", ".rake", ".ru", ".gemspec", ".erb")
 RUBY_NAMES = ("Rakefile", "Gemfile", "Guardfile", "Capfile")
 
-# One (pattern, what to call it) per leftover debugger, matched on the line with its strings
-# and comments removed.
-_PYTHON_DEBUGGERS = (
-    (re.compile(r"(?<![\w.])(?<!def )breakpoint\s*\("), "breakpoint()"),
-    (re.compile(r"(?<!def )\bset_trace\s*\("), "set_trace()"),
-    (re.compile(r"\b(?:i?pdb|pudb|pdbpp)\s*\.\s*post_mortem\s*\("), "post_mortem()"),
-    (re.compile(r"^\s*(?:import\s+(?:[\w.]+\s*,\s*)*(?:i?pdb|pudb|pdbpp|web_pdb|remote_pdb)\b"
-                r"|from\s+(?:i?pdb|pudb|pdbpp|web_pdb|remote_pdb)\s+import\b)"), "debugger import"),
-    (re.compile(r"\bpu\.db\b"), "pu.db"),
-    (re.compile(r"^\s*from\s+IPython\s+import\s+(?:[\w\s,]*\b)?embed\b|\bIPython\.embed\s*\("),
-     "IPython embed()"),
-)
-_JS_DEBUGGERS = ((re.compile(r"(?<![\w$.])debugger\s*(?:;|$)"), "debugger statement"),)
-_RUBY_DEBUGGERS = (
-    (re.compile(r"(?<![\w.])binding\.(?:pry|irb|remote_pry|pry_remote|b)\b"), "binding.pry"),
-    *((re.compile(rf"(?<![\w.:@$]){word}\b(?!\s*[=:?!(\[.])"), word) for word in ("byebug", "debugger")),
-)
-_PY_STRING_OR_COMMENT = re.compile(
-    r"""[rRbBuUfF]{0,2}(?:"(?:\\.|[^"\\])*(?:"|$)|'(?:\\.|[^'\\])*(?:'|$))|\#.*""")
-_JS_STRING_OR_COMMENT = re.compile(
-    r""""(?:\\.|[^"\\])*(?:"|$)|'(?:\\.|[^'\\])*(?:'|$)|`(?:\\.|[^`\\])*(?:`|$)|//.*|/\*.*?(?:\*/|$)""")
-_RUBY_STRING_OR_COMMENT = re.compile(r""""(?:\\.|[^"\\])*(?:"|$)|'(?:\\.|[^'\\])*(?:'|$)|\#.*""")
-_RULES = {
-    "python": (_PYTHON_DEBUGGERS, _PY_STRING_OR_COMMENT),
-    "javascript": (_JS_DEBUGGERS, _JS_STRING_OR_COMMENT),
-    "ruby": (_RUBY_DEBUGGERS, _RUBY_STRING_OR_COMMENT),
-}
+Rules = tuple[tuple[tuple["re.Pattern[str]", str], ...], "re.Pattern[str]"]
+
+
+@cache
+def _rules() -> dict[str, Rules]:
+    """Per language: (pattern, what to call it) per leftover debugger, matched on the line
+    with its strings and comments removed, and the pattern of those strings and comments.
+    Compiled on first use: a run whose files' results are remembered never needs them."""
+    python_debuggers = (
+        (re.compile(r"(?<![\w.])(?<!def )breakpoint\s*\("), "breakpoint()"),
+        (re.compile(r"(?<!def )\bset_trace\s*\("), "set_trace()"),
+        (re.compile(r"\b(?:i?pdb|pudb|pdbpp)\s*\.\s*post_mortem\s*\("), "post_mortem()"),
+        (re.compile(r"^\s*(?:import\s+(?:[\w.]+\s*,\s*)*(?:i?pdb|pudb|pdbpp|web_pdb|remote_pdb)\b"
+                    r"|from\s+(?:i?pdb|pudb|pdbpp|web_pdb|remote_pdb)\s+import\b)"),
+         "debugger import"),
+        (re.compile(r"\bpu\.db\b"), "pu.db"),
+        (re.compile(r"^\s*from\s+IPython\s+import\s+(?:[\w\s,]*\b)?embed\b|\bIPython\.embed\s*\("),
+         "IPython embed()"),
+    )
+    js_debuggers = ((re.compile(r"(?<![\w$.])debugger\s*(?:;|$)"), "debugger statement"),)
+    ruby_debuggers = (
+        (re.compile(r"(?<![\w.])binding\.(?:pry|irb|remote_pry|pry_remote|b)\b"), "binding.pry"),
+        *((re.compile(rf"(?<![\w.:@$]){word}\b(?!\s*[=:?!(\[.])"), word)
+          for word in ("byebug", "debugger")),
+    )
+    py_string_or_comment = re.compile(
+        r"""[rRbBuUfF]{0,2}(?:"(?:\\.|[^"\\])*(?:"|$)|'(?:\\.|[^'\\])*(?:'|$))|\#.*""")
+    js_string_or_comment = re.compile(
+        r""""(?:\\.|[^"\\])*(?:"|$)|'(?:\\.|[^'\\])*(?:'|$)|`(?:\\.|[^`\\])*(?:`|$)|//.*|/\*.*?(?:\*/|$)""")
+    ruby_string_or_comment = re.compile(
+        r""""(?:\\.|[^"\\])*(?:"|$)|'(?:\\.|[^'\\])*(?:'|$)|\#.*""")
+    return {
+        "python": (python_debuggers, py_string_or_comment),
+        "javascript": (js_debuggers, js_string_or_comment),
+        "ruby": (ruby_debuggers, ruby_string_or_comment),
+    }
 
 
 def check_debuggers(ctx: CheckContext) -> Iterator[Finding]:
@@ -52,7 +62,7 @@ def check_debuggers(ctx: CheckContext) -> Iterator[Finding]:
         if language is None or not file.hunks:
             continue
         added = added_by_line(file.hunks)
-        rules, strip = _RULES[language]
+        rules, strip = _rules()[language]
         hits: dict[int, str] = {}
         for number, text in added.items():
             if _looks_like_prose(text, language):
@@ -118,4 +128,4 @@ def _python_multiline_string_lines(source: bytes) -> set[int]:
     return inside
 
 
-CHECK = Check("debugger", check_debuggers)
+CHECK = Check("debugger", check_debuggers, per_file=True)

@@ -53,4 +53,5 @@ def _human_size(size: int) -> str:
 
 
 # needs_file: a pull request's diff from the API cannot tell a file's size.
-CHECK = Check("large-file", check_large_files, needs_file=True, options=("max_file_bytes",))
+CHECK = Check("large-file", check_large_files, needs_file=True, options=("max_file_bytes",),
+              per_file=True)

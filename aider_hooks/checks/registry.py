@@ -19,6 +19,7 @@ from aider_hooks.finding import Finding
 if TYPE_CHECKING:
     from aider_hooks.diff.parse import ChangedFile, HunkSet
     from aider_hooks.plugin_finder import Plugin
+    from aider_hooks.results import ResultMemo
     from aider_hooks.settings import Settings
 
 CheckFunction = Callable[[CheckContext], Iterable[Finding]]
@@ -34,6 +35,10 @@ class Check:
     options: tuple[str, ...] = ()  # the Settings fields it reads, handed over in ctx.options
     source: str = "builtin"
     label: str = field(default="", compare=False)  # how a failure notice names it
+    # True when its findings for a file depend only on that file (its diff, new blob and
+    # path) and its option values: then they are kept by blob id (aider_hooks/results.py).
+    # Built-in checks only; a plugin may read anything, so it always runs.
+    per_file: bool = False
 
     def describe(self) -> str:
         return self.label or f"check {self.name!r}"
@@ -59,9 +64,11 @@ def needs_file(name: str) -> bool:
 
 
 def run_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile, settings: Settings,
-               checks: Sequence[Check] | None = None) -> CheckRun:
+               checks: Sequence[Check] | None = None,
+               memo: ResultMemo | None = None) -> CheckRun:
     """Every enabled check (or ``checks``) on the checked files of ``hunk_set``; findings
-    sorted."""
+    sorted. With ``memo``, a ``per_file`` built-in check runs only on the files whose result
+    for the same blob, hunks and options is not remembered from an earlier run."""
     run = CheckRun([], [])
     if checks is None:
         checks = load_checks(settings, run.notices)
@@ -69,17 +76,101 @@ def run_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile, settings: Setti
         return run
     files = tuple(f for f in hunk_set.files if _is_checked(f, settings))
     blobs = _BlobCache(read_new_file)
+    remembered = _Remembered(memo, files, blobs) if memo is not None else None
     for check in checks:
-        ctx = CheckContext(files=files, read_new_file=blobs, source=check.source,
-                           options=_option_values(check, settings))
+        options = _option_values(check, settings)
         try:
-            run.findings += _findings_of(check, ctx)
+            if remembered is not None and check.per_file and check.source == "builtin":
+                run.findings += remembered.findings(check, options)
+            else:
+                ctx = CheckContext(files=files, read_new_file=blobs, source=check.source,
+                                   options=options)
+                run.findings += _findings_of(check, ctx)
         except Exception as err:  # noqa: BLE001 - a check's bug costs its findings, not the run
             from aider_hooks.plugin_finder import failure_line
 
             run.notices.append(failure_line(check.describe(), err))
+    if remembered is not None:
+        remembered.keep()
     run.findings.sort(key=lambda f: (*f.sort_key(), f.category))
     return run
+
+
+class _Remembered:
+    """Per-file results of the ``per_file`` built-in checks, by a key of the check (name,
+    option values, code version) and the file (path, status, git blob id, hunks)."""
+
+    def __init__(self, memo: ResultMemo, files: tuple[ChangedFile, ...],
+                 blobs: ReadNewFile) -> None:
+        self._memo = memo
+        self._files = files
+        self._blobs = blobs
+        self._file_keys: list[str] | None = None
+        self._new: dict[str, str] = {}
+
+    def findings(self, check: Check, options: Mapping[str, Any]) -> list[Finding]:
+        from aider_hooks.results import holds_secret, result_key
+
+        what = repr(sorted(options.items()))
+        keys = [result_key("check", check.name, what, file_key) for file_key in self._keys()]
+        known = self._memo.get_many(keys)
+        found: list[Finding] = []
+        new: dict[str, str] = {}
+        for file, key in zip(self._files, keys):
+            remembered = _findings_from_json(known[key]) if key in known else None
+            if remembered is None:
+                ctx = CheckContext(files=(file,), read_new_file=self._blobs,
+                                   source=check.source, options=options)
+                remembered = _findings_of(check, ctx)
+                if not holds_secret(remembered):  # a secret's text never goes into the file
+                    new[key] = _findings_to_json(remembered)
+            found += remembered
+        self._new.update(new)  # only when the check ran on every file without raising
+        return found
+
+    def keep(self) -> None:
+        for key, value in self._new.items():
+            self._memo.put(key, value)
+
+    def _keys(self) -> list[str]:
+        if self._file_keys is None:
+            from aider_hooks.results import blob_id
+
+            self._file_keys = [
+                repr((f.path, f.old_path, f.status, f.is_binary, blob_id(self._blobs(f.path)),
+                      _hunks_digest(f)))
+                for f in self._files]
+        return self._file_keys
+
+
+def _hunks_digest(file: ChangedFile) -> str:
+    """A digest of every line of the file's hunks a check can see (numbers and text)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for hunk in file.hunks:
+        digest.update(repr((hunk.context_before,
+                            [(ln.kind, ln.text, ln.new_lineno, ln.old_lineno) for ln in hunk.lines],
+                            hunk.context_after)).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _findings_to_json(findings: list[Finding]) -> str:
+    import json
+    from dataclasses import fields
+
+    names = [f.name for f in fields(Finding)]
+    return json.dumps([{name: getattr(f, name) for name in names} for f in findings])
+
+
+def _findings_from_json(text: str) -> list[Finding] | None:
+    """The findings a result holds, or None when it cannot be read (then the check runs)."""
+    import json
+
+    try:
+        return [Finding(**item) for item in json.loads(text)]
+    except (ValueError, TypeError):
+        return None
 
 
 def load_checks(settings: Settings, notices: list[str]) -> list[Check]:

@@ -64,4 +64,4 @@ def _secrets_by_line(lines: list[str], path: str) -> list[tuple[str, int, int]]:
                      and text[m.start:m.end].lower() in PLACEHOLDER_PASSWORDS)]
 
 
-CHECK = Check("secret", check_secrets)
+CHECK = Check("secret", check_secrets, per_file=True)

@@ -70,4 +70,5 @@ def _compile_error(source: bytes, path: str) -> tuple[str, int] | None:
 
 
 # needs_file: a pull request's diff from the API has no file to compile.
-CHECK = Check("syntax-error", check_syntax, needs_file=True, options=("max_file_bytes",))
+CHECK = Check("syntax-error", check_syntax, needs_file=True, options=("max_file_bytes",),
+              per_file=True)

@@ -26,8 +26,19 @@ PROG = "aider-review"
 # Every task is a subcommand of the same shape (SOURCE, options, PATH...); then the others.
 # Built on first use (module ``__getattr__`` below): it needs the task registry.
 COMMANDS: tuple[str, ...]
-_OTHER_COMMANDS = ("github", "gitlab", "cache", "plugins", "baseline", "feedback", "config",
-                   "finetune")
+_OTHER_HELP = {
+    "github": "review a pull request and comment on it",
+    "gitlab": "review a merge request and comment on it",
+    "cache": "inspect or clear the response cache",
+    "plugins": "list the checks and output formats, built-in and installed",
+    "baseline": "accept today's findings: later runs do not report them",
+    "feedback": "mark a finding of the last review useful or wrong",
+    "config": "print the effective settings, where each came from, and the instruction files "
+              "in use",
+    "finetune": "export reviewed requests with feedback as fine-tuning data; start and follow "
+                "a job",
+}
+_OTHER_COMMANDS = tuple(_OTHER_HELP)
 
 
 def __getattr__(name: str) -> object:
@@ -183,8 +194,23 @@ def command_first(args: list[str]) -> list[str]:
 def _one_line_errors() -> type[argparse.ArgumentParser]:
     import argparse
 
+    class _Formatter(argparse.HelpFormatter):
+        """argparse's formatter, sized as it sizes itself but without importing shutil (and
+        the compression modules shutil loads, ~3 ms): argparse builds one for every
+        argument it checks, on every run, not only for --help."""
+
+        def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                     width: int | None = None) -> None:
+            if width is None:
+                width = _terminal_columns() - 2
+            super().__init__(prog, indent_increment, max_help_position, width)
+
     class _OneLineErrors(argparse.ArgumentParser):
         """A usage error is one line (and exit 2), like every other error, not a usage dump."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("formatter_class", _Formatter)  # subcommands' parsers too
+            super().__init__(*args, **kwargs)
 
         def error(self, message: str) -> NoReturn:
             self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -192,12 +218,33 @@ def _one_line_errors() -> type[argparse.ArgumentParser]:
     return _OneLineErrors
 
 
+def _terminal_columns() -> int:
+    """What ``shutil.get_terminal_size().columns`` answers: $COLUMNS, else the terminal's
+    width, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; with ``only``, commands other than ``only`` that have a module
-    of their own (``TaskEntry.command``) get no arguments (they are not the one parsed)."""
+    """The whole command line; with ``only``, only that command gets its arguments (the
+    others are listed, with their help line, but are not the one parsed: building them would
+    import their modules and cost a parser each on every run). With a task's name (a review,
+    the usual run), only that task's parser exists: nothing else is ever parsed or printed
+    then (its --help is its own; anything that is not a command is a review's PATH)."""
     import argparse
 
     from aider_hooks.tasks import REGISTRY as TASKS
+
+    def wanted(name: str) -> bool:
+        return only is None or only == name
 
     parser = _one_line_errors()(
         prog=PROG,
@@ -207,22 +254,29 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, entry in TASKS.items():
+        if only in TASKS and name != only:
+            continue  # argparse's parsers cost ~0.3 ms each, most of it gettext lookups
         command = sub.add_parser(name, help=entry.help, description=entry.help)
+        if not wanted(name):
+            continue
         if entry.command:
-            if only is None or only == name:
-                _add_own_arguments(command, entry.command, task=name)
+            _add_own_arguments(command, entry.command, task=name)
             continue
         _add_task_arguments(command, task=name, applies_patch=entry.applies_patch)
-    github = sub.add_parser("github", help="review a pull request and comment on it",
+    if only is not None and only in TASKS:
+        return parser  # the usual run (a review): the other commands are not built
+    github = sub.add_parser("github", help=_OTHER_HELP["github"],
                             description="Pull-request bot: what action.yml runs.")
     github.set_defaults(run=_run_github)
-    _add_github_arguments(github)
-    gitlab = sub.add_parser("gitlab", help="review a merge request and comment on it",
+    if wanted("github"):
+        _add_github_arguments(github)
+    gitlab = sub.add_parser("gitlab", help=_OTHER_HELP["gitlab"],
                             description="Merge-request bot for GitLab CI pipelines.")
     gitlab.set_defaults(run=_run_module("gitlab"))
-    _add_gitlab_arguments(gitlab)
+    if wanted("gitlab"):
+        _add_gitlab_arguments(gitlab)
     cache = sub.add_parser(
-        "cache", help="inspect or clear the response cache",
+        "cache", help=_OTHER_HELP["cache"],
         description="The response cache keeps the model's answers, so an unchanged hunk costs\n"
                     "no request. It acts on the file a review run from here would use.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -237,8 +291,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     cache.add_argument("--config", metavar="FILE",
                        help="settings file whose cache-path to use (default: the repository's)")
     cache.set_defaults(run=_run_cache)
-    plugins = sub.add_parser("plugins", help="list the checks and output formats, built-in "
-                                             "and installed", description="Installed plugins.")
+    plugins = sub.add_parser("plugins", help=_OTHER_HELP["plugins"],
+                             description="Installed plugins.")
     plugins.add_argument("--format", choices=("text", "json"), default="text",
                          help="one line per plugin (the default), or a JSON list")
     plugins.set_defaults(run=_run_plugins)
@@ -251,15 +305,13 @@ def _add_knowledge_commands(sub: Any) -> None:
     building the parser on the nothing-staged path imports nothing more."""
     from aider_hooks.cli.options import add_common_options
 
-    baseline = sub.add_parser("baseline", help="accept today's findings: later runs do not "
-                                               "report them",
+    baseline = sub.add_parser("baseline", help=_OTHER_HELP["baseline"],
                               description="Review SOURCE (default: staged changes) and write "
                                           "the fingerprints of its findings to "
                                           ".aider-review/baseline.json.")
     _add_task_arguments(baseline, task="review", applies_patch=False)
     baseline.set_defaults(run=_run_module("baseline"))
-    feedback = sub.add_parser("feedback", help="mark a finding of the last review useful or "
-                                               "wrong")
+    feedback = sub.add_parser("feedback", help=_OTHER_HELP["feedback"])
     feedback.add_argument("fingerprint", metavar="FINGERPRINT")
     verdict = feedback.add_mutually_exclusive_group(required=True)
     verdict.add_argument("--useful", dest="verdict", action="store_const", const="useful",
@@ -269,12 +321,10 @@ def _add_knowledge_commands(sub: Any) -> None:
     feedback.add_argument("--note", default="", metavar="TEXT",
                           help="what the reviewer should learn (redacted)")
     feedback.set_defaults(run=_run_module("feedback"))
-    config = sub.add_parser("config", help="print the effective settings, where each came "
-                                           "from, and the instruction files in use")
+    config = sub.add_parser("config", help=_OTHER_HELP["config"])
     add_common_options(config)
     config.set_defaults(run=_run_module("config"))
-    finetune = sub.add_parser("finetune", help="export reviewed requests with feedback as "
-                                               "fine-tuning data; start and follow a job")
+    finetune = sub.add_parser("finetune", help=_OTHER_HELP["finetune"])
     actions = finetune.add_subparsers(dest="action", metavar="ACTION", required=True)
     export = actions.add_parser("export", help="write OpenAI chat fine-tuning JSONL")
     export.add_argument("file", metavar="FILE")

@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from aider_hooks.errors import InputError
 from aider_hooks.settings import FAIL_ON, Settings, load_settings
+
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:

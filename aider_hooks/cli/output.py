@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
 
 from aider_hooks.errors import EXIT_FINDINGS, EXIT_MODEL_UNAVAILABLE, EXIT_OK, InputError
 
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from typing import TextIO
 
     from aider_hooks.report import Report
     from aider_hooks.settings import Settings

@@ -10,22 +10,30 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
 
 from aider_hooks.cli.output import exit_code, write_report, write_report_pieces
 from aider_hooks.errors import EXIT_MODEL_UNAVAILABLE, EXIT_OK, ConfigError, InputError
 
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import TextIO
+
     from contextlib import AbstractContextManager
 
     from aider_hooks.diff.source import DiffSource, LoadedDiff
     from aider_hooks.engine import ReviewResult
+    from aider_hooks.report import Report
     from aider_hooks.settings import Settings
     from aider_hooks.tasks.base import Task
 
 PROG = "aider-review"
+REMEMBERED_TASK = "review"  # the one task whose runs are remembered (cli/run_memo.py)
 
 
 def run_review_command(args: argparse.Namespace) -> int:
@@ -35,13 +43,18 @@ def run_review_command(args: argparse.Namespace) -> int:
     hook = bool(getattr(args, "hook", False))
     if hook and root is not None:
         source = hook_source(root, cwd, args.paths)
+    staged: bytes | None = None  # the staged diff, when it was read to see if there is one
     if source.kind == "staged" and root is not None:
-        from aider_hooks.diff.git import has_staged_changes
+        from aider_hooks.diff import git
 
         # The common case on `git commit --allow-empty` etc.: cost nothing. Unless a report was
         # asked for on the command line: a JSON reader or an --output file gets an empty one.
+        # Without PATHs the diff itself answers (one git process, not two, for a review).
         wants_report = args.output is not None or args.format not in (None, "text")
-        if not wants_report and not has_staged_changes(root):
+        if not args.paths:
+            staged = git.staged_diff(root)
+        if not wants_report and not (staged if staged is not None
+                                     else git.has_staged_changes(root)):
             if args.verbose and not args.quiet:
                 _say_nothing_staged()
             return EXIT_OK
@@ -50,20 +63,36 @@ def run_review_command(args: argparse.Namespace) -> int:
     from aider_hooks.diff.source import load_diff
     from aider_hooks.tasks import get_task
 
-    task = get_task(args.task)
     settings = settings_from_args(args, root)
-    if task.needs_model and not settings.model_configured and not settings.dry_run:
+    # `review` (no model needed, a report printed) may replay a remembered run, so its task
+    # module and the prompts it imports load only when the review really runs.
+    task = get_task(args.task) if args.task != REMEMBERED_TASK else None
+    if task is not None and task.needs_model and not settings.model_configured \
+            and not settings.dry_run:
         raise ConfigError(f"`{task.name}` needs a model: set OPENAI_API_KEY, or OPENAI_BASE_URL "
                           "for a local server (e.g. http://localhost:11434/v1 for Ollama)")
-    if task.output != "report":
+    if task is not None and task.output != "report":
         settings = _plain_text_only(task, args, settings)
-    diff = load_diff(source, cwd=cwd, paths=args.paths, root=root)  # paths: repo-relative
+    diff = load_diff(source, cwd=cwd, paths=args.paths, root=root,  # paths: repo-relative
+                     staged=staged)
+    memo = None
     try:
+        if task is None:
+            from aider_hooks.cli.run_memo import open_run_memo
+
+            started = time.monotonic()
+            memo = open_run_memo(args, source, settings, diff)
+            remembered = memo.recall() if memo is not None else None
+            if remembered is not None and diff.root is not None:
+                return _replay(remembered, settings, diff.root, hook, started)
+            task = get_task(args.task)
         result = _run_task(diff, settings, list(diff.paths), task)
+        if memo is not None:
+            memo.remember(result.report)
         if settings.dry_run:
             write_report_pieces(settings, dry_run_pieces(result, settings))
             return EXIT_OK
-        _print_notices(result, settings)
+        _print_notices(result.report, settings)
         if task.output != "report":
             _print_failed(result, settings)  # no report is printed: say which hunks failed
         if task.output == "patch":
@@ -71,23 +100,38 @@ def run_review_command(args: argparse.Namespace) -> int:
     finally:
         diff.close()
     if task.output == "report":
-        from aider_hooks.reporters import render
-
-        report = result.report
-        if settings.format == "text" and settings.quiet:
-            from aider_hooks.reporters.text import render_text
-            from aider_hooks.reporters.view import ReportView
-
-            # -q: findings (and failed hunks) only, no summary line; nothing when clean.
-            text = render_text(ReportView.of(report), color=_use_color(settings), summary=False)
-            if text or settings.output:
-                write_report(settings, text)
-        elif not (hook and settings.format == "text" and not report.findings
-                  and not report.failed and not settings.output):
-            write_report(settings, render(report, settings.format, color=_use_color(settings),
-                                          warn=lambda line: _notice(settings, line)))
+        _print_report(result.report, settings, hook)
     return exit_code(result.report, fail_on=settings.fail_on if task.output == "report" else "never",
                      strict=settings.strict)
+
+
+def _replay(report: Report, settings: Settings, root: Path, hook: bool, started: float) -> int:
+    """Print a remembered run's report as the run would (cli/run_memo.py), redoing its one
+    side effect: the last findings that `aider-review feedback` looks up."""
+    from aider_hooks.knowledge.last_findings import record_last_findings
+
+    record_last_findings(root, report.findings, report.notices.append)
+    report.stats.elapsed_s = time.monotonic() - started
+    _print_notices(report, settings, remembered=True)
+    _print_report(report, settings, hook)
+    return exit_code(report, fail_on=settings.fail_on, strict=settings.strict)
+
+
+def _print_report(report: Report, settings: Settings, hook: bool) -> None:
+    from aider_hooks.reporters import render
+
+    if settings.format == "text" and settings.quiet:
+        from aider_hooks.reporters.text import render_text
+        from aider_hooks.reporters.view import ReportView
+
+        # -q: findings (and failed hunks) only, no summary line; nothing when clean.
+        text = render_text(ReportView.of(report), color=_use_color(settings), summary=False)
+        if text or settings.output:
+            write_report(settings, text)
+    elif not (hook and settings.format == "text" and not report.findings
+              and not report.failed and not settings.output):
+        write_report(settings, render(report, settings.format, color=_use_color(settings),
+                                      warn=lambda line: _notice(settings, line)))
 
 
 def _diff_source(args: argparse.Namespace) -> DiffSource:
@@ -237,22 +281,23 @@ def dry_run_pieces(result: ReviewResult, settings: Settings | None = None) -> It
             yield "\n"
 
 
-def _print_notices(result: ReviewResult, settings: Settings) -> None:
-    for notice in result.report.notices:
+def _print_notices(report: Report, settings: Settings, *, remembered: bool = False) -> None:
+    for notice in report.notices:
         _notice(settings, notice)
     if settings.verbose:
-        _notice(settings, _what_happened(result, settings))
+        _notice(settings, _what_happened(report, settings)
+                + ("; a remembered run, replayed" if remembered else ""))
 
 
-def _what_happened(result: ReviewResult, settings: Settings) -> str:
+def _what_happened(report: Report, settings: Settings) -> str:
     """The -v line: where the review went and what it cost."""
     from aider_hooks.model.retry import endpoint_label
 
-    stats = result.report.stats
+    stats = report.stats
     if settings.model_configured and not settings.offline:
         # Configured, even when nothing was left to send (all cached, skipped, or no hunk).
         model = f"model {settings.model} at {endpoint_label(settings.base_url)}"
-        if result.report.model is None:
+        if report.model is None:
             model += " (nothing sent)" if not stats.hunks else " (not asked: built-in checks only)"
     elif settings.offline:
         model = "offline (built-in checks only)"

@@ -24,19 +24,27 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
 
 from aider_hooks.diff import git
 from aider_hooks.errors import InputError
 
-SourceKind = Literal["staged", "range", "file", "stdin", "worktree", "files"]
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO, Literal
+
+    SourceKind = Literal["staged", "range", "file", "stdin", "worktree", "files"]
+
 ReadNewFile = Callable[[str], bytes | None]
 
 # A line that only a unified diff (git, GNU diff, hg, svn) would contain.
-_DIFF_MARKER = re.compile(r"^(?:diff |--- |\+\+\+ |@@ -|Binary files |GIT binary patch)", re.MULTILINE)
-_HUNK_HEADER = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
-_COLOURED_DIFF = re.compile(rb"^(?:\x1b\[[0-9;]*m)+(?:diff |@@ |--- |\+\+\+ )", re.MULTILINE)
-_ANSI_SGR = re.compile(rb"\x1b\[[0-9;]*m")
+# Patterns, compiled (and cached by ``re``) on first use: a staged git diff needs none of them,
+# and compiling all four costs a review's start-up about a millisecond.
+_DIFF_MARKER = r"(?m)^(?:diff |--- |\+\+\+ |@@ -|Binary files |GIT binary patch)"
+_HUNK_HEADER = r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@"
+_COLOURED_DIFF = rb"(?m)^(?:\x1b\[[0-9;]*m)+(?:diff |@@ |--- |\+\+\+ )"
+_ANSI_SGR = rb"\x1b\[[0-9;]*m"
 
 
 @dataclass(frozen=True)
@@ -79,17 +87,21 @@ def load_diff(
     paths: Sequence[str] = (),
     stdin: BinaryIO | None = None,
     root: Path | None = None,
+    staged: bytes | None = None,
 ) -> LoadedDiff:
     """Read the diff ``source`` names. ``stdin`` replaces ``sys.stdin.buffer`` (tests).
 
     ``root`` is the repository root when the caller has already looked it up (one git
-    process fewer); otherwise it is found from ``cwd``.
+    process fewer); otherwise it is found from ``cwd``. ``staged`` is the output of
+    ``git.staged_diff(root)`` (no paths) when the caller has already read it.
     """
     cwd = Path(cwd)
     if source.kind == "staged":
         root = root or git.find_repo_root(cwd)
         rel = repo_relative_paths(paths, cwd=cwd, root=root)
-        text = decode_diff_bytes(git.staged_diff(root, rel))
+        if staged is None or rel:
+            staged = git.staged_diff(root, rel)
+        text = decode_diff_bytes(staged)
         return LoadedDiff(text, root, git.BlobReader(root), "staged changes", rel)
     if source.kind == "range":
         if not source.spec:
@@ -121,7 +133,7 @@ def load_diff(
 def _loaded_from_bytes(data: bytes, cwd: Path, paths: Sequence[str], label: str,
                        known_root: Path | None) -> LoadedDiff:
     text = decode_diff_bytes(data)
-    if text.strip() and not _DIFF_MARKER.search(text):
+    if text.strip() and not re.search(_DIFF_MARKER, text):
         raise InputError(
             f"input is not a unified diff ({label}): expected lines such as 'diff --git', "
             "'---', '+++' and '@@'; make one with `git diff > FILE`"
@@ -234,8 +246,8 @@ def decode_diff_bytes(data: bytes) -> str:
         data = data.decode("utf-16", errors="replace").encode("utf-8")
     elif data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    if b"\x1b[" in data and _COLOURED_DIFF.search(data):
-        data = _ANSI_SGR.sub(b"", data)
+    if b"\x1b[" in data and re.search(_COLOURED_DIFF, data):
+        data = re.sub(_ANSI_SGR, b"", data)
     if b"\x00" in data:
         data = data.replace(b"\x00", b"")
     if b"\r" not in data:
@@ -326,7 +338,7 @@ def _strip_cr_from_framing(lines: list[str]) -> list[str]:
             if first != "\\":
                 old_left = new_left = 0  # malformed hunk: let the parser report it
         framing = line[:-1] if line.endswith("\r") else line
-        header = _HUNK_HEADER.match(framing)
+        header = re.match(_HUNK_HEADER, framing)
         if header:
             old_left = int(header.group(1) or 1)
             new_left = int(header.group(2) or 1)

@@ -17,5 +17,9 @@ KNOWLEDGE_DIR = ".aider-review"
 BASELINE_FILE = f"{KNOWLEDGE_DIR}/baseline.json"
 FEEDBACK_FILE = f"{KNOWLEDGE_DIR}/feedback.jsonl"
 INSTRUCTIONS_FILE = f"{KNOWLEDGE_DIR}/instructions.md"
+# Instruction files other tools read too (knowledge/instructions.py).
+WHOLE_REPOSITORY_FILES = ("AGENTS.md", "CLAUDE.md", ".github/copilot-instructions.md")
+SCOPED_DIRECTORY = ".github/instructions"
+SCOPED_SUFFIX = ".instructions.md"
 # Under the git directory: the last run's findings, which `aider-review feedback` looks up.
 LAST_FINDINGS_FILE = "aider-review/last-findings.json"

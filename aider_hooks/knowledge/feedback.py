@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aider_hooks.finding import Finding
-from aider_hooks.knowledge import FEEDBACK_FILE, LAST_FINDINGS_FILE
+from aider_hooks.knowledge import FEEDBACK_FILE
 from aider_hooks.knowledge.files import (
     KnowledgeError,
     KnowledgeReader,
     append_line,
-    atomic_write,
     decode_text,
 )
+# Re-exported: they lived here first (the engine imports them from here).
+from aider_hooks.knowledge.last_findings import last_findings_path as last_findings_path
+from aider_hooks.knowledge.last_findings import record_last_findings as record_last_findings
 
 VERDICTS = ("useful", "wrong")
 MAX_NOTE_CHARS = 500
@@ -154,28 +156,6 @@ def append_feedback(root: Path, entry: Feedback) -> Path:
 
 
 # The last run's findings ---------------------------------------------------------------------
-
-
-def last_findings_path(root: Path) -> Path:
-    from aider_hooks.diff.git import git_dir
-
-    return git_dir(root) / LAST_FINDINGS_FILE
-
-
-def record_last_findings(root: Path, findings: Sequence[Finding],
-                         warn: Callable[[str], None]) -> None:
-    """Keep the reported findings for ``aider-review feedback`` (never fails a review)."""
-    try:
-        path = last_findings_path(root)
-        items = [{**f.to_json(), "code": f.code} for f in findings]
-        document = {"version": 1, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "findings": items}
-        # Not worth an fsync: the next review writes it again.
-        atomic_write(path, json.dumps(document, indent=1).encode(), mode=0o600, durable=False)
-    except (OSError, KnowledgeError, ValueError) as err:
-        warn(f"could not keep this run's findings for `aider-review feedback`: {err}")
-    except Exception as err:  # noqa: BLE001 - a GitError etc.: never fail the review
-        warn(f"could not keep this run's findings for `aider-review feedback`: {err}")
 
 
 def find_last_finding(root: Path, fingerprint: str) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 from aider_hooks.errors import InputError
@@ -84,6 +82,8 @@ class KnowledgeReader:
         assert self.root is not None
         if self.rev is not None and self.rev.startswith("-"):
             return None
+        import subprocess  # only for a revision's files (the pull-request bot)
+
         try:
             result = subprocess.run(["git", *args], cwd=self.root, env=git_env(),
                                     capture_output=True, stdin=subprocess.DEVNULL, check=False)
@@ -108,7 +108,7 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None,
     """Write ``data`` to a temporary file beside ``path`` and rename it into place: a reader
     sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, temporary = _new_private_file(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -125,6 +125,21 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None,
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _new_private_file(path: Path) -> tuple[int, str]:
+    """A new file beside ``path``, mode 0600, opened for writing (what ``tempfile.mkstemp``
+    makes, without importing tempfile on every review: it pulls in shutil, random and the
+    compression modules)."""
+    for _ in range(100):
+        name = str(path.parent / f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                           | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0),
+                           0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def append_line(path: Path, line: str) -> None:

@@ -19,14 +19,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from aider_hooks.knowledge import INSTRUCTIONS_FILE
+from aider_hooks.knowledge import (
+    INSTRUCTIONS_FILE,
+    SCOPED_DIRECTORY,
+    SCOPED_SUFFIX,
+    WHOLE_REPOSITORY_FILES,
+)
 from aider_hooks.knowledge.files import KnowledgeError, KnowledgeReader, decode_text
 from aider_hooks.knowledge.globs import glob_matches, split_globs
 
 MAX_GUIDANCE_TOKENS = 4000
-WHOLE_REPOSITORY_FILES = ("AGENTS.md", "CLAUDE.md", ".github/copilot-instructions.md")
-SCOPED_DIRECTORY = ".github/instructions"
-SCOPED_SUFFIX = ".instructions.md"
 
 GUIDANCE_INTRO = (
     "Project guidance from the repository's maintainers. It is trusted: follow it while you "

@@ -16,7 +16,6 @@ never replaced (``--cache pyproject.toml`` is a slip, not a damaged cache).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -26,7 +25,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    _T = TypeVar("_T")
 
 CACHE_DIR_NAME = "aider-review"
 CACHE_FILE_NAME = "responses.sqlite3"
@@ -38,6 +44,17 @@ KEY_FORMAT = 1
 BUSY_TIMEOUT_S = 30.0
 # Eviction goes below the cap by this fraction, so a full cache does not evict on every put.
 _EVICT_TO_FRACTION = 0.9
+# A check result's "last used" time is written only when the stored one is older than this:
+# a warm run reads its results without taking the write lock.
+TOUCH_AFTER_S = 3600.0
+# Check results are small (a key and a short JSON list); past this many rows the least
+# recently used go.
+MAX_CHECK_RESULTS = 200_000
+# Remembered run reports: one per (repository, staged change, settings) recently reviewed;
+# past this many rows, or for a report larger than the byte cap, the least recently used go
+# (or the report is not kept).
+MAX_RUN_REPORTS = 500
+MAX_RUN_REPORT_BYTES = 2_000_000
 _ROW_OVERHEAD_BYTES = 64
 _DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 
@@ -92,10 +109,29 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                DELETE FROM request_findings WHERE key = old.key;
            END""",
     ),
+    (
+        # 3: results of the built-in checks and of the secret scan, by a key that hashes
+        # everything they depend on (aider_hooks/results.py); never a file's content.
+        """CREATE TABLE check_results (
+               key TEXT PRIMARY KEY,
+               value TEXT NOT NULL,
+               last_used REAL NOT NULL)""",
+        "CREATE INDEX check_results_by_last_used ON check_results (last_used)",
+    ),
+    (
+        # 4: reports of whole runs that took every answer from the cache, by a key that hashes
+        # every input of the run (cli/run_memo.py). A report stands for the answers it was
+        # made of: when any answer leaves the cache (evicted, cleared), every report goes.
+        """CREATE TABLE run_reports (
+               key TEXT PRIMARY KEY,
+               value TEXT NOT NULL,
+               last_used REAL NOT NULL)""",
+        """CREATE TRIGGER answers_removed_run_reports AFTER DELETE ON answers BEGIN
+               DELETE FROM run_reports;
+           END""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -173,6 +209,8 @@ def cache_key(
     }
     # ensure_ascii: text decoded with surrogateescape still hashes instead of failing.
     canonical = json.dumps(material, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    import hashlib  # not at start-up: a replayed run (cli/run_memo.py) never needs OpenSSL
+
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
@@ -218,6 +256,7 @@ class ResponseCache:
         self._replaced_damaged_file = False
         self._warned_busy = False
         self._conn: sqlite3.Connection | None = None
+        self._used: dict[str, float] = {}  # answers read, by key: when (see get)
         self._conn = self._open()
 
     @property
@@ -226,7 +265,15 @@ class ResponseCache:
         return self._conn is not None
 
     def get(self, key: str) -> CachedAnswer | None:
-        answer = self._run(lambda conn: _read_entry(conn, key), None)
+        def read(conn: sqlite3.Connection) -> CachedAnswer | None:
+            found = _read_entry(conn, key)
+            if found is not None:
+                # Written with the next write or at close(): a warm run of many hits then
+                # takes the write lock once, not once per answer.
+                self._used[key] = time.time()
+            return found
+
+        answer = self._run(read, None)
         with self._lock:
             if answer is None:
                 self.misses += 1
@@ -255,6 +302,21 @@ class ResponseCache:
             return
         self._run(lambda conn: self._write_request(conn, key, task, payload, items, size), None)
 
+    def results(self, keys: Sequence[str]) -> dict[str, str]:
+        """The stored check results (``check_results``) of those ``keys`` that have one."""
+        return self._run(lambda conn: _read_results(conn, list(keys)), {})
+
+    def put_results(self, items: Mapping[str, str]) -> None:
+        """Store check results by key (one transaction; the oldest go past the row cap)."""
+        if items:
+            self._run(lambda conn: self._write_results(conn, dict(items)), None)
+
+    def put_run_report(self, key: str, value: str) -> None:
+        """Remember a run's report (the least recently used go past ``MAX_RUN_REPORTS``);
+        cli/run_memo.py reads them."""
+        if len(value) <= MAX_RUN_REPORT_BYTES:
+            self._run(lambda conn: _write_run_report(conn, key, value), None)
+
     def reviewed_requests(self, fingerprints: Sequence[str]) -> list[ReviewedRequest]:
         """The kept requests that produced a finding with one of ``fingerprints``."""
         return self._run(lambda conn: _read_requests(conn, list(fingerprints)), [])
@@ -274,7 +336,8 @@ class ResponseCache:
         }
 
     def clear(self) -> int:
-        """Remove every entry and give the space back to the file system; returns how many."""
+        """Remove every entry (answers, kept requests, check results and run reports) and give the space
+        back to the file system; returns how many answers there were."""
         removed = self._run(_delete_all, 0)
         self._run(_compact, None)
         return removed
@@ -282,6 +345,10 @@ class ResponseCache:
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
+                try:
+                    self._write_used(self._conn)
+                except sqlite3.Error:
+                    pass  # only "last used" times: never worth a warning at the end of a run
                 self._conn.close()
                 self._conn = None
 
@@ -368,8 +435,26 @@ class ResponseCache:
                     self._turn_off(_describe(err))
                 return fallback
 
+    def _write_used(self, conn: sqlite3.Connection) -> None:
+        """Write the "last used" times of the answers read since the last write."""
+        if not self._used:
+            return
+        used, self._used = self._used, {}
+        try:
+            with _write_transaction(conn):
+                conn.executemany("UPDATE answers SET last_used = ? WHERE key = ?",
+                                 [(when, key) for key, when in used.items()])
+        except sqlite3.OperationalError as err:
+            if not _is_busy(err):  # a hit stays a hit when only the LRU time could not be written
+                raise
+
+    def _write_results(self, conn: sqlite3.Connection, items: dict[str, str]) -> None:
+        self._write_used(conn)
+        _write_results(conn, items)
+
     def _write_entry(self, conn: sqlite3.Connection, key: str, answer: CachedAnswer,
                      size: int) -> None:
+        self._write_used(conn)
         with _write_transaction(conn):
             conn.execute(
                 """INSERT INTO answers (key, size, last_used, created_at, prompt_tokens,
@@ -387,6 +472,7 @@ class ResponseCache:
 
     def _write_request(self, conn: sqlite3.Connection, key: str, task: str, payload: str,
                        items: list[tuple[str, str]], size: int) -> None:
+        self._write_used(conn)
         with _write_transaction(conn):
             if conn.execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone() is None:
                 return
@@ -554,12 +640,6 @@ def _read_entry(conn: sqlite3.Connection, key: str) -> CachedAnswer | None:
     ).fetchone()
     if row is None:
         return None
-    try:
-        with _write_transaction(conn):
-            conn.execute("UPDATE answers SET last_used = ? WHERE key = ?", (time.time(), key))
-    except sqlite3.OperationalError as err:
-        if not _is_busy(err):  # a hit stays a hit when only the LRU time could not be written
-            raise
     return CachedAnswer(text=row[0], prompt_tokens=row[1], completion_tokens=row[2],
                         created_at=row[3])
 
@@ -589,7 +669,57 @@ def _read_totals(conn: sqlite3.Connection) -> tuple[int, int]:
 
 def _delete_all(conn: sqlite3.Connection) -> int:
     with _write_transaction(conn):
+        conn.execute("DELETE FROM check_results")
+        conn.execute("DELETE FROM run_reports")
         return int(conn.execute("DELETE FROM answers").rowcount)
+
+
+def _read_results(conn: sqlite3.Connection, keys: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    stale: list[str] = []
+    now = time.time()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for key, value, last_used in conn.execute(
+                f"SELECT key, value, last_used FROM check_results WHERE key IN ({marks})", chunk):
+            found[key] = value
+            if last_used < now - TOUCH_AFTER_S:
+                stale.append(key)
+    if stale:
+        try:
+            with _write_transaction(conn):
+                conn.executemany("UPDATE check_results SET last_used = ? WHERE key = ?",
+                                 [(now, key) for key in stale])
+        except sqlite3.OperationalError as err:
+            if not _is_busy(err):  # a hit stays a hit when only the LRU time could not be written
+                raise
+    return found
+
+
+def _write_results(conn: sqlite3.Connection, items: dict[str, str]) -> None:
+    now = time.time()
+    with _write_transaction(conn):
+        conn.executemany("INSERT OR REPLACE INTO check_results (key, value, last_used) "
+                         "VALUES (?, ?, ?)", [(k, v, now) for k, v in items.items()])
+        count = int(conn.execute("SELECT count(*) FROM check_results").fetchone()[0])
+        if count > MAX_CHECK_RESULTS:
+            conn.execute(
+                "DELETE FROM check_results WHERE rowid IN (SELECT rowid FROM check_results "
+                "ORDER BY last_used, rowid LIMIT ?)",
+                (count - int(MAX_CHECK_RESULTS * _EVICT_TO_FRACTION),))
+
+
+def _write_run_report(conn: sqlite3.Connection, key: str, value: str) -> None:
+    with _write_transaction(conn):
+        conn.execute("INSERT OR REPLACE INTO run_reports (key, value, last_used) VALUES (?, ?, ?)",
+                     (key, value, time.time()))
+        count = int(conn.execute("SELECT count(*) FROM run_reports").fetchone()[0])
+        if count > MAX_RUN_REPORTS:
+            conn.execute(
+                "DELETE FROM run_reports WHERE rowid IN (SELECT rowid FROM run_reports "
+                "ORDER BY last_used, rowid LIMIT ?)",
+                (count - int(MAX_RUN_REPORTS * _EVICT_TO_FRACTION),))
 
 
 def _compact(conn: sqlite3.Connection) -> None:

@@ -101,26 +101,29 @@ match spanning lines is replaced line by line, so line numbers in prompts stay t
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from functools import cache
+from typing import TYPE_CHECKING
 
 from aider_hooks.hunk import Hunk
-from aider_hooks.redact.assignments import assignments
-from aider_hooks.redact.common import SecretMatch, long_words, lower_same_length
-from aider_hooks.redact.connection_strings import connection_strings
-from aider_hooks.redact.entropy import high_entropy
-from aider_hooks.redact.failsafe import random_values
-from aider_hooks.redact.flags import flags
-from aider_hooks.redact.headers import headers
-from aider_hooks.redact.markup import markup
-from aider_hooks.redact.pem import pem_blocks
-from aider_hooks.redact.positional import positional
-from aider_hooks.redact.prose import prose
-from aider_hooks.redact.secret_paths import secret_file, table_columns
-from aider_hooks.redact.shapes import shape_matches, signed_urls, url_passwords, vendor_tokens
-from aider_hooks.redact.spaced_passwords import PGPASS_NAMES, spaced_passwords
-from aider_hooks.redact.split_strings import split_strings
 
-__all__ = ["SecretMatch", "file_mode", "find_secrets", "marker", "redact_hunk", "redact_text"]
+if TYPE_CHECKING:
+    from aider_hooks.redact.common import SecretMatch
+    from aider_hooks.results import TextMemo
+
+__all__ = ["SecretMatch", "file_mode", "find_secrets", "marker", "names_with_secrets", "redact_hunk",
+           "redact_hunks", "redact_text"]
+
+
+def __getattr__(name: str) -> object:
+    # ``SecretMatch`` lives with the rules' shared helpers, whose regexes compile at import:
+    # loaded on first use, like the rules (``_ranker``).
+    if name == "SecretMatch":
+        from aider_hooks.redact.common import SecretMatch
+
+        return SecretMatch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def marker(kind: str) -> str:
@@ -165,6 +168,8 @@ def find_secrets(text: str, *, path: str | None = None) -> list[SecretMatch]:
     if '\\"' in text:
         # Source escaped inside a JSON string (a notebook's cells): read it once more with
         # each \" as a plain quote, and map what is found back onto the text.
+        from aider_hooks.redact.common import SecretMatch
+
         view, positions = _unescaped(text)
         for match in _ranked(view, path):
             if match.end > match.start:
@@ -189,43 +194,22 @@ def _unescaped(text: str) -> tuple[str, list[int]]:
 
 
 def _ranked(text: str, path: str | None) -> list[SecretMatch]:
-    """Every match of every rule, most specific first (overlaps not yet resolved)."""
-    ranked: list[SecretMatch] = []  # most specific first
-    exempt: list[tuple[int, int]] = []
-    if "-----" in text:
-        ranked, exempt = pem_blocks(text)
-    words = long_words(text)
-    ranked.extend(shape_matches(text))
-    ranked.extend(vendor_tokens(text, words))
-    ranked.extend(signed_urls(text))
-    if "://" in text:
-        ranked.extend(url_passwords(text))
-    mode, lowered = file_mode(path), lower_same_length(text)
-    ranked.extend(secret_file(text, path, exempt))
-    ranked.extend(assignments(text, lowered, mode))
-    name = path.rsplit("/", 1)[-1].lower() if path else ""
-    if ("password" in lowered or "identified" in lowered or "--" in text
-            or name in PGPASS_NAMES):
-        ranked.extend(spaced_passwords(text, lowered, name, mode))
-    ranked.extend(connection_strings(text, lowered))
-    ranked.extend(positional(text, lowered))
-    ranked.extend(flags(text, lowered))
-    ranked.extend(headers(text, lowered))
-    ranked.extend(markup(text, lowered))
-    ranked.extend(table_columns(text, path))
-    ranked.extend(prose(text, lowered, path, mode))
-    ranked.extend(split_strings(text, _known_shapes))
-    ranked.extend(high_entropy(text, exempt, words))
-    ranked.extend(random_values(text, words, exempt))
+    return _ranker()(text, path)
+
+
+@cache
+def _ranker() -> Callable[[str, str | None], list[SecretMatch]]:
+    """The rules, imported on the first scan: their ~130 regexes compile at import, which a
+    run whose every text is known clean (``redact_hunks`` with a memo) never pays for."""
+    from aider_hooks.redact.ranking import ranked
+
     return ranked
-
-
-def _known_shapes(text: str) -> list[SecretMatch]:
-    return shape_matches(text) + vendor_tokens(text, [(0, len(text))])
 
 
 def _resolve_overlaps(ranked: list[SecretMatch]) -> list[SecretMatch]:
     """Keep matches in rank order; a generic match that covers specific ones absorbs them."""
+    from aider_hooks.redact.common import SecretMatch
+
     kept: list[SecretMatch] = []  # sorted by start, disjoint
     for match in ranked:
         at = bisect_left(kept, (match.end,), key=lambda m: (m.start,))
@@ -275,9 +259,7 @@ def redact_hunk(hunk: Hunk) -> tuple[Hunk, int]:
     The extra context, the diff lines and the trailing context are redacted as one text, in
     order, so a key block that spans lines is recognized as a whole.
     """
-    before = [text for _, text in hunk.context_before]
-    after = [text for _, text in hunk.context_after]
-    texts = [*before, *(line.text for line in hunk.lines), *after]
+    texts = _hunk_texts(hunk)
     if any("\n" in t for t in texts):
         redacted, count = _redact_each(texts, hunk.path)
     else:
@@ -288,7 +270,7 @@ def redact_hunk(hunk: Hunk) -> tuple[Hunk, int]:
     total = count + header_count + enclosing_count
     if total == 0:
         return hunk, 0
-    n_before, n_lines = len(before), len(hunk.lines)
+    n_before, n_lines = len(hunk.context_before), len(hunk.lines)
     lines = tuple(replace(line, text=text) if text != line.text else line
                   for line, text in zip(hunk.lines, redacted[n_before:n_before + n_lines]))
     return replace(
@@ -301,6 +283,58 @@ def redact_hunk(hunk: Hunk) -> tuple[Hunk, int]:
         enclosing=enclosing if hunk.enclosing is not None else None,
         extra=dict(hunk.extra),
     ), total
+
+
+def redact_hunks(hunks: Sequence[Hunk], *, memo: TextMemo | None = None,
+                 ) -> list[tuple[Hunk, int]]:
+    """``redact_hunk`` of each hunk. With ``memo``, a hunk whose texts an earlier run found
+    no secret in (the same path, lines, header and enclosing line, and the same rules) is
+    passed on as it is without a scan; only such clean results are remembered."""
+    if memo is None:
+        return [redact_hunk(hunk) for hunk in hunks]
+    from aider_hooks.results import CLEAN, result_key
+
+    keys = [result_key("no-secret-in-hunk", hunk.path, repr(_hunk_texts(hunk)),
+                       hunk.section_header, hunk.enclosing or "") for hunk in hunks]
+    known = memo.get_many(keys)
+    done: list[tuple[Hunk, int]] = []
+    for hunk, key in zip(hunks, keys):
+        if known.get(key) == CLEAN:
+            done.append((hunk, 0))
+            continue
+        clean, count = redact_hunk(hunk)
+        if count == 0:
+            memo.put(key, CLEAN)
+        done.append((clean, count))
+    return done
+
+
+def names_with_secrets(paths: Iterable[str], *, memo: TextMemo | None = None) -> set[str]:
+    """Those of ``paths`` whose very name holds a secret (such a file cannot be sent: its
+    path, which findings are anchored by, cannot be redacted). ``memo`` as in
+    ``redact_hunks``."""
+    names = sorted(set(paths))
+    if memo is None:
+        return {name for name in names if find_secrets(name, path=name)}
+    from aider_hooks.results import CLEAN, result_key
+
+    keys = [result_key("no-secret-in-name", name) for name in names]
+    known = memo.get_many(keys)
+    found: set[str] = set()
+    for name, key in zip(names, keys):
+        if known.get(key) == CLEAN:
+            continue
+        if find_secrets(name, path=name):
+            found.add(name)
+        else:
+            memo.put(key, CLEAN)
+    return found
+
+
+def _hunk_texts(hunk: Hunk) -> list[str]:
+    """Every text of the hunk that ``redact_hunk`` scans as one, in order."""
+    return [*(text for _, text in hunk.context_before), *(line.text for line in hunk.lines),
+            *(text for _, text in hunk.context_after)]
 
 
 def _redact_each(texts: list[str], path: str) -> tuple[list[str], int]:

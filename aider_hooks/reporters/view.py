@@ -6,10 +6,15 @@ their fingerprints filled in, and ``to_json()`` is the document ``--format json`
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from aider_hooks.finding import Finding
 from aider_hooks.report import FailedHunk, LinkUsage, Report, Stats
+
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass(frozen=True)

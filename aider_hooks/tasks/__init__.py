@@ -7,22 +7,31 @@ loaded on the nothing-staged path.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, NamedTuple
 
 from aider_hooks.errors import UsageError
+
+# Not ``typing.TYPE_CHECKING``: a replayed review (cli/run_memo.py) loads this module, and
+# importing typing costs ~3 ms of it (mypy treats any TYPE_CHECKING constant alike).
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from aider_hooks.tasks.base import Task
 
 
-class TaskEntry(NamedTuple):
-    module: str
-    help: str
-    applies_patch: bool = False  # the command takes --apply
-    # A task with arguments of its own: the module (under cli/) defining
-    # ``add_arguments(parser)`` and ``run(args)``. Imported only when its command runs (or
-    # for the full parser, e.g. --help): the no-op review path loads none of them.
-    command: str = ""
+class TaskEntry:
+    """One row of the table (a plain class: a NamedTuple would load typing on every run)."""
+
+    __slots__ = ("module", "help", "applies_patch", "command")
+
+    def __init__(self, module: str, help: str, applies_patch: bool = False,
+                 command: str = "") -> None:
+        self.module = module
+        self.help = help
+        self.applies_patch = applies_patch  # the command takes --apply
+        # A task with arguments of its own: the module (under cli/) defining
+        # ``add_arguments(parser)`` and ``run(args)``. Imported only when its command runs (or
+        # for the full parser, e.g. --help): the no-op review path loads none of them.
+        self.command = command
 
 
 REGISTRY: dict[str, TaskEntry] = {

@@ -269,6 +269,8 @@ def anchor_findings(raw: Sequence[RawFinding], hunks: Sequence[Hunk]) -> tuple[l
     The index of the hunks is built once, so the cost is linear in the hunks' lines plus, per
     finding, the number of lines that carry its exact text.
     """
+    if not raw:  # the usual answer of a clean change (and of most cached ones): no index
+        return [], 0
     indexes = _build_indexes(hunks)
     anchored: list[Finding] = []
     for item in raw:
