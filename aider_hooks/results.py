@@ -95,8 +95,25 @@ def code_version() -> str:
 @cache
 def package_version() -> str:
     """Which aider-review runs: ``code_version``'s parts for every module of the package (a
-    remembered whole run depends on all of them), found by one walk of its folders."""
-    package = os.path.dirname(os.path.abspath(__file__))
+    remembered whole run depends on all of them)."""
+    return package_stamp(os.path.dirname(os.path.abspath(__file__)), __version__)
+
+
+def package_stamp(package: str, version: str) -> str:
+    """The stamp of the package folder ``package``. Installed the usual way, pip's ``RECORD``
+    of the install stands for the files (one stat: a reinstall or upgrade rewrites it); from a
+    source checkout or an editable install, where files change without an install, the size
+    and modification time of every module (one walk of the package's folders)."""
+    record = os.path.join(os.path.dirname(package), f"aider_hooks-{version}.dist-info", "RECORD")
+    try:
+        info = os.stat(record)
+    except OSError:
+        return _walked_stamp(package, version)
+    return (f"{RESULTS_FORMAT}|{version}|{sys.version}|record:{info.st_size}:"
+            f"{info.st_mtime_ns}:{info.st_ino}")
+
+
+def _walked_stamp(package: str, version: str) -> str:
     stamp = sha256()
     for folder, names, files in os.walk(package):
         names[:] = sorted(n for n in names if n != "__pycache__")
@@ -109,7 +126,7 @@ def package_version() -> str:
                     continue
                 stamp.update(f"{os.path.relpath(path, package)}\0{info.st_size}\0"
                              f"{info.st_mtime_ns}\n".encode())
-    return f"{RESULTS_FORMAT}|{__version__}|{sys.version}|{stamp.hexdigest()[:24]}"
+    return f"{RESULTS_FORMAT}|{version}|{sys.version}|{stamp.hexdigest()[:24]}"
 
 
 def result_key(kind: str, *parts: str) -> str:

@@ -280,3 +280,38 @@ def test_a_secret_in_a_file_name_is_never_remembered(tmp_path: Path) -> None:
 
 def test_the_builtin_checks_are_all_kept_per_file() -> None:
     assert all(check.per_file for check in builtin_checks().values())
+
+
+def test_an_installed_package_is_stamped_by_its_install_record(tmp_path: Path) -> None:
+    # A normal install: pip's RECORD stands for the files, so a reinstall (a new RECORD)
+    # changes the stamp and nothing else has to be read on every run.
+    from aider_hooks.results import package_stamp
+
+    package = tmp_path / "site-packages" / "aider_hooks"
+    package.mkdir(parents=True)
+    (package / "engine.py").write_text("A = 1\n")
+    record = tmp_path / "site-packages" / "aider_hooks-9.9.dist-info" / "RECORD"
+    record.parent.mkdir()
+    record.write_text("aider_hooks/engine.py,sha256=x,6\n")
+    first = package_stamp(str(package), "9.9")
+    assert package_stamp(str(package), "9.9") == first
+    record.unlink()
+    record.write_text("aider_hooks/engine.py,sha256=y,7\n")  # reinstalled
+    assert package_stamp(str(package), "9.9") != first
+
+
+def test_a_source_checkout_is_stamped_by_its_modules(tmp_path: Path) -> None:
+    # No install record beside the package (a checkout, an editable install): an edited
+    # module must change the stamp, or a remembered run of the old code would be replayed.
+    import os
+
+    from aider_hooks.results import package_stamp
+
+    package = tmp_path / "aider_hooks"
+    package.mkdir()
+    module = package / "engine.py"
+    module.write_text("A = 1\n")
+    first = package_stamp(str(package), "9.9")
+    module.write_text("A = 22\n")
+    os.utime(module, ns=(1, 2))
+    assert package_stamp(str(package), "9.9") != first

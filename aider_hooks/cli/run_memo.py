@@ -13,8 +13,9 @@ When (all must hold; anything else runs the review as usual):
   finding's line holds a secret.
 
 The key (sha256) hashes everything the report depends on: the code (``package_version``:
-every module's size and time, the package and Python versions), the resolved settings (API
-keys are not hashed; only whether each link has one), the parsed command line, the working
+pip's install record or every module's size and time, the package and Python versions),
+the resolved settings (API keys are not hashed; only whether each link has one), the parsed
+command line, the working
 folder, the diff's whole text (blob ids included), the knowledge files' bytes and which were
 absent (``knowledge.fingerprint``), whether stdout and stderr are terminals and whether
 ``NO_COLOR`` or ``AIDER_REVIEW_NO_PLUGINS`` are set. A replay prints the stored report
