@@ -114,9 +114,11 @@ def test_the_fast_path_runs_git_as_the_diff_module_does() -> None:
     from aider_hooks.cli import main
     from aider_hooks.diff import git as diff_git
 
+    from aider_hooks.diff import spawn
+
     assert main._FAST_GIT_OPTIONS == diff_git._GLOBAL_OPTIONS
-    assert main._FAST_PATH_VARIABLES == diff_git._PATH_VARIABLES
-    assert main._FAST_DROPPED_VARIABLES == diff_git._DROPPED_VARIABLES
+    # One environment and one runner for both (diff/spawn.py), not two copies to keep equal.
+    assert diff_git.git_env is spawn.git_env and diff_git.run_captured is spawn.run_captured
 
 
 def test_a_fully_cached_review_never_loads_the_model_sdk(git_repo: Path, model_server: Any,

@@ -98,14 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 # The pre-commit hook runs on every commit, most often with nothing staged for it to review
 # (`git commit --allow-empty`, `--amend` of the message, pre-commit's other hooks). That answer
 # must cost two git commands and as few imports as possible: no argparse, no settings, no diff
-# modules. Kept in step with aider_hooks.diff.git by tests/test_import_cost.py.
+# modules but the small one that runs git (diff/spawn.py). The options are kept in step with
+# aider_hooks.diff.git by tests/test_import_cost.py.
 _FAST_GIT_OPTIONS = (
     "--no-optional-locks", "--literal-pathspecs", "-c", "core.quotepath=false",
     "-c", "color.ui=never", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
     "-c", "diff.submodule=short",
 )
-_FAST_PATH_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
-_FAST_DROPPED_VARIABLES = ("GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS", "GIT_PAGER", "GIT_TRACE")
 # pre-commit's "run --from-ref/--to-ref" modes review a range, never the index.
 _FAST_NOT_STAGED_VARIABLES = ("PRE_COMMIT_FROM_REF", "PRE_COMMIT_TO_REF")
 
@@ -120,54 +119,20 @@ def _nothing_staged(args: list[str]) -> bool:
         return False
     if any(os.environ.get(name) for name in _FAST_NOT_STAGED_VARIABLES):
         return False
-    env = dict(os.environ)
-    for name in _FAST_PATH_VARIABLES:
-        if env.get(name):
-            env[name] = os.path.abspath(env[name])
-    for name in _FAST_DROPPED_VARIABLES:
-        env.pop(name, None)
-    env["GIT_OPTIONAL_LOCKS"] = "0"
-    env["GIT_TERMINAL_PROMPT"] = "0"
+    from aider_hooks.diff.spawn import git_env, run_captured
+
+    env = git_env()
     try:
-        code, out = _quiet_git(env, "rev-parse", "--show-toplevel")
+        code, out, _ = run_captured(["git", *_FAST_GIT_OPTIONS, "rev-parse", "--show-toplevel"],
+                                    env)
         root = os.fsdecode(out.rstrip(b"\r\n"))
         if code != 0 or not root.strip():
             return False
-        code, _ = _quiet_git(env, "-C", root, "diff", "--cached", "--quiet", "--no-ext-diff",
-                             "--no-textconv")
+        code, _, _ = run_captured(["git", *_FAST_GIT_OPTIONS, "diff", "--cached", "--quiet",
+                                   "--no-ext-diff", "--no-textconv"], env, cwd=root)
     except OSError:
         return False
     return code == 0
-
-
-def _quiet_git(env: dict[str, str], *args: str) -> tuple[int, bytes]:
-    """git's exit code and standard output; its stderr is dropped and stdin is empty. Spawned
-    directly where the platform can: importing subprocess would cost more than both gits."""
-    argv = ["git", *_FAST_GIT_OPTIONS, *args]
-    spawn = getattr(os, "posix_spawnp", None)
-    if spawn is None:  # Windows
-        import subprocess
-
-        done = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL,
-                              check=False)
-        return done.returncode, done.stdout
-    read, write = os.pipe()  # both ends close-on-exec; the child gets dup2'ed copies only
-    try:
-        devnull = os.open(os.devnull, os.O_RDWR)
-        try:
-            pid = spawn("git", argv, env, file_actions=[
-                (os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, write, 1),
-                (os.POSIX_SPAWN_DUP2, devnull, 2)])
-        finally:
-            os.close(devnull)
-            os.close(write)
-        chunks = []
-        while chunk := os.read(read, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(read)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), b"".join(chunks)
 
 
 # Options of review/explain/fix that take a value (tests/test_cli.py keeps this in step with

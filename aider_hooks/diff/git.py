@@ -23,13 +23,14 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from aider_hooks.diff.spawn import git_env as git_env  # re-exported: every git of ours uses it
+from aider_hooks.diff.spawn import run_captured as run_captured
 from aider_hooks.errors import GitError, InputError
 
 # Not ``typing.TYPE_CHECKING``: importing typing (and dataclasses) would cost the no-op hook
 # several milliseconds; mypy treats any TYPE_CHECKING constant the same way.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import select
     import subprocess
     import threading
     from typing import IO
@@ -54,27 +55,10 @@ DIFF_OPTIONS = (
     "--unified=3",  # the same hunks whatever diff.context says, so cache keys are stable
     "--submodule=short",
 )
-# Variables that name repository files; git may hand them to a hook as relative paths.
-_PATH_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
-# Variables that would change the diff's format behind our back.
-_DROPPED_VARIABLES = ("GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS", "GIT_PAGER", "GIT_TRACE")
 # Keep each command line well under every platform's argument limit (Windows: 32 KiB).
 _MAX_PATHSPEC_CHARS = 16_000
 
 _GIT_MISSING = "git is not installed or not on PATH: install git, or review a saved diff with --diff FILE"
-
-
-def git_env() -> dict[str, str]:
-    """The environment for every git we run: the caller's, made safe and read-only."""
-    env = dict(os.environ)
-    for name in _PATH_VARIABLES:
-        if env.get(name):
-            env[name] = os.path.abspath(env[name])
-    for name in _DROPPED_VARIABLES:
-        env.pop(name, None)
-    env["GIT_OPTIONAL_LOCKS"] = "0"
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    return env
 
 
 class GitRun:
@@ -97,7 +81,7 @@ def _git(
     """Run one read-only git command; failures become ``GitError``/``InputError``."""
     command = ["git", *_GLOBAL_OPTIONS, *args]
     try:
-        result = _run_captured(command, cwd, git_env())
+        result = GitRun(*run_captured(command, git_env(), cwd))
     except FileNotFoundError:
         if not Path(cwd).is_dir():
             raise InputError(f"directory not found: {cwd}") from None
@@ -107,68 +91,6 @@ def _git(
     if result.returncode not in ok_codes:
         raise GitError(f"git {what or args[0]} failed: {_first_error_line(result.stderr)}")
     return result
-
-
-def _run_captured(command: list[str], cwd: Path, env: dict[str, str]) -> GitRun:
-    """Run ``command`` in ``cwd`` with stdin empty and stdout and stderr captured.
-
-    Where the platform has ``posix_spawn`` and ``poll``, without the subprocess module: its
-    import and fork cost ~4 ms of a review that git answers in 3. ``git -C cwd`` stands in for
-    a working directory (posix_spawn has none); every descriptor of ours is close-on-exec.
-    """
-    import select
-
-    spawn = getattr(os, "posix_spawnp", None)
-    if spawn is None or not hasattr(select, "poll"):
-        import subprocess
-
-        done = subprocess.run(command, cwd=cwd, env=env, capture_output=True,
-                              stdin=subprocess.DEVNULL, check=False)
-        return GitRun(done.returncode, done.stdout, done.stderr)
-    if not os.path.isdir(cwd):
-        raise FileNotFoundError(2, "No such file or directory", str(cwd))
-    argv = [command[0], "-C", os.fspath(cwd), *command[1:]]
-    out_read, out_write = os.pipe()
-    err_read, err_write = os.pipe()
-    try:
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        try:
-            pid = spawn(argv[0], argv, env, file_actions=[
-                (os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, out_write, 1),
-                (os.POSIX_SPAWN_DUP2, err_write, 2)])
-        finally:
-            os.close(devnull)
-            os.close(out_write)
-            os.close(err_write)
-        try:
-            output = _read_both(out_read, err_read, select.poll())
-        except BaseException:  # Ctrl-C while git runs: it goes too, as subprocess.run does
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            raise
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(out_read)
-        os.close(err_read)
-    return GitRun(os.waitstatus_to_exitcode(status), output[out_read], output[err_read])
-
-
-def _read_both(first: int, second: int, poller: select.poll) -> dict[int, bytes]:
-    """Everything written to two pipes until both are closed, read as it comes (a full
-    stderr pipe must not stall git while stdout is being read)."""
-    chunks: dict[int, list[bytes]] = {first: [], second: []}
-    for fd in chunks:
-        poller.register(fd, 0x001 | 0x010)  # POLLIN | POLLHUP
-    open_pipes = 2
-    while open_pipes:
-        for fd, _ in poller.poll():
-            data = os.read(fd, 1 << 16)
-            if data:
-                chunks[fd].append(data)
-            else:
-                poller.unregister(fd)
-                open_pipes -= 1
-    return {fd: b"".join(parts) for fd, parts in chunks.items()}
 
 
 def _first_error_line(stderr: bytes) -> str:
