@@ -698,28 +698,27 @@ def _read_results(conn: sqlite3.Connection, keys: list[str]) -> dict[str, str]:
 
 
 def _write_results(conn: sqlite3.Connection, items: dict[str, str]) -> None:
-    now = time.time()
-    with _write_transaction(conn):
-        conn.executemany("INSERT OR REPLACE INTO check_results (key, value, last_used) "
-                         "VALUES (?, ?, ?)", [(k, v, now) for k, v in items.items()])
-        count = int(conn.execute("SELECT count(*) FROM check_results").fetchone()[0])
-        if count > MAX_CHECK_RESULTS:
-            conn.execute(
-                "DELETE FROM check_results WHERE rowid IN (SELECT rowid FROM check_results "
-                "ORDER BY last_used, rowid LIMIT ?)",
-                (count - int(MAX_CHECK_RESULTS * _EVICT_TO_FRACTION),))
+    _put_evicting(conn, "check_results", items, MAX_CHECK_RESULTS)
 
 
 def _write_run_report(conn: sqlite3.Connection, key: str, value: str) -> None:
+    _put_evicting(conn, "run_reports", {key: value}, MAX_RUN_REPORTS)
+
+
+def _put_evicting(conn: sqlite3.Connection, table: str, items: dict[str, str],
+                  limit: int) -> None:
+    """Store ``items`` in ``table`` (one of ours: key, value, last_used) in one transaction;
+    past ``limit`` rows, the least recently used go, down to a fraction of it."""
+    now = time.time()
     with _write_transaction(conn):
-        conn.execute("INSERT OR REPLACE INTO run_reports (key, value, last_used) VALUES (?, ?, ?)",
-                     (key, value, time.time()))
-        count = int(conn.execute("SELECT count(*) FROM run_reports").fetchone()[0])
-        if count > MAX_RUN_REPORTS:
+        conn.executemany(f"INSERT OR REPLACE INTO {table} (key, value, last_used) "
+                         "VALUES (?, ?, ?)", [(k, v, now) for k, v in items.items()])
+        count = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        if count > limit:
             conn.execute(
-                "DELETE FROM run_reports WHERE rowid IN (SELECT rowid FROM run_reports "
+                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "
                 "ORDER BY last_used, rowid LIMIT ?)",
-                (count - int(MAX_RUN_REPORTS * _EVICT_TO_FRACTION),))
+                (count - int(limit * _EVICT_TO_FRACTION),))
 
 
 def _compact(conn: sqlite3.Connection) -> None:
