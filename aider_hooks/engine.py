@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Protocol
 from aider_hooks.errors import InvalidAnswer, ModelError, ModelUnavailable
 from aider_hooks.finding import Finding, deduplicate
 from aider_hooks.hunk import Hunk
-from aider_hooks.report import FailedHunk, LinkUsage, Report
+from aider_hooks.report import FailedHunk, LinkUsage, Report, Stats
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from aider_hooks.checks.registry import CheckRun
-    from aider_hooks.diff.parse import HunkSet
+    from aider_hooks.diff.parse import DiffParse, HunkSet
     from aider_hooks.diff.source import LoadedDiff
     from aider_hooks.knowledge.session import Knowledge
     from aider_hooks.model.backend import ChatBackend, Completion, Deadline
@@ -105,7 +105,7 @@ def review_diff(
     work tree, or, with ``knowledge_rev``, from that commit only (the pull-request bot passes
     the base commit, so a pull request cannot rewrite what it is reviewed with).
     """
-    from aider_hooks.diff.parse import parse_diff
+    from aider_hooks.diff.parse import DiffParse
 
     if task is None:
         from aider_hooks.tasks import get_task
@@ -116,15 +116,16 @@ def review_diff(
     # Check results and clean texts from earlier runs (aider_hooks/results.py).
     memo = _open_memo(settings)
     read_new_file = _ReadOnce(diff.read_new_file)
-    hunk_set = parse_diff(diff.text, settings=settings, read_new_file=read_new_file,
-                          paths=paths)
+    parse = DiffParse(diff.text, settings=settings, read_new_file=read_new_file, paths=paths)
+    if not diff.from_git or diff.whole_files:
+        # Parsed whole before anything is sent: a diff from a file or stdin that turns out
+        # malformed half-way fails before it cost a request. git's own diffs are parsed as
+        # their hunks are planned, so the first requests leave while the rest is parsed.
+        parse.finish()
     report = Report(task=task.name)
     stats = report.stats
-    hunks = list(hunk_set.hunks)
-    stats.files = len({h.path for h in hunks})
-    stats.hunks = len(hunks)
-    stats.skipped = hunk_set.skipped_hunks
-    if paths and not hunk_set.files:
+    hunks = parse.hunks  # grows as the diff is parsed; complete once _parsed() has run
+    if paths and not parse.has_files():
         from aider_hooks.reporters import printable
 
         shown = ", ".join(printable(p) for p in list(paths)[:3])
@@ -143,20 +144,21 @@ def review_diff(
     # the time (compiling every changed Python file dominates a large dry run). The checks
     # run while the first requests are with the model when there are any (else here, at
     # the end); their notices keep this place among the others.
-    checks = (_Checks(hunk_set, read_new_file, settings, memo)
+    checks = (_Checks(read_new_file, settings, memo)
               if task.runs_checks and not settings.dry_run else None)
     checks_notices_at = len(report.notices)
 
     result = ReviewResult(report=report, hunks=hunks)
-    knowledge = _open_knowledge(diff, settings, knowledge_rev, report) if hunks else None
+    any_hunks = parse.has_hunks()
+    knowledge = _open_knowledge(diff, settings, knowledge_rev, report) if any_hunks else None
     use_model = not settings.offline and (settings.model_configured or settings.dry_run)
     whole_files_to_model = not diff.whole_files or settings.review_all_files
-    if diff.whole_files and hunks:
-        report.notices.append(_whole_files_notice(stats.files, use_model and whole_files_to_model,
-                                                  settings))
-    if hunks and use_model and whole_files_to_model:
-        planned = _plan_requests(hunks, settings, task, report, read_new_file, knowledge,
-                                 memo)
+    if diff.whole_files and any_hunks:
+        report.notices.append(_whole_files_notice(len({h.path for h in hunks}),
+                                                  use_model and whole_files_to_model, settings))
+    if any_hunks and use_model and whole_files_to_model:
+        planned = _plan_requests(_parsed_hunks(parse, stats, checks), settings, task, report,
+                                 read_new_file, knowledge, memo)
         if settings.dry_run:
             from aider_hooks.model.routing import within_budget
 
@@ -170,12 +172,13 @@ def review_diff(
             findings.extend(_run_requests(result, planned, settings, task, report,
                                           listener=listener, progress=progress,
                                           checks=checks))
-    elif (hunks and not settings.offline and not settings.model_configured
+    elif (any_hunks and not settings.offline and not settings.model_configured
           and whole_files_to_model):
         report.notices.append(NO_MODEL_NOTICE)
         report.ai_review_skipped = NO_MODEL_SKIP
-    elif hunks and settings.offline:
+    elif any_hunks and settings.offline:
         report.ai_review_skipped = "the run was --offline: built-in checks only"
+    _parsed(parse, stats, checks)  # when nothing was planned, or planning stopped early
 
     if checks is not None:
         checked = checks.result()
@@ -195,6 +198,23 @@ def review_diff(
 
         record_last_findings(diff.root, report.findings, report.notices.append)
     return result
+
+
+def _parsed_hunks(parse: DiffParse, stats: Stats, checks: _Checks | None) -> Iterator[Hunk]:
+    """The hunks to review as the diff is parsed; once all are, counted and handed to the
+    checks."""
+    yield from parse.iter_hunks()
+    _parsed(parse, stats, checks)
+
+
+def _parsed(parse: DiffParse, stats: Stats, checks: _Checks | None) -> None:
+    """Parse the rest of the diff (if any), count it, and hand it to the checks."""
+    hunk_set = parse.finish()
+    stats.files = len({h.path for h in hunk_set.hunks})
+    stats.hunks = len(hunk_set.hunks)
+    stats.skipped = hunk_set.skipped_hunks
+    if checks is not None:
+        checks.parsed(hunk_set)
 
 
 def _whole_files_notice(files: int, with_model: bool, settings: Settings) -> str:
@@ -217,21 +237,31 @@ def _open_knowledge(diff: LoadedDiff, settings: Settings, rev: str | None,
 
 class _Checks:
     """The built-in (and plugin) checks of one run, on a thread of their own once the first
-    request is with the model: compiling thousands of files then overlaps the model's
-    latency instead of delaying the first request. Without a request in flight they run on
-    the caller's thread when their result is wanted."""
+    request is with the model and the whole diff is parsed: compiling thousands of files
+    then overlaps the model's latency instead of delaying the first request. Without a
+    request in flight they run on the caller's thread when their result is wanted."""
 
-    def __init__(self, hunk_set: HunkSet, read_new_file: Callable[[str], bytes | None],
-                 settings: Settings, memo: ResultMemo | None) -> None:
-        self._hunk_set = hunk_set
+    def __init__(self, read_new_file: Callable[[str], bytes | None], settings: Settings,
+                 memo: ResultMemo | None) -> None:
+        self._hunk_set: HunkSet | None = None  # given by parsed(), once the diff is parsed
         self._read = read_new_file
         self._settings = settings
         self._memo = memo  # thread-safe: one locked SQLite connection, puts kept in a dict
         self._thread: threading.Thread | None = None
+        self._wanted = False  # start() came before parsed()
         self._outcome: CheckRun | BaseException | None = None
 
+    def parsed(self, hunk_set: HunkSet) -> None:
+        if self._hunk_set is not None:
+            return
+        self._hunk_set = hunk_set
+        if self._wanted:
+            self.start()
+
     def start(self) -> None:
-        if self._thread is None and self._outcome is None:
+        """Run the checks on a thread: now, or once the diff is parsed."""
+        self._wanted = True
+        if self._hunk_set is not None and self._thread is None and self._outcome is None:
             # A daemon: Ctrl-C must not wait for the checks of a run that is being abandoned.
             self._thread = threading.Thread(target=self._run, name="aider-review-checks",
                                             daemon=True)
@@ -251,6 +281,7 @@ class _Checks:
     def _run(self) -> None:
         from aider_hooks.checks.registry import run_checks
 
+        assert self._hunk_set is not None, "checks run once the diff is parsed"
         try:
             self._outcome = run_checks(self._hunk_set, read_new_file=self._read,
                                        settings=self._settings, memo=self._memo)
@@ -306,7 +337,7 @@ def _screen(knowledge: Knowledge, read_new_file: Callable[[str], bytes | None],
                             verify=verifier)
 
 
-def _plan_requests(hunks: list[Hunk], settings: Settings, task: Task, report: Report,
+def _plan_requests(hunks: Iterable[Hunk], settings: Settings, task: Task, report: Report,
                    read_new_file: Callable[[str], bytes | None], knowledge: Knowledge | None,
                    memo: ResultMemo | None = None,
                    ) -> Iterator[tuple[PromptRequest, Route]]:
@@ -365,14 +396,17 @@ def _note_guidance(knowledge: Knowledge, guided: bool, report: Report) -> None:
 
 
 # Hunks redacted (and looked up among the texts known clean) together; see ``_redacted``.
+# The first batch is small, so that the first request leaves after a few files are parsed.
 REDACT_BATCH = 256
+FIRST_REDACT_BATCH = 16
 
 
 def _redacted(hunks: Iterable[Hunk], settings: Settings, report: Report,
               not_sent: list[FailedHunk], memo: ResultMemo | None) -> Iterator[Hunk]:
-    """``hunks`` with secrets redacted (counted in the report), ``REDACT_BATCH`` hunks at a
-    time: one look-up in ``memo`` per batch, not per hunk or file (on a 2,000-file change,
-    one per file cost seconds), and still early enough for the first request."""
+    """``hunks`` with secrets redacted (counted in the report), in batches growing from
+    ``FIRST_REDACT_BATCH`` to ``REDACT_BATCH`` hunks: one look-up in ``memo`` per batch, not
+    per hunk or file (on a 2,000-file change, one per file cost seconds), and a first batch
+    small enough that the first request leaves after a few files are parsed."""
     if not settings.redact:
         yield from hunks
         return
@@ -381,7 +415,9 @@ def _redacted(hunks: Iterable[Hunk], settings: Settings, report: Report,
     from aider_hooks.redact import names_with_secrets, redact_hunks
 
     pending = iter(hunks)
-    while group := list(islice(pending, REDACT_BATCH)):
+    size = FIRST_REDACT_BATCH
+    while group := list(islice(pending, size)):
+        size = min(size * 2, REDACT_BATCH)
         # A file *name* that holds a secret cannot be redacted without losing the path the
         # model's findings are anchored by, so such a hunk is not sent at all.
         secret_names = names_with_secrets(
@@ -399,7 +435,7 @@ def _redacted(hunks: Iterable[Hunk], settings: Settings, report: Report,
             yield clean
 
 
-def _within_file_size(hunks: list[Hunk], settings: Settings,
+def _within_file_size(hunks: Iterable[Hunk], settings: Settings,
                       read_new_file: Callable[[str], bytes | None],
                       not_sent: list[FailedHunk]) -> Iterator[Hunk]:
     """Hunks of files over `max-file-bytes` are never sent to the model; they are listed as

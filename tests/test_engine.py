@@ -12,11 +12,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from aider_hooks.diff.source import DiffSource, LoadedDiff, load_diff
+from aider_hooks.errors import InputError
 from aider_hooks.engine import NO_MODEL_NOTICE, ProgressCallback, ReviewResult, review_diff
 from aider_hooks.settings import Settings, load_settings
 from aider_hooks.tasks import get_task
@@ -272,3 +274,53 @@ def test_requests_sent_while_planning_are_those_a_dry_run_shows(
                               for r in shown.requests)
     assert sent.report.stats.reviewed == sent.report.stats.hunks == 12
     assert [f.path for f in sent.report.findings if f.source == "model"] == names
+
+
+def test_the_first_request_leaves_before_the_whole_diff_is_parsed(
+        git_repo: Path, server: FakeModelServer) -> None:
+    """A staged change is parsed as its hunks are planned: the model has the first request
+    before the last files are even read, and still every hunk is reviewed and checked (the
+    syntax error in the last file is found)."""
+    names = [f"m{i:02}.py" for i in range(24)]
+    for name in names:
+        commit(git_repo, name, BASE)
+    for number, name in enumerate(names):
+        stage(git_repo, name, edited((5, alone(f"line_5 = {number}  # BUG"))))
+    stage(git_repo, names[-1], edited((5, alone("line_5 = (  # BUG"))))
+    loaded = load_diff(DiffSource("staged"), cwd=git_repo)
+    read: list[str] = []
+    read_when_asked: list[int] = []
+    reviewer = server.reviewer
+
+    def noting(body: dict[str, Any]) -> str:
+        read_when_asked.append(len(set(read)))
+        return reviewer(body)
+
+    def reading(path: str) -> bytes | None:
+        read.append(path)
+        return loaded.read_new_file(path)
+
+    server.reviewer = noting
+    try:
+        report = run_review(replace(loaded, read_new_file=reading),
+                            model_settings(git_repo, server.base_url, concurrency=1)).report
+    finally:
+        loaded.close()
+    assert read_when_asked and read_when_asked[0] < len(names)
+    assert report.stats.files == report.stats.reviewed == report.stats.hunks == len(names)
+    assert [f.path for f in report.findings if f.category == "syntax-error"] == [names[-1]]
+
+
+def test_a_diff_file_corrupt_part_way_sends_nothing(git_repo: Path, server: FakeModelServer,
+                                                   tmp_path: Path) -> None:
+    """A diff read from a file is parsed whole before anything is sent: one damaged file
+    near its end costs no request (git's own diffs are parsed as they are sent)."""
+    good = "".join(f"diff --git a/m{i}.py b/m{i}.py\n--- a/m{i}.py\n+++ b/m{i}.py\n"
+                   f"@@ -1 +1 @@\n-x = {i}\n+x = {i + 1}  # BUG\n" for i in range(8))
+    corrupt = "diff --git a/z.py b/z.py\n--- a/z.py\n+++ b/z.py\n@@ -1,5 +1,5 @@\n-x = 1\n"
+    patch = tmp_path / "change.patch"
+    patch.write_text(good + corrupt)
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        load_and_review = load_diff(DiffSource("file", str(patch)), cwd=git_repo)
+        run_review(load_and_review, model_settings(git_repo, server.base_url))
+    assert server.requests == []

@@ -13,7 +13,7 @@ from aider_hooks.diff.headers import quote_git_path, unquote_git_path
 from aider_hooks.diff.source import DiffSource, decode_diff_bytes, load_diff
 from aider_hooks.errors import InputError
 from aider_hooks.hunk import Hunk
-from aider_hooks.diff.parse import HunkSet, parse_diff
+from aider_hooks.diff.parse import DiffParse, HunkSet, parse_diff
 from aider_hooks.diff.paths import default_exclusion, path_matches
 from aider_hooks.settings import Settings
 from testing.repos import commit, git, stage
@@ -540,3 +540,38 @@ def test_a_def_the_hunk_shows_or_the_file_defines_twice_is_not_repeated(git_repo
           text.replace("x = 1", "x = twice(1)\ndef here(v):\n    return here(v)"))
     [hunk] = _review_staged(git_repo).hunks
     assert hunk.context_before == () and hunk.context_after == ()
+
+
+def _three_files(prefix: str) -> str:
+    return "".join(f"diff --git a/{prefix}{i}.py b/{prefix}{i}.py\n--- a/{prefix}{i}.py\n"
+                   f"+++ b/{prefix}{i}.py\n@@ -1 +1 @@\n-x = {i}\n+x = {i + 1}\n"
+                   for i in range(3))
+
+
+def test_a_diff_is_parsed_as_far_as_its_hunks_are_asked_for() -> None:
+    """The engine starts on the first hunks of a huge change while the rest is unparsed:
+    taking one hunk parses one file, and the hunks come out as parse_diff gives them."""
+    text = _three_files("a") + _three_files("b")
+    parse = DiffParse(text, settings=Settings())
+    hunks = parse.iter_hunks()
+    assert next(hunks).path == "a0.py"
+    assert [f.path for f in parse.files] == ["a0.py"] and not parse.done
+    assert parse.has_hunks() and len(parse.files) == 1
+    rest = list(hunks)
+    assert parse.done
+    assert [h.path for h in rest] == ["a1.py", "a2.py", "b0.py", "b1.py", "b2.py"]
+    assert parse.finish() == parse_diff(text, settings=Settings())
+
+
+def test_a_diff_corrupt_part_way_fails_where_parsing_reaches_it() -> None:
+    """The files before the damage are parsed; the error is the one parse_diff gives."""
+    corrupt = "diff --git a/z.py b/z.py\n--- a/z.py\n+++ b/z.py\n@@ -1,5 +1,5 @@\n-x = 1\n+x = 2\n"
+    text = _three_files("a") + corrupt + _three_files("b")
+    parse = DiffParse(text, settings=Settings())
+    seen: list[str] = []
+    with pytest.raises(InputError, match="truncated or corrupt") as error:
+        seen.extend(h.path for h in parse.iter_hunks())
+    assert seen == ["a0.py", "a1.py", "a2.py"]
+    with pytest.raises(InputError) as whole:
+        parse_diff(text, settings=Settings())
+    assert str(whole.value) == str(error.value)

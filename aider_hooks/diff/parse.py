@@ -99,12 +99,82 @@ def parse_diff(
 ) -> HunkSet:
     """The hunks of ``text`` worth reviewing. ``paths`` (repository-relative files or
     directories), when given, keeps only those files; other files are left out entirely."""
-    if not text.strip():
-        return HunkSet(files=[], hunks=[], skipped_hunks=0)
+    return DiffParse(text, settings=settings, read_new_file=read_new_file, paths=paths).finish()
+
+
+class DiffParse:
+    """``parse_diff`` one file at a time, for a caller that starts on the first hunks while
+    the rest of the diff is still unparsed (the engine sends the first requests of a huge
+    change this way). ``files`` and ``hunks`` grow as parsing goes; ``finish()`` parses the
+    rest and gives the ``HunkSet``. One thread only: it is a generator underneath."""
+
+    def __init__(self, text: str, *, settings: Settings, read_new_file: ReadNewFile | None = None,
+                 paths: Sequence[str] = ()) -> None:
+        self.files: list[ChangedFile] = []
+        self.hunks: list[Hunk] = []
+        self.skipped_hunks = 0
+        self._pending: Iterator[tuple[ChangedFile, int]] | None = (
+            _parsed_files(text, settings, read_new_file, paths) if text.strip() else None)
+        self._result: HunkSet | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._pending is None
+
+    def iter_hunks(self) -> Iterator[Hunk]:
+        """Every hunk to review in diff order: those parsed already, then the rest as they
+        are parsed."""
+        index = 0
+        while True:
+            while index < len(self.hunks):
+                yield self.hunks[index]
+                index += 1
+            if not self._parse_one():
+                return
+
+    def has_files(self) -> bool:
+        """Whether the diff changes any file (parsing only as far as the first)."""
+        while not self.files and self._parse_one():
+            pass
+        return bool(self.files)
+
+    def has_hunks(self) -> bool:
+        """Whether there is any hunk to review (parsing only as far as the first)."""
+        while not self.hunks and self._parse_one():
+            pass
+        return bool(self.hunks)
+
+    def finish(self) -> HunkSet:
+        while self._parse_one():
+            pass
+        if self._result is None:
+            self._result = HunkSet(files=self.files, hunks=self.hunks,
+                                   skipped_hunks=self.skipped_hunks)
+        return self._result
+
+    def _parse_one(self) -> bool:
+        """Parse one more file; False when there was none left."""
+        if self._pending is None:
+            return False
+        try:
+            file, skipped = next(self._pending)
+        except StopIteration:
+            self._pending = None
+            return False
+        except BaseException:
+            self._pending = None  # the error is raised once, where parsing was asked for
+            raise
+        self.files.append(file)
+        self.hunks.extend(file.hunks)
+        self.skipped_hunks += skipped
+        return True
+
+
+def _parsed_files(text: str, settings: Settings, read_new_file: ReadNewFile | None,
+                  paths: Sequence[str]) -> Iterator[tuple[ChangedFile, int]]:
+    """Each changed file of ``text`` that ``paths`` keeps, with its count of hunks that are
+    not reviewed (deleted, excluded, ...)."""
     wanted = PathFilter(paths)
-    files: list[ChangedFile] = []
-    hunks: list[Hunk] = []
-    skipped_hunks = 0
     numbers: LineNumbers = {}
     for patched, raw in _patched_files(text, numbers):
         info = _file_info(patched)
@@ -114,13 +184,11 @@ def parse_diff(
         if reason is not None:
             # A binary file has no hunks in the diff, yet it is a change left unreviewed:
             # it counts as one skipped hunk, so `-v` does not say "0 skipped" about it.
-            skipped_hunks += len(patched) or int(info.is_binary)
-            files.append(ChangedFile(info.path, info.old_path, info.status, info.is_binary, reason))
+            yield (ChangedFile(info.path, info.old_path, info.status, info.is_binary, reason),
+                   len(patched) or int(info.is_binary))
             continue
         file_hunks = _file_hunks(raw, info, settings, read_new_file, numbers)
-        files.append(ChangedFile(info.path, info.old_path, info.status, False, None, file_hunks))
-        hunks.extend(file_hunks)
-    return HunkSet(files=files, hunks=hunks, skipped_hunks=skipped_hunks)
+        yield ChangedFile(info.path, info.old_path, info.status, False, None, file_hunks), 0
 
 
 def _patched_files(text: str,

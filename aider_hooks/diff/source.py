@@ -72,6 +72,9 @@ class LoadedDiff:
     # Whole files shown as added (source "files"), not changes: the model sees them only
     # with ``review-all-files = true``.
     whole_files: bool = False
+    # Made by git here (not read from a file or stdin): well-formed, so it may be parsed
+    # while its first hunks are already being reviewed.
+    from_git: bool = False
 
     def close(self) -> None:
         """Stop the ``git cat-file`` process behind ``read_new_file``, if any."""
@@ -102,7 +105,7 @@ def load_diff(
         if staged is None or rel:
             staged = git.staged_diff(root, rel)
         text = decode_diff_bytes(staged)
-        return LoadedDiff(text, root, git.BlobReader(root), "staged changes", rel)
+        return LoadedDiff(text, root, git.BlobReader(root), "staged changes", rel, from_git=True)
     if source.kind == "range":
         if not source.spec:
             raise InputError("--range needs a revision range, e.g. --range main...HEAD")
@@ -110,16 +113,18 @@ def load_diff(
         rel = repo_relative_paths(paths, cwd=cwd, root=root)
         right = git.resolve_commit(root, git.parse_rev_range(source.spec).right)
         text = decode_diff_bytes(git.range_diff(root, source.spec, rel))
-        return LoadedDiff(text, root, git.BlobReader(root, right), f"range {source.spec}", rel)
+        return LoadedDiff(text, root, git.BlobReader(root, right), f"range {source.spec}", rel,
+                          from_git=True)
     if source.kind in ("worktree", "files"):
         root = root or git.find_repo_root(cwd)
         rel = repo_relative_paths(paths, cwd=cwd, root=root)
         if source.kind == "files":
             text = decode_diff_bytes(git.whole_files_diff(root, rel))
             return LoadedDiff(text, root, WorkTreeReader(root), "whole files", rel,
-                              whole_files=True)
+                              whole_files=True, from_git=True)
         text = decode_diff_bytes(git.worktree_diff(root, rel))
-        return LoadedDiff(text, root, WorkTreeReader(root), "unstaged changes", rel)
+        return LoadedDiff(text, root, WorkTreeReader(root), "unstaged changes", rel,
+                          from_git=True)
     if source.kind == "file":
         if not source.spec:
             raise InputError("--diff needs a file name, or - for standard input")
