@@ -14,6 +14,7 @@ import math
 import os
 import subprocess
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ def bench_scale(bench: Bench) -> list[Row]:
     last = max(arrivals) - started
     ok_wall = wall <= SCALE_WALL_SHARE * floor
     reviewed = stats["reviewed"] == hunks and not stats["failed"]
+    sending = _sending_alone(bench, repo, args, requests)
     return [
         Row(f"scale: {SCALE_FILES:,} files / {hunks:,} hunks, {SCALE_LATENCY * 1000:.0f} ms, "
             f"--concurrency {SCALE_CONCURRENCY}: wall vs max(ideal, --dry-run)",
@@ -99,7 +101,39 @@ def bench_scale(bench: Bench) -> list[Row]:
         Row("scale: start-up until the first request; until the last",
             f"{first:.2f} s; {last:.2f} s (peak in flight {bench.server.peak_in_flight})", "",
             None),
+        # What the transport alone costs on this machine: the SDK's work per request and the
+        # fake server's, with every prompt built before the first leaves and no checks.
+        Row("scale: the same requests sent with nothing else to do (planned first, no "
+            "checks): first to last answer",
+            f"{sending:.2f} s ({sending / ideal:.2f}x ideal)", "", None),
     ]
+
+
+def _sending_alone(bench: Bench, repo: Path, args: list[str], expected: int) -> float:
+    """Seconds from the first request's arrival to the last answer, when a run budget makes
+    the tool plan every request before it sends one, and the built-in checks are off."""
+    config = bench.work / "scale-sending.toml"
+    config.write_text("builtin-checks = false\nmax-requests = 1000000\n")
+    env = dict(bench.env, AIDER_REVIEW_CACHE=str(bench.work / "scale-sending.sqlite3"))
+    reviewer = bench.server.reviewer
+    answered: list[float] = []
+
+    def timed_reviewer(body: dict[str, Any]) -> str:
+        answered.append(time.perf_counter())  # after the latency: when the answer leaves
+        return reviewer(body)
+
+    bench.server.reviewer = timed_reviewer
+    sent = len(bench.server.requests)
+    try:
+        done = subprocess.run([*bench.tool, *args, "--config", str(config)], cwd=repo, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    finally:
+        bench.server.reviewer = reviewer
+        del bench.server.requests[sent:]
+    if done.returncode != 0 or len(answered) != expected:
+        raise SystemExit(f"scale sending-alone run exited {done.returncode} after "
+                         f"{len(answered)} of {expected} requests")
+    return max(answered) - min(answered) + SCALE_LATENCY
 
 
 def _cpu(usage: resource.struct_rusage) -> float:
