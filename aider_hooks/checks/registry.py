@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aider_hooks.diff.parse import ChangedFile, HunkSet
     from aider_hooks.plugin_finder import Plugin
     from aider_hooks.results import ResultMemo
+    from aider_hooks.checks.worker import WorkerPlan
     from aider_hooks.settings import Settings
 
 CheckFunction = Callable[[CheckContext], Iterable[Finding]]
@@ -65,10 +66,12 @@ def needs_file(name: str) -> bool:
 
 def run_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile, settings: Settings,
                checks: Sequence[Check] | None = None,
-               memo: ResultMemo | None = None) -> CheckRun:
+               memo: ResultMemo | None = None, worker: WorkerPlan | None = None) -> CheckRun:
     """Every enabled check (or ``checks``) on the checked files of ``hunk_set``; findings
     sorted. With ``memo``, a ``per_file`` built-in check runs only on the files whose result
-    for the same blob, hunks and options is not remembered from an earlier run."""
+    for the same blob, hunks and options is not remembered from an earlier run. With
+    ``worker``, enough such files go to a child process (checks/worker.py); the findings are
+    the same either way."""
     run = CheckRun([], [])
     if checks is None:
         checks = load_checks(settings, run.notices)
@@ -77,15 +80,20 @@ def run_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile, settings: Setti
     files = tuple(f for f in hunk_set.files if _is_checked(f, settings))
     blobs = _BlobCache(read_new_file)
     remembered = _Remembered(memo, files, blobs) if memo is not None else None
+    done = _in_worker(checks, files, blobs, remembered, settings, worker) if worker else {}
     for check in checks:
         options = _option_values(check, settings)
         try:
-            if remembered is not None and check.per_file and check.source == "builtin":
-                run.findings += remembered.findings(check, options)
+            if remembered is not None and _is_per_file_builtin(check):
+                run.findings += remembered.findings(check, options, done.get(check.name))
+            elif _is_per_file_builtin(check) and check.name in done:
+                found = done[check.name]
+                run.findings += [finding for index in range(len(files))
+                                 for finding in found[index]]
             else:
                 ctx = CheckContext(files=files, read_new_file=blobs, source=check.source,
                                    options=options)
-                run.findings += _findings_of(check, ctx)
+                run.findings += findings_of(check, ctx)
         except Exception as err:  # noqa: BLE001 - a check's bug costs its findings, not the run
             from aider_hooks.plugin_finder import failure_line
 
@@ -94,6 +102,40 @@ def run_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile, settings: Setti
         remembered.keep()
     run.findings.sort(key=lambda f: (*f.sort_key(), f.category))
     return run
+
+
+def _is_per_file_builtin(check: Check) -> bool:
+    return check.per_file and check.source == "builtin"
+
+
+def _in_worker(checks: Sequence[Check], files: tuple[ChangedFile, ...], blobs: ReadNewFile,
+               remembered: _Remembered | None, settings: Settings,
+               plan: WorkerPlan) -> dict[str, dict[int, list[Finding]]]:
+    """The findings of the ``per_file`` built-in checks on the files whose results are not
+    remembered, by check and file index, from a child process; only for the checks it ran
+    on all of them, and only when there are at least ``plan.min_files`` such files (else
+    the parent runs them all)."""
+    from aider_hooks.checks.worker import Job, run_in_worker
+
+    chosen = [check for check in checks if _is_per_file_builtin(check)]
+    options = {check.name: _option_values(check, settings) for check in chosen}
+    wanted: list[list[str]] = [[] for _ in files]
+    for check in chosen:
+        missing = (remembered.misses(check, options[check.name]) if remembered is not None
+                   else range(len(files)))
+        for index in missing:
+            wanted[index].append(check.name)
+    jobs = [Job(index, files[index], blobs(files[index].path), tuple(names))
+            for index, names in enumerate(wanted) if names]
+    if not jobs or len(jobs) < plan.min_files:
+        return {}
+    outcome = run_in_worker(jobs, options, plan)
+    sent: dict[str, set[int]] = {}
+    for job in jobs:
+        for name in job.checks:
+            sent.setdefault(name, set()).add(job.index)
+    return {name: found for name, found in outcome.found.items()
+            if name not in outcome.failed and sent[name] <= found.keys()}
 
 
 class _Remembered:
@@ -107,26 +149,53 @@ class _Remembered:
         self._blobs = blobs
         self._file_keys: list[str] | None = None
         self._new: dict[str, str] = {}
+        self._looked_up: dict[tuple[str, str], tuple[list[str], dict[int, list[Finding]]]] = {}
 
-    def findings(self, check: Check, options: Mapping[str, Any]) -> list[Finding]:
-        from aider_hooks.results import holds_secret, result_key
+    def misses(self, check: Check, options: Mapping[str, Any]) -> list[int]:
+        """The indexes of the files whose result of ``check`` is not remembered."""
+        _, known = self._lookup(check, options)
+        return [index for index in range(len(self._files)) if index not in known]
 
-        what = repr(sorted(options.items()))
-        keys = [result_key("check", check.name, what, file_key) for file_key in self._keys()]
-        known = self._memo.get_many(keys)
+    def findings(self, check: Check, options: Mapping[str, Any],
+                 computed: Mapping[int, list[Finding]] | None = None) -> list[Finding]:
+        """The check's findings on every file: remembered, else ``computed`` (by file index,
+        from the worker), else found now; the new ones are remembered."""
+        from aider_hooks.results import holds_secret
+
+        keys, known = self._lookup(check, options)
         found: list[Finding] = []
         new: dict[str, str] = {}
-        for file, key in zip(self._files, keys):
-            remembered = _findings_from_json(known[key]) if key in known else None
+        for index, (file, key) in enumerate(zip(self._files, keys)):
+            remembered = known.get(index)
             if remembered is None:
-                ctx = CheckContext(files=(file,), read_new_file=self._blobs,
-                                   source=check.source, options=options)
-                remembered = _findings_of(check, ctx)
+                remembered = computed.get(index) if computed is not None else None
+                if remembered is None:
+                    ctx = CheckContext(files=(file,), read_new_file=self._blobs,
+                                       source=check.source, options=options)
+                    remembered = findings_of(check, ctx)
                 if not holds_secret(remembered):  # a secret's text never goes into the file
                     new[key] = _findings_to_json(remembered)
             found += remembered
         self._new.update(new)  # only when the check ran on every file without raising
         return found
+
+    def _lookup(self, check: Check, options: Mapping[str, Any]
+                ) -> tuple[list[str], dict[int, list[Finding]]]:
+        """The check's result key per file, and the readable remembered results by file
+        index; looked up once per check and options."""
+        what = repr(sorted(options.items()))
+        if (check.name, what) not in self._looked_up:
+            from aider_hooks.results import result_key
+
+            keys = [result_key("check", check.name, what, file_key) for file_key in self._keys()]
+            stored = self._memo.get_many(keys)
+            known: dict[int, list[Finding]] = {}
+            for index, key in enumerate(keys):
+                findings = _findings_from_json(stored[key]) if key in stored else None
+                if findings is not None:
+                    known[index] = findings
+            self._looked_up[(check.name, what)] = (keys, known)
+        return self._looked_up[(check.name, what)]
 
     def keep(self) -> None:
         for key, value in self._new.items():
@@ -206,7 +275,7 @@ def _as_check(plugin: Plugin, loaded: object) -> Check:
     return Check(plugin.name, loaded, source=f"plugin:{plugin.name}", label=plugin.label)
 
 
-def _findings_of(check: Check, ctx: CheckContext) -> list[Finding]:
+def findings_of(check: Check, ctx: CheckContext) -> list[Finding]:
     findings = []
     for finding in check.run(ctx):
         if not isinstance(finding, Finding):

@@ -1,0 +1,241 @@
+"""The built-in ``per_file`` checks in a process of their own, on another core.
+
+On a large change with a model to ask, one process is bound by the interpreter lock: the
+built-in checks (compiling every changed Python file, scanning every hunk for secrets) would
+take their seconds from the thread that builds and sends requests. ``run_checks`` hands them
+to one child instead: a fresh interpreter (``python -m aider_hooks.checks.worker``, never a
+fork: the parent holds a SQLite connection and threads) that imports the parent's own
+``aider_hooks`` and reads no settings, plugins or network; it gets each file with its new
+content and sends the findings back. Any trouble (no child, a dead child, a bad frame, a
+check that raised there) only means those checks run in the parent after all.
+
+The pipes carry length-prefixed pickle frames (parent and child are the same program):
+to the child ``("header", {check: {option: value}})``, ``("files", [job, ...])`` per batch,
+``("end",)``; back ``("found", [(check, file index, findings), ...])`` per batch,
+``("failed", check, text)`` when a check raised (it then stops running there), ``("end",)``.
+The child ends at the end of its input, so it never outlives a parent that went away.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from aider_hooks.diff.parse import ChangedFile
+    from aider_hooks.finding import Finding
+
+# Below this many files to check, the child's start (about 0.1 s of another core) buys
+# nothing: the checks take a few milliseconds per file in the parent.
+MIN_FILES = 200
+BATCH_FILES = 64  # files per frame: the parent's pickling is spread over the run
+ENV_VAR = "AIDER_REVIEW_CHECK_WORKER"  # "off": never; "on": whenever a model is asked
+_LENGTH = struct.Struct(">Q")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file for the child: its index in the run's checked files, the file, its new
+    content as the parent read it (None: none), and the checks to run on it."""
+
+    index: int
+    file: ChangedFile
+    blob: bytes | None
+    checks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """When ``run_checks`` uses a child: at least ``min_files`` files to run checks on.
+    ``command`` starts it (the default: this interpreter, see ``child_command``)."""
+
+    min_files: int = MIN_FILES
+    command: tuple[str, ...] | None = None
+
+
+def worker_plan() -> WorkerPlan | None:
+    """The plan for a run that asks a model (checks overlap its requests): ``ENV_VAR``
+    turns the child off or on for any size; unset, it is used from ``MIN_FILES`` files."""
+    choice = os.environ.get(ENV_VAR, "").strip().lower()
+    if choice in ("off", "0", "no", "false"):
+        return None
+    if choice in ("on", "1", "yes", "true"):
+        return WorkerPlan(min_files=1)
+    return WorkerPlan()
+
+
+@dataclass
+class WorkerOutcome:
+    """What the child sent: findings by check and file index; ``failed``: the checks whose
+    findings are missing or incomplete (they raised there, or the child could not finish)."""
+
+    found: dict[str, dict[int, list[Finding]]] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)
+
+
+def child_command() -> tuple[str, ...]:
+    # -P: the current directory (perhaps a checkout of this very project) must not come
+    # before the parent's package on the child's path.
+    return (sys.executable, "-P", "-m", "aider_hooks.checks.worker")
+
+
+def run_in_worker(jobs: Sequence[Job], options: Mapping[str, Mapping[str, Any]],
+                  plan: WorkerPlan) -> WorkerOutcome:
+    """Run ``jobs`` in a child; whatever it could not do is missing from the outcome (and
+    nothing at all when it could not start). Never raises for the child's sake."""
+    outcome = WorkerOutcome()
+    try:
+        child = _start(plan.command or child_command())
+    except (OSError, ValueError):
+        outcome.failed = set(options)
+        return outcome
+    assert child.stdin is not None and child.stdout is not None
+    feeder = threading.Thread(target=_feed, args=(child.stdin, options, jobs),
+                              name="aider-review-checks-feed", daemon=True)
+    finished = False
+    try:
+        feeder.start()
+        finished = _collect(child.stdout, outcome)
+    finally:
+        if not finished:  # a broken stream: nothing it said is trusted
+            outcome.found.clear()
+            outcome.failed = set(options)
+            child.kill()
+        _reap(child)
+        feeder.join()
+    return outcome
+
+
+def _start(command: Sequence[str]) -> subprocess.Popen[bytes]:
+    import subprocess
+
+    env = dict(os.environ)
+    # The child imports the very package the parent runs (an editable checkout, a venv...).
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env)
+
+
+def _feed(pipe: IO[bytes], options: Mapping[str, Mapping[str, Any]],
+          jobs: Sequence[Job]) -> None:
+    """The frames to the child, on a thread of their own so that its answers are read while
+    later files are pickled; a child that went away ends the feeding (collect notices)."""
+    try:
+        _write_frame(pipe, ("header", {name: dict(values) for name, values in options.items()}))
+        for start in range(0, len(jobs), BATCH_FILES):
+            batch = [(j.index, j.file, j.blob, j.checks) for j in jobs[start:start + BATCH_FILES]]
+            _write_frame(pipe, ("files", batch))
+        _write_frame(pipe, ("end",))
+    except (OSError, ValueError):
+        pass
+    finally:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
+def _collect(pipe: IO[bytes], outcome: WorkerOutcome) -> bool:
+    """Read the child's frames into ``outcome``; False when the stream broke before its end
+    frame."""
+    try:
+        for frame in _frames(pipe):
+            if frame[0] == "found":
+                for name, index, findings in frame[1]:
+                    outcome.found.setdefault(name, {})[index] = findings
+            elif frame[0] == "failed":
+                outcome.failed.add(frame[1])
+            elif frame[0] == "end":
+                return True
+            else:
+                return False
+    except Exception:  # noqa: BLE001 - a truncated or garbled frame: the parent runs the checks
+        return False
+    return False
+
+
+def _reap(child: subprocess.Popen[bytes]) -> None:
+    import subprocess
+
+    try:
+        child.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+    if child.stdout is not None:
+        child.stdout.close()
+
+
+def _write_frame(pipe: IO[bytes], frame: object) -> None:
+    data = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
+    pipe.write(_LENGTH.pack(len(data)) + data)
+    pipe.flush()
+
+
+def _frames(pipe: IO[bytes]) -> Iterator[Any]:
+    """Each frame until the end of the stream; a frame cut short raises EOFError."""
+    while True:
+        head = pipe.read(_LENGTH.size)
+        if not head:
+            return
+        if len(head) < _LENGTH.size:
+            raise EOFError("frame length cut short")
+        (size,) = _LENGTH.unpack(head)
+        data = pipe.read(size)
+        if len(data) < size:
+            raise EOFError("frame cut short")
+        yield pickle.loads(data)  # noqa: S301 - our own child over a private pipe
+
+
+def main() -> int:
+    """The child: run the built-in checks on the files it is sent (see the module's doc)."""
+    import signal
+    from types import MappingProxyType
+
+    from aider_hooks.checks.context import CheckContext
+    from aider_hooks.checks.registry import builtin_checks, findings_of
+
+    # Ctrl-C reaches the whole process group: the parent decides, the child ends with its input.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    frames = _frames(source)
+    header = next(frames, None)
+    if header is None or header[0] != "header":
+        return 2
+    known = builtin_checks()
+    options = {name: MappingProxyType(values) for name, values in header[1].items()}
+    failed: set[str] = set()
+    for frame in frames:
+        if frame[0] == "end":
+            _write_frame(sink, ("end",))
+            return 0
+        found = []
+        for index, file, blob, names in frame[1]:
+            def read_new_file(path: str, file: ChangedFile = file,
+                              blob: bytes | None = blob) -> bytes | None:
+                return blob if path == file.path else None
+
+            for name in names:
+                if name in failed:
+                    continue
+                ctx = CheckContext(files=(file,), read_new_file=read_new_file,
+                                   options=options[name])
+                try:
+                    found.append((name, index, findings_of(known[name], ctx)))
+                except Exception as err:  # noqa: BLE001 - the parent runs it again and reports it
+                    failed.add(name)
+                    _write_frame(sink, ("failed", name, f"{type(err).__name__}: {err}"))
+        _write_frame(sink, ("found", found))
+    return 0  # the parent went away
+
+
+if __name__ == "__main__":
+    sys.exit(main())

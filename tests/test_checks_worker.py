@@ -1,0 +1,213 @@
+"""checks/worker.py: the built-in per-file checks in a child process give the findings the
+parent would; any trouble with the child costs nothing but its speed.
+
+Real git repositories, a real child interpreter, the real result cache, the installed
+command against the fake model server.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from aider_hooks.checks import worker
+from aider_hooks.checks.registry import CheckRun, run_checks
+from aider_hooks.checks.worker import ENV_VAR, Job, WorkerPlan, run_in_worker, worker_plan
+from aider_hooks.diff.parse import parse_diff
+from aider_hooks.diff.source import DiffSource, load_diff
+from aider_hooks.results import ResultMemo, open_result_memo
+from aider_hooks.settings import Settings
+from testing.cli import model_env, run_cli
+from testing.fake_model_server import FakeModelServer
+from testing.repos import git
+
+FAKE_AWS_KEY = "AKIA" + "IOSFODNN7EXAMPLE"  # AWS's documented example key id
+ALWAYS = WorkerPlan(min_files=1)
+# A child that reads a little and dies without a word, one that answers garbage, and one
+# that cannot start at all.
+DIES = WorkerPlan(min_files=1, command=(sys.executable, "-c",
+                                        "import sys; sys.stdin.buffer.read(64)"))
+GARBLES = WorkerPlan(min_files=1, command=(
+    sys.executable, "-c", "import sys; sys.stdout.buffer.write(b'\\0' * 7 + b'\\x09junk')"))
+NO_SUCH_PYTHON = WorkerPlan(min_files=1, command=("/nonexistent/bin/python3",))
+
+FILES: dict[str, bytes] = {
+    "broken.py": b"def f(:\n    return 1\n",
+    "debug.py": b"import pdb\npdb.set_trace()\n",
+    "config.py": f'AWS_ACCESS_KEY_ID = "{FAKE_AWS_KEY}"\n'.encode(),
+    "merge.txt": b"<<<<<<< HEAD\nours\n=======\ntheirs\n>>>>>>> other\n",
+    "big.txt": b"line of text\n" * 400,
+    "blob.bin": bytes(range(256)) * 40,
+    "latin1.py": "naïve = 'café'\nprint(naïve\n".encode("latin-1"),  # not UTF-8: skipped
+    "declared.py": "# -*- coding: latin-1 -*-\nnaïve = 'café'\nprint(naïve\n".encode("latin-1"),
+    "fine.py": b"x = 1\n",
+}
+
+
+@dataclass
+class Checked:
+    run: CheckRun
+    sent: list[Job]
+
+
+@pytest.fixture
+def repo(git_repo: Path) -> Path:
+    (git_repo / "fine.py").write_text("x = 0\n")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-qm", "base")
+    for name, data in FILES.items():
+        (git_repo / name).write_bytes(data)
+    git(git_repo, "add", "-A")
+    return git_repo
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Job]]:
+    """Every job handed to a child (the real one runs them)."""
+    jobs: list[Job] = []
+    real = run_in_worker
+
+    def recording(batch: list[Job], *args: object, **kwargs: object) -> object:
+        jobs.extend(batch)
+        return real(batch, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker, "run_in_worker", recording)
+    yield jobs
+
+
+def _check(repo: Path, plan: WorkerPlan | None, settings: Settings | None = None,
+           memo: ResultMemo | None = None) -> CheckRun:
+    settings = settings or Settings(max_file_bytes=4000)
+    loaded = load_diff(DiffSource("staged"), cwd=repo)
+    try:
+        hunk_set = parse_diff(loaded.text, settings=settings, read_new_file=loaded.read_new_file)
+        return run_checks(hunk_set, read_new_file=loaded.read_new_file, settings=settings,
+                          memo=memo, worker=plan)
+    finally:
+        loaded.close()
+
+
+def _summary(run: CheckRun) -> list[tuple[str, int, str]]:
+    return [(f.path, f.line, f.category) for f in run.findings]
+
+
+def test_the_child_finds_what_the_parent_finds(repo: Path, sent: list[Job]) -> None:
+    in_parent = _check(repo, None)
+    in_child = _check(repo, ALWAYS)
+
+    assert len(sent) == len(FILES)  # every checked file went to the child
+    assert in_child.findings == in_parent.findings
+    assert in_child.notices == in_parent.notices == []
+    assert {f.category for f in in_child.findings} >= {
+        "syntax-error", "debugger", "secret", "conflict-marker", "large-file"}
+    assert ("declared.py", 3, "syntax-error") in _summary(in_child)
+
+
+def test_the_child_sends_back_its_findings_by_check_and_file(repo: Path) -> None:
+    settings = Settings(max_file_bytes=4000)
+    loaded = load_diff(DiffSource("staged"), cwd=repo)
+    try:
+        files = parse_diff(loaded.text, settings=settings,
+                           read_new_file=loaded.read_new_file).files
+        jobs = [Job(i, f, loaded.read_new_file(f.path), ("syntax-error",))
+                for i, f in enumerate(files)]
+    finally:
+        loaded.close()
+    outcome = run_in_worker(jobs, {"syntax-error": {"max_file_bytes": 4000}}, ALWAYS)
+
+    assert outcome.failed == set()
+    found = outcome.found["syntax-error"]
+    assert sorted(found) == list(range(len(files)))
+    assert sorted(files[i].path for i, findings in found.items() if findings) == [
+        "broken.py", "declared.py"]
+
+
+def test_with_a_warm_cache_only_the_misses_go_to_the_child(
+        repo: Path, tmp_path: Path, sent: list[Job]) -> None:
+    settings = Settings(max_file_bytes=4000, cache_path=str(tmp_path / "cache.sqlite3"))
+    cold = _run_with_memo(repo, settings)
+    assert len(sent) == len(FILES)
+
+    sent.clear()
+    warm = _run_with_memo(repo, settings)
+    # All remembered but a secret's finding, which is never written to the cache file.
+    assert [(job.file.path, job.checks) for job in sent] == [("config.py", ("secret",))]
+    assert warm.findings == cold.findings
+
+    (repo / "debug.py").write_bytes(b"import pdb\npdb.set_trace()\nbreakpoint()\n")
+    git(repo, "add", "debug.py")
+    sent.clear()
+    changed = _run_with_memo(repo, settings)
+    assert [job.file.path for job in sent] == ["config.py", "debug.py"]
+    assert len(sent[1].checks) == len(sent[0].checks) + 4  # every check: its blob is new
+    assert changed.findings == _check(repo, None, settings).findings
+    assert ("debug.py", 3, "debugger") in _summary(changed)
+
+
+def _run_with_memo(repo: Path, settings: Settings) -> CheckRun:
+    memo = open_result_memo(settings)
+    assert memo is not None
+    try:
+        return _check(repo, ALWAYS, settings, memo)
+    finally:
+        memo.close()
+
+
+def test_below_the_threshold_the_parent_runs_the_checks(repo: Path, sent: list[Job]) -> None:
+    run = _check(repo, WorkerPlan(min_files=len(FILES) + 1))
+
+    assert sent == []
+    assert run.findings == _check(repo, None).findings
+
+
+@pytest.mark.parametrize("plan", [DIES, GARBLES, NO_SUCH_PYTHON], ids=["dies", "garbles", "no-python"])
+def test_a_child_in_trouble_costs_no_finding(repo: Path, plan: WorkerPlan) -> None:
+    run = _check(repo, plan)
+
+    assert run.findings == _check(repo, None).findings
+    assert run.notices == []
+
+
+def test_a_check_that_raises_in_the_child_gives_the_notice_it_gives_in_the_parent(
+        repo: Path) -> None:
+    # A limit of the wrong type makes the syntax and large-file checks raise wherever they run.
+    settings = replace(Settings(), max_file_bytes="4000")  # type: ignore[arg-type]
+
+    in_parent = _check(repo, None, settings)
+    in_child = _check(repo, ALWAYS, settings)
+
+    assert in_child.notices == in_parent.notices
+    assert any("syntax-error" in notice and "TypeError" in notice for notice in in_child.notices)
+    assert in_child.findings == in_parent.findings
+
+
+@pytest.mark.parametrize(("value", "min_files"), [
+    ("", worker.MIN_FILES), ("on", 1), ("1", 1), ("off", None), ("0", None)])
+def test_the_environment_turns_the_child_on_or_off(
+        monkeypatch: pytest.MonkeyPatch, value: str, min_files: int | None) -> None:
+    monkeypatch.setenv(ENV_VAR, value)
+    plan = worker_plan()
+
+    assert (plan.min_files if plan is not None else None) == min_files
+
+
+def test_a_review_with_the_child_reports_what_it_reports_without(
+        repo: Path, tmp_path: Path, model_server: FakeModelServer) -> None:
+    def review(choice: str) -> tuple[int, list[dict[str, object]], str]:
+        env = model_env(model_server, tmp_path / f"cache-{choice}.sqlite3",
+                        **{ENV_VAR: choice})
+        result = run_cli("--format", "json", "--fail-on", "error", cwd=repo, env=env)
+        return result.returncode, json.loads(result.stdout)["findings"], result.stderr
+
+    with_child = review("on")
+    without = review("off")
+
+    assert with_child[0] == without[0] == 1  # the secret and the syntax error fail the commit
+    assert with_child[1] == without[1]
+    assert {f["category"] for f in with_child[1] if f["source"] == "builtin"} >= {
+        "syntax-error", "debugger", "secret"}
+    assert "Traceback" not in with_child[2]
