@@ -229,13 +229,15 @@ class _Checks:
         self._memo = memo  # thread-safe: one locked SQLite connection, puts kept in a dict
         self._thread: threading.Thread | None = None
         self._outcome: CheckRun | BaseException | None = None
+        self._overlapped = False  # True once requests are in flight (start)
 
     def start(self) -> None:
         if self._thread is None and self._outcome is None:
             # A daemon: Ctrl-C must not wait for the checks of a run that is being abandoned.
             # With requests in flight, many files' checks are worth a process of their own.
-            self._thread = threading.Thread(target=self._run, kwargs={"overlapped": True},
-                                            name="aider-review-checks", daemon=True)
+            self._overlapped = True
+            self._thread = threading.Thread(target=self._run, name="aider-review-checks",
+                                            daemon=True)
             self._thread.start()
 
     def result(self) -> CheckRun:
@@ -249,14 +251,14 @@ class _Checks:
         assert outcome is not None
         return outcome
 
-    def _run(self, overlapped: bool = False) -> None:
+    def _run(self) -> None:
         from aider_hooks.checks.registry import run_checks
         from aider_hooks.checks.worker import worker_plan
 
         try:
             self._outcome = run_checks(self._hunk_set, read_new_file=self._read,
                                        settings=self._settings, memo=self._memo,
-                                       worker=worker_plan() if overlapped else None)
+                                       worker=worker_plan() if self._overlapped else None)
         except BaseException as err:  # noqa: BLE001 - handed to result(), on the caller's thread
             self._outcome = err
 

@@ -164,7 +164,8 @@ def test_below_the_threshold_the_parent_runs_the_checks(repo: Path, sent: list[J
     assert run.findings == _check(repo, None).findings
 
 
-@pytest.mark.parametrize("plan", [DIES, GARBLES, NO_SUCH_PYTHON], ids=["dies", "garbles", "no-python"])
+@pytest.mark.parametrize("plan", [DIES, GARBLES, NO_SUCH_PYTHON],
+                         ids=["dies", "garbles", "no-python"])
 def test_a_child_in_trouble_costs_no_finding(repo: Path, plan: WorkerPlan) -> None:
     run = _check(repo, plan)
 
