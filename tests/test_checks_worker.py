@@ -7,7 +7,11 @@ command against the fake model server.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +25,7 @@ from aider_hooks.diff.parse import parse_diff
 from aider_hooks.diff.source import DiffSource, load_diff
 from aider_hooks.results import ResultMemo, open_result_memo
 from aider_hooks.settings import Settings
-from testing.cli import model_env, run_cli
+from testing.cli import EXE, model_env, run_cli
 from testing.fake_model_server import FakeModelServer
 from testing.repos import git
 
@@ -212,3 +216,66 @@ def test_a_review_with_the_child_reports_what_it_reports_without(
     assert {f["category"] for f in with_child[1] if f["source"] == "builtin"} >= {
         "syntax-error", "debugger", "secret"}
     assert "Traceback" not in with_child[2]
+
+
+def _worker_children(parent: int) -> list[int]:
+    """The pids of ``parent``'s children that run checks/worker.py (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # not a process, or gone meanwhile
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"checks.worker" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def _ignores_ctrl_c(pid: int) -> bool:
+    """True once the child's main() runs (it ignores SIGINT: the parent decides)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    ignored = next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn"))
+    return bool(int(ignored, 16) & (1 << (signal.SIGINT - 1)))
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter ("Z": a zombie), or None when it is gone for good."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the child in /proc")
+def test_ctrl_c_during_the_checks_leaves_no_child_behind(
+        git_repo: Path, tmp_path: Path, model_server: FakeModelServer) -> None:
+    # A file that keeps the child busy for a while; answers that never come in time.
+    (git_repo / "huge.py").write_text("".join(f"value_{n} = {n}\n" for n in range(30_000)))
+    git(git_repo, "add", "huge.py")
+    model_server.latency = 30
+    env = {**os.environ, **model_env(model_server, tmp_path / "cache.sqlite3"), ENV_VAR: "on"}
+    # A session of its own: the signal goes to the whole group, as a terminal's Ctrl-C does.
+    process = subprocess.Popen([str(EXE)], cwd=git_repo, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        children: list[int] = []
+        while not (children and _ignores_ctrl_c(children[0])) and time.monotonic() < deadline:
+            children = _worker_children(process.pid)
+            time.sleep(0.01)
+        assert children, "the checks' child never started"
+        assert _state(children[0]) not in (None, "Z"), "the child ended before the test"
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    assert [_state(pid) for pid in children] == [None]  # killed and reaped, not a zombie

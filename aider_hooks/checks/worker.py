@@ -98,6 +98,7 @@ def run_in_worker(jobs: Sequence[Job], options: Mapping[str, Mapping[str, Any]],
     except (OSError, ValueError):
         outcome.failed = set(options)
         return outcome
+    _keep_track(child)
     assert child.stdin is not None and child.stdout is not None
     feeder = threading.Thread(target=_feed, args=(child.stdin, options, jobs),
                               name="aider-review-checks-feed", daemon=True)
@@ -109,10 +110,32 @@ def run_in_worker(jobs: Sequence[Job], options: Mapping[str, Mapping[str, Any]],
         if not finished:  # a broken stream: nothing it said is trusted
             outcome.found.clear()
             outcome.failed = set(options)
-            child.kill()
-        _reap(child)
+        _reap(child, kill=not finished)
         feeder.join()
     return outcome
+
+
+_LIVE: set[subprocess.Popen[bytes]] = set()  # children not reaped yet (stop_children)
+_LIVE_LOCK = threading.Lock()
+
+
+def _keep_track(child: subprocess.Popen[bytes]) -> None:
+    with _LIVE_LOCK:
+        if not _LIVE:
+            import atexit
+
+            atexit.register(stop_children)  # a run abandoned with its checks still going
+        _LIVE.add(child)
+
+
+def stop_children() -> None:
+    """Kill and reap every child still running: the CLI calls it before ``os._exit`` on
+    Ctrl-C (which skips every cleanup); where init does not reap orphans, a child left
+    behind would stay a zombie."""
+    with _LIVE_LOCK:
+        children = list(_LIVE)
+    for child in children:
+        _reap(child, kill=True)
 
 
 def _start(command: Sequence[str]) -> subprocess.Popen[bytes]:
@@ -164,14 +187,20 @@ def _collect(pipe: IO[bytes], outcome: WorkerOutcome) -> bool:
     return False
 
 
-def _reap(child: subprocess.Popen[bytes]) -> None:
+def _reap(child: subprocess.Popen[bytes], *, kill: bool) -> None:
+    """Wait for the child (after its end frame it is leaving), killing it when it is not
+    wanted any more or takes too long; forget it."""
     import subprocess
 
     try:
+        if kill:
+            child.kill()
         child.wait(timeout=5)
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+    with _LIVE_LOCK:
+        _LIVE.discard(child)
     if child.stdout is not None:
         child.stdout.close()
 
