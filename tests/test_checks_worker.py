@@ -15,12 +15,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
 from aider_hooks.checks import worker
-from aider_hooks.checks.registry import CheckRun, run_checks
-from aider_hooks.checks.worker import ENV_VAR, Job, WorkerPlan, run_in_worker, worker_plan
+from aider_hooks.checks.registry import CheckRun, early_checks, run_checks
+from aider_hooks.checks.worker import ENV_VAR, Job, WorkerPlan, worker_plan
 from aider_hooks.diff.parse import parse_diff
 from aider_hooks.diff.source import DiffSource, load_diff
 from aider_hooks.results import ResultMemo, open_result_memo
@@ -71,15 +72,16 @@ def repo(git_repo: Path) -> Path:
 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Job]]:
-    """Every job handed to a child (the real one runs them)."""
+    """Every file sent to a child (the real one checks them), as a ``Job``."""
     jobs: list[Job] = []
-    real = run_in_worker
+    real = worker._write_frame
 
-    def recording(batch: list[Job], *args: object, **kwargs: object) -> object:
-        jobs.extend(batch)
-        return real(batch, *args, **kwargs)  # type: ignore[arg-type]
+    def recording(pipe: IO[bytes], frame: Any) -> None:
+        if frame[0] == "files":
+            jobs.extend(Job(*item) for item in frame[1])
+        real(pipe, frame)
 
-    monkeypatch.setattr(worker, "run_in_worker", recording)
+    monkeypatch.setattr(worker, "_write_frame", recording)
     yield jobs
 
 
@@ -111,23 +113,23 @@ def test_the_child_finds_what_the_parent_finds(repo: Path, sent: list[Job]) -> N
     assert ("declared.py", 3, "syntax-error") in _summary(in_child)
 
 
-def test_the_child_sends_back_its_findings_by_check_and_file(repo: Path) -> None:
+def test_files_handed_over_early_are_checked_as_they_come(repo: Path, sent: list[Job]) -> None:
     settings = Settings(max_file_bytes=4000)
     loaded = load_diff(DiffSource("staged"), cwd=repo)
     try:
-        files = parse_diff(loaded.text, settings=settings,
-                           read_new_file=loaded.read_new_file).files
-        jobs = [Job(i, f, loaded.read_new_file(f.path), ("syntax-error",))
-                for i, f in enumerate(files)]
+        hunk_set = parse_diff(loaded.text, settings=settings, read_new_file=loaded.read_new_file)
+        early = early_checks(loaded.read_new_file, settings, None, ALWAYS)
+        assert early is not None
+        for file in hunk_set.files:  # one at a time, as a parser finds them
+            early.add([file])
+        run = run_checks(hunk_set, read_new_file=loaded.read_new_file, settings=settings,
+                         early=early)
     finally:
         loaded.close()
-    outcome = run_in_worker(jobs, {"syntax-error": {"max_file_bytes": 4000}}, ALWAYS)
 
-    assert outcome.failed == set()
-    found = outcome.found["syntax-error"]
-    assert sorted(found) == list(range(len(files)))
-    assert sorted(files[i].path for i, findings in found.items() if findings) == [
-        "broken.py", "declared.py"]
+    assert sorted(job.file.path for job in sent) == sorted(FILES)
+    assert run.findings == _check(repo, None).findings
+    assert ("broken.py", 1, "syntax-error") in _summary(run)
 
 
 def test_with_a_warm_cache_only_the_misses_go_to_the_child(

@@ -22,10 +22,10 @@ import pickle
 import struct
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import subprocess
@@ -88,31 +88,138 @@ def child_command() -> tuple[str, ...]:
     return (sys.executable, "-P", "-m", "aider_hooks.checks.worker")
 
 
-def run_in_worker(jobs: Sequence[Job], options: Mapping[str, Mapping[str, Any]],
-                  plan: WorkerPlan) -> WorkerOutcome:
-    """Run ``jobs`` in a child; whatever it could not do is missing from the outcome (and
-    nothing at all when it could not start). Never raises for the child's sake."""
-    outcome = WorkerOutcome()
+class Lookup(Protocol):
+    """Which checks each of a batch of files needs (not remembered): one tuple of check names
+    per file; ``file_keys`` keeps each file's part of the result keys for ``run_checks``."""
+
+    file_keys: dict[int, str]
+
+    def __call__(self, files: Sequence[ChangedFile]) -> list[tuple[str, ...]]: ...
+
+
+class EarlyChecks:
+    """Files handed over as they become known (``add``, from any thread), checked in a child
+    once ``plan.min_files`` of them need a check (``lookup`` tells); ``finish`` gives what
+    the child found. Nothing here raises for the child's sake: what it could not do is
+    missing from the result, and the parent runs it."""
+
+    def __init__(self, options: Mapping[str, Mapping[str, Any]], lookup: Lookup,
+                 read_new_file: Callable[[str], bytes | None], plan: WorkerPlan) -> None:
+        import queue
+
+        self._options = {name: dict(values) for name, values in options.items()}
+        self.lookup = lookup
+        self._read = read_new_file
+        self._plan = plan
+        self._queue: queue.SimpleQueue[list[ChangedFile] | None] = queue.SimpleQueue()
+        self._files: list[ChangedFile] = []  # every file handed over, by its index
+        self._held: list[Job] = []  # until there are enough to start the child
+        self._sent: dict[str, set[int]] = {name: set() for name in options}
+        self._child: subprocess.Popen[bytes] | None = None
+        self._broken = False  # no child (it could not start, or a write failed)
+        self._outcome = WorkerOutcome()
+        self._finished = False  # the child's end frame came
+        self._reader: threading.Thread | None = None
+        self._feeder = threading.Thread(target=self._feed, name="aider-review-checks-feed",
+                                        daemon=True)
+        self._feeder.start()
+
+    def add(self, files: Sequence[ChangedFile]) -> None:
+        if files:
+            self._queue.put(list(files))
+
+    def finish(self) -> dict[str, dict[int, list[Finding]]]:
+        """The findings by check and ``id`` of the file, for the checks the child ran on
+        every file it was sent; empty when it never started."""
+        self._queue.put(None)
+        self._feeder.join()
+        if self._child is None:
+            return {}
+        if self._reader is not None:
+            self._reader.join()
+        _reap(self._child, kill=not self._finished)
+        if not self._finished or self._broken:
+            return {}
+        outcome = self._outcome
+        return {name: {id(self._files[index]): findings for index, findings in found.items()}
+                for name, found in outcome.found.items()
+                if name not in outcome.failed and self._sent[name] <= found.keys()}
+
+    def _feed(self) -> None:
+        """Batches of files: looked up, then held or pickled to the child; on a thread of its
+        own so that the parent's share of the work is spread over the run."""
+        pending: list[ChangedFile] = []
+        closing = False
+        while not closing:
+            item = self._queue.get()
+            closing = item is None
+            pending += item or []
+            while len(pending) >= BATCH_FILES or (closing and pending):
+                batch, pending = pending[:BATCH_FILES], pending[BATCH_FILES:]
+                self._send(batch)
+        if self._child is not None and not self._broken:
+            self._write(("end",))
+        if self._child is not None and self._child.stdin is not None:
+            _close(self._child.stdin)
+
+    def _send(self, batch: list[ChangedFile]) -> None:
+        if self._broken:
+            return
+        try:
+            wanted = self.lookup(batch)
+            jobs = []
+            for file, names in zip(batch, wanted):
+                self._files.append(file)
+                if names:
+                    jobs.append(Job(len(self._files) - 1, file, self._read(file.path), names))
+        except Exception:  # noqa: BLE001 - e.g. a cache error: the parent does it all
+            self._broken = True
+            return
+        if self._child is None:
+            self._held += jobs
+            if len(self._held) < self._plan.min_files:
+                return
+            jobs, self._held = self._held, []
+            if not self._start():
+                return
+        for job in jobs:
+            for name in job.checks:
+                self._sent[name].add(job.index)
+        self._write(("files", [(j.index, j.file, j.blob, j.checks) for j in jobs]))
+
+    def _start(self) -> bool:
+        try:
+            child = _start(self._plan.command or child_command())
+        except (OSError, ValueError):
+            self._broken = True
+            return False
+        _keep_track(child)
+        self._child = child
+        assert child.stdout is not None
+        self._reader = threading.Thread(target=self._read_answers, args=(child.stdout,),
+                                        name="aider-review-checks-read", daemon=True)
+        self._reader.start()
+        self._write(("header", self._options))
+        return True
+
+    def _read_answers(self, pipe: IO[bytes]) -> None:
+        self._finished = _collect(pipe, self._outcome)
+
+    def _write(self, frame: object) -> None:
+        assert self._child is not None and self._child.stdin is not None
+        if self._broken:
+            return
+        try:
+            _write_frame(self._child.stdin, frame)
+        except (OSError, ValueError):  # the child went away: the reader sees it too
+            self._broken = True
+
+
+def _close(pipe: IO[bytes]) -> None:
     try:
-        child = _start(plan.command or child_command())
-    except (OSError, ValueError):
-        outcome.failed = set(options)
-        return outcome
-    _keep_track(child)
-    assert child.stdin is not None and child.stdout is not None
-    feeder = threading.Thread(target=_feed, args=(child.stdin, options, jobs),
-                              name="aider-review-checks-feed", daemon=True)
-    finished = False
-    try:
-        feeder.start()
-        finished = _collect(child.stdout, outcome)
-    finally:
-        if not finished:  # a broken stream: nothing it said is trusted
-            outcome.found.clear()
-            outcome.failed = set(options)
-        _reap(child, kill=not finished)
-        feeder.join()
-    return outcome
+        pipe.close()
+    except OSError:
+        pass
 
 
 _LIVE: set[subprocess.Popen[bytes]] = set()  # children not reaped yet (stop_children)
@@ -147,25 +254,6 @@ def _start(command: Sequence[str]) -> subprocess.Popen[bytes]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     return subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=env)
-
-
-def _feed(pipe: IO[bytes], options: Mapping[str, Mapping[str, Any]],
-          jobs: Sequence[Job]) -> None:
-    """The frames to the child, on a thread of their own so that its answers are read while
-    later files are pickled; a child that went away ends the feeding (collect notices)."""
-    try:
-        _write_frame(pipe, ("header", {name: dict(values) for name, values in options.items()}))
-        for start in range(0, len(jobs), BATCH_FILES):
-            batch = [(j.index, j.file, j.blob, j.checks) for j in jobs[start:start + BATCH_FILES]]
-            _write_frame(pipe, ("files", batch))
-        _write_frame(pipe, ("end",))
-    except (OSError, ValueError):
-        pass
-    finally:
-        try:
-            pipe.close()
-        except OSError:
-            pass
 
 
 def _collect(pipe: IO[bytes], outcome: WorkerOutcome) -> bool:
