@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 # 0.1 s and more, and the ~50 requests of such a change hide the child's start.
 MIN_FILES = 100
 BATCH_FILES = 64  # files per frame: the parent's pickling is spread over the run
+IDLE_S = 0.05  # fewer files than a batch are sent when no more came for this long
 ENV_VAR = "AIDER_REVIEW_CHECK_WORKER"  # "off": never; "on": whenever a model is asked
 _LENGTH = struct.Struct(">Q")
 
@@ -148,13 +149,18 @@ class EarlyChecks:
     def _feed(self) -> None:
         """Batches of files: looked up, then held or pickled to the child; on a thread of its
         own so that the parent's share of the work is spread over the run."""
+        import queue
+
         pending: list[ChangedFile] = []
         closing = False
         while not closing:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=IDLE_S if pending else None)
+            except queue.Empty:  # the parser paused (waiting for the model, say): go on
+                item = []
             closing = item is None
             pending += item or []
-            while len(pending) >= BATCH_FILES or (closing and pending):
+            while len(pending) >= BATCH_FILES or (pending and not item):
                 batch, pending = pending[:BATCH_FILES], pending[BATCH_FILES:]
                 self._send(batch)
         if self._child is not None and not self._broken:
