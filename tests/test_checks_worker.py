@@ -281,3 +281,14 @@ def test_ctrl_c_during_the_checks_leaves_no_child_behind(
     assert process.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
     assert [_state(pid) for pid in children] == [None]  # killed and reaped, not a zombie
+
+
+def test_a_run_without_a_model_keeps_the_checks_in_process(repo: Path, tmp_path: Path) -> None:
+    env = {ENV_VAR: "on", "PYTHONPROFILEIMPORTTIME": "1", "OPENAI_API_KEY": "",
+           "OPENAI_BASE_URL": "", "AIDER_REVIEW_CACHE": str(tmp_path / "cache.sqlite3")}
+    result = run_cli("--format", "json", "--fail-on", "never", cwd=repo, env=env)
+
+    assert result.returncode == 0
+    assert "aider_hooks.checks.registry" in result.stderr  # the checks ran...
+    assert "aider_hooks.checks.worker" not in result.stderr  # ...with no child to start
+    assert {f["category"] for f in json.loads(result.stdout)["findings"]} >= {"syntax-error"}
