@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from aider_hooks.checks.registry import CheckRun
-    from aider_hooks.checks.worker import WorkerPlan
     from aider_hooks.diff.parse import HunkSet
     from aider_hooks.diff.source import LoadedDiff
     from aider_hooks.knowledge.session import Knowledge
@@ -252,21 +251,13 @@ class _Checks:
         assert outcome is not None
         return outcome
 
-    def _worker_plan(self) -> WorkerPlan | None:
-        """A child process for the checks only with requests in flight (checks/worker.py)."""
-        if not self._overlapped:
-            return None  # a no-model run does not even import it
-        from aider_hooks.checks.worker import worker_plan
-
-        return worker_plan()
-
     def _run(self) -> None:
         from aider_hooks.checks.registry import run_checks
 
         try:
             self._outcome = run_checks(self._hunk_set, read_new_file=self._read,
                                        settings=self._settings, memo=self._memo,
-                                       worker=self._worker_plan())
+                                       in_worker=self._overlapped)
         except BaseException as err:  # noqa: BLE001 - handed to result(), on the caller's thread
             self._outcome = err
 

@@ -66,13 +66,18 @@ def needs_file(name: str) -> bool:
 
 def run_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile, settings: Settings,
                checks: Sequence[Check] | None = None, memo: ResultMemo | None = None,
-               worker: WorkerPlan | None = None, early: EarlyChecks | None = None) -> CheckRun:
+               worker: WorkerPlan | None = None, in_worker: bool = False,
+               early: EarlyChecks | None = None) -> CheckRun:
     """Every enabled check (or ``checks``) on the checked files of ``hunk_set``; findings
     sorted. With ``memo``, a ``per_file`` built-in check runs only on the files whose result
     for the same blob, hunks and options is not remembered from an earlier run. With
-    ``worker``, enough such files go to a child process (checks/worker.py), or they went
-    already as the diff was parsed (``early``, from ``early_checks``); the findings are the
-    same either way."""
+    ``worker`` (``in_worker``: the default plan, ``worker_plan()``), enough such files go to
+    a child process (checks/worker.py), or they went already as the diff was parsed
+    (``early``, from ``early_checks``); the findings are the same either way."""
+    if in_worker and worker is None:
+        from aider_hooks.checks.worker import worker_plan  # only then: it is not light
+
+        worker = worker_plan()
     run = CheckRun([], [])
     if checks is None:
         checks = load_checks(settings, run.notices)
