@@ -170,6 +170,14 @@ def test_below_the_threshold_the_parent_runs_the_checks(repo: Path, sent: list[J
     assert run.findings == _check(repo, None).findings
 
 
+def test_the_child_starts_once_enough_files_need_it_and_gets_them_all(
+        repo: Path, sent: list[Job]) -> None:
+    run = _check(repo, WorkerPlan(min_files=3))
+
+    assert sorted(job.file.path for job in sent) == sorted(FILES)  # the held ones too
+    assert run.findings == _check(repo, None).findings
+
+
 @pytest.mark.parametrize("plan", [DIES, GARBLES, NO_SUCH_PYTHON],
                          ids=["dies", "garbles", "no-python"])
 def test_a_child_in_trouble_costs_no_finding(repo: Path, plan: WorkerPlan) -> None:
