@@ -85,6 +85,20 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Job]]:
     yield jobs
 
 
+@pytest.fixture
+def answered(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """For each child: whether it answered to the end (not a fallback in the parent)."""
+    ends: list[bool] = []
+    real = worker._collect
+
+    def recording(pipe: IO[bytes], outcome: worker.WorkerOutcome) -> bool:
+        ends.append(real(pipe, outcome))
+        return ends[-1]
+
+    monkeypatch.setattr(worker, "_collect", recording)
+    yield ends
+
+
 def _check(repo: Path, plan: WorkerPlan | None, settings: Settings | None = None,
            memo: ResultMemo | None = None) -> CheckRun:
     settings = settings or Settings(max_file_bytes=4000)
@@ -101,11 +115,13 @@ def _summary(run: CheckRun) -> list[tuple[str, int, str]]:
     return [(f.path, f.line, f.category) for f in run.findings]
 
 
-def test_the_child_finds_what_the_parent_finds(repo: Path, sent: list[Job]) -> None:
+def test_the_child_finds_what_the_parent_finds(repo: Path, sent: list[Job],
+                                               answered: list[bool]) -> None:
     in_parent = _check(repo, None)
     in_child = _check(repo, ALWAYS)
 
     assert len(sent) == len(FILES)  # every checked file went to the child
+    assert answered == [True]  # and it answered them all
     assert in_child.findings == in_parent.findings
     assert in_child.notices == in_parent.notices == []
     assert {f.category for f in in_child.findings} >= {
@@ -180,8 +196,11 @@ def test_the_child_starts_once_enough_files_need_it_and_gets_them_all(
 
 @pytest.mark.parametrize("plan", [DIES, GARBLES, NO_SUCH_PYTHON],
                          ids=["dies", "garbles", "no-python"])
-def test_a_child_in_trouble_costs_no_finding(repo: Path, plan: WorkerPlan) -> None:
+def test_a_child_in_trouble_costs_no_finding(repo: Path, plan: WorkerPlan,
+                                             answered: list[bool]) -> None:
     run = _check(repo, plan)
+
+    assert True not in answered  # the parent did it all
 
     assert run.findings == _check(repo, None).findings
     assert run.notices == []
@@ -198,6 +217,16 @@ def test_a_check_that_raises_in_the_child_gives_the_notice_it_gives_in_the_paren
     assert in_child.notices == in_parent.notices
     assert any("syntax-error" in notice and "TypeError" in notice for notice in in_child.notices)
     assert in_child.findings == in_parent.findings
+
+
+def test_the_child_gets_no_key_and_imports_this_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-for-the-child")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-test-not-for-the-child")
+    env = worker.child_env()
+
+    assert "OPENAI_API_KEY" not in env and "GITHUB_TOKEN" not in env
+    assert env["PATH"] == os.environ["PATH"]
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(Path(worker.__file__).parents[2])
 
 
 @pytest.mark.parametrize(("value", "min_files"), [

@@ -254,12 +254,23 @@ def stop_children() -> None:
 def _start(command: Sequence[str]) -> subprocess.Popen[bytes]:
     import subprocess
 
-    env = dict(os.environ)
+    return subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=child_env())
+
+
+# What a Python needs to start and find its packages; nothing else of the parent's
+# environment (the API key, tokens) goes to the child, which needs none of it.
+_CHILD_KEEPS = ("PATH", "HOME", "APPDATA", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP", "LANG",
+                "LC_ALL", "LC_CTYPE")
+
+
+def child_env() -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items()
+           if name in _CHILD_KEEPS or name.startswith("PYTHON")}
     # The child imports the very package the parent runs (an editable checkout, a venv...).
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    return subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env)
+    return env
 
 
 def _collect(pipe: IO[bytes], outcome: WorkerOutcome) -> bool:
