@@ -206,6 +206,25 @@ def test_a_child_in_trouble_costs_no_finding(repo: Path, plan: WorkerPlan,
     assert run.notices == []
 
 
+def test_a_file_that_cannot_be_sent_costs_no_finding(
+        repo: Path, answered: list[bool], capfd: pytest.CaptureFixture[str]) -> None:
+    settings = Settings(max_file_bytes=4000)
+    loaded = load_diff(DiffSource("staged"), cwd=repo)
+    try:
+        hunk_set = parse_diff(loaded.text, settings=settings, read_new_file=loaded.read_new_file)
+        file = next(f for f in hunk_set.files if f.path == "broken.py")
+        # Something no pickle can carry (a parser's lazy part, say) on one hunk.
+        file.hunks[0] = replace(file.hunks[0], extra={"lazy": lambda: None})
+        run = run_checks(hunk_set, read_new_file=loaded.read_new_file, settings=settings,
+                         worker=ALWAYS)
+    finally:
+        loaded.close()
+
+    assert answered == [False]  # the child got no end and ended; the parent did the checks
+    assert run.findings == _check(repo, None).findings
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_a_check_that_raises_in_the_child_gives_the_notice_it_gives_in_the_parent(
         repo: Path) -> None:
     # A limit of the wrong type makes the syntax and large-file checks raise wherever they run.

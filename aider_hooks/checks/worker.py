@@ -153,20 +153,24 @@ class EarlyChecks:
 
         pending: list[ChangedFile] = []
         closing = False
-        while not closing:
-            try:
-                item = self._queue.get(timeout=IDLE_S if pending else None)
-            except queue.Empty:  # the parser paused (waiting for the model, say): go on
-                item = []
-            closing = item is None
-            pending += item or []
-            while len(pending) >= BATCH_FILES or (pending and not item):
-                batch, pending = pending[:BATCH_FILES], pending[BATCH_FILES:]
-                self._send(batch)
-        if self._child is not None and not self._broken:
-            self._write(("end",))
-        if self._child is not None and self._child.stdin is not None:
-            _close(self._child.stdin)
+        try:
+            while not closing and not self._broken:
+                try:
+                    item = self._queue.get(timeout=IDLE_S if pending else None)
+                except queue.Empty:  # the parser paused (waiting for the model, say): go on
+                    item = []
+                closing = item is None
+                pending += item or []
+                while len(pending) >= BATCH_FILES or (pending and not item):
+                    batch, pending = pending[:BATCH_FILES], pending[BATCH_FILES:]
+                    self._send(batch)
+            if self._child is not None:
+                self._write(("end",))
+        except Exception:  # noqa: BLE001 - whatever it is, the parent runs the checks
+            self._broken = True
+        finally:
+            if self._child is not None and self._child.stdin is not None:
+                _close(self._child.stdin)  # the child ends, and so does the reader
 
     def _send(self, batch: list[ChangedFile]) -> None:
         if self._broken:
@@ -217,7 +221,7 @@ class EarlyChecks:
             return
         try:
             _write_frame(self._child.stdin, frame)
-        except (OSError, ValueError):  # the child went away: the reader sees it too
+        except Exception:  # noqa: BLE001 - the child went away, or a file would not pickle
             self._broken = True
 
 
