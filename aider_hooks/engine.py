@@ -250,6 +250,7 @@ class _Checks:
         self._thread: threading.Thread | None = None
         self._wanted = False  # start() came before parsed()
         self._outcome: CheckRun | BaseException | None = None
+        self._overlapped = False  # True once requests are in flight (start)
 
     def parsed(self, hunk_set: HunkSet) -> None:
         if self._hunk_set is not None:
@@ -263,6 +264,8 @@ class _Checks:
         self._wanted = True
         if self._hunk_set is not None and self._thread is None and self._outcome is None:
             # A daemon: Ctrl-C must not wait for the checks of a run that is being abandoned.
+            # With requests in flight, many files' checks are worth a process of their own.
+            self._overlapped = True
             self._thread = threading.Thread(target=self._run, name="aider-review-checks",
                                             daemon=True)
             self._thread.start()
@@ -284,7 +287,8 @@ class _Checks:
         assert self._hunk_set is not None, "checks run once the diff is parsed"
         try:
             self._outcome = run_checks(self._hunk_set, read_new_file=self._read,
-                                       settings=self._settings, memo=self._memo)
+                                       settings=self._settings, memo=self._memo,
+                                       in_worker=self._overlapped)
         except BaseException as err:  # noqa: BLE001 - handed to result(), on the caller's thread
             self._outcome = err
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aider_hooks.diff.parse import ChangedFile, HunkSet
     from aider_hooks.plugin_finder import Plugin
     from aider_hooks.results import ResultMemo
+    from aider_hooks.checks.worker import EarlyChecks, WorkerPlan
     from aider_hooks.settings import Settings
 
 CheckFunction = Callable[[CheckContext], Iterable[Finding]]
@@ -64,28 +65,54 @@ def needs_file(name: str) -> bool:
 
 
 def run_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile, settings: Settings,
-               checks: Sequence[Check] | None = None,
-               memo: ResultMemo | None = None) -> CheckRun:
+               checks: Sequence[Check] | None = None, memo: ResultMemo | None = None,
+               worker: WorkerPlan | None = None, in_worker: bool = False,
+               early: EarlyChecks | None = None) -> CheckRun:
     """Every enabled check (or ``checks``) on the checked files of ``hunk_set``; findings
     sorted. With ``memo``, a ``per_file`` built-in check runs only on the files whose result
-    for the same blob, hunks and options is not remembered from an earlier run."""
+    for the same blob, hunks and options is not remembered from an earlier run. With
+    ``worker`` (``in_worker``: the default plan, ``worker_plan()``), enough such files go to
+    a child process (checks/worker.py), or they went already as the diff was parsed
+    (``early``, from ``early_checks``); the findings are the same either way."""
+    if in_worker and worker is None:
+        from aider_hooks.checks.worker import worker_plan  # only then: it is not light
+
+        worker = worker_plan()
     run = CheckRun([], [])
     if checks is None:
         checks = load_checks(settings, run.notices)
     if not checks:
+        if early is not None:
+            early.finish()
         return run
     files = tuple(f for f in hunk_set.files if _is_checked(f, settings))
     blobs = _BlobCache(read_new_file)
-    remembered = _Remembered(memo, files, blobs) if memo is not None else None
+    if early is None and worker is not None:
+        early = early_checks(read_new_file, settings, memo, worker)
+        if early is not None:
+            early.add(files)
+    file_keys: dict[int, str] = {}
+    done: dict[str, dict[int, list[Finding]]] = {}
+    if early is not None:
+        by_file = early.finish()
+        file_keys = early.lookup.file_keys
+        done = {name: {index: found[id(file)] for index, file in enumerate(files)
+                       if id(file) in found}
+                for name, found in by_file.items()}
+    remembered = _Remembered(memo, files, blobs, file_keys) if memo is not None else None
     for check in checks:
         options = _option_values(check, settings)
+        computed = done.get(check.name) if _is_per_file_builtin(check) else None
         try:
-            if remembered is not None and check.per_file and check.source == "builtin":
-                run.findings += remembered.findings(check, options)
+            if remembered is not None and _is_per_file_builtin(check):
+                run.findings += remembered.findings(check, options, computed)
+            elif computed is not None and len(computed) == len(files):
+                run.findings += [finding for index in range(len(files))
+                                 for finding in computed[index]]
             else:
                 ctx = CheckContext(files=files, read_new_file=blobs, source=check.source,
                                    options=options)
-                run.findings += _findings_of(check, ctx)
+                run.findings += findings_of(check, ctx)
         except Exception as err:  # noqa: BLE001 - a check's bug costs its findings, not the run
             from aider_hooks.plugin_finder import failure_line
 
@@ -96,49 +123,150 @@ def run_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile, settings: Setti
     return run
 
 
+def early_checks(read_new_file: ReadNewFile, settings: Settings, memo: ResultMemo | None,
+                 plan: WorkerPlan) -> EarlyChecks | None:
+    """A child process for the enabled ``per_file`` built-in checks, fed files (``add``) as
+    they are parsed, for ``run_checks(early=...)``; None when no such check is enabled."""
+    from aider_hooks.checks.worker import EarlyChecks
+
+    if not settings.builtin_checks:
+        return None
+    turned_off = {entry[1:] for entry in settings.checks}
+    chosen = [check for name, check in builtin_checks().items()
+              if name not in turned_off and _is_per_file_builtin(check)]
+    if not chosen:
+        return None
+    options = {check.name: _option_values(check, settings) for check in chosen}
+    lookup = _Misses(chosen, options, memo, _Unkept(read_new_file),
+                     lambda file: _is_checked(file, settings))
+    return EarlyChecks(options, lookup, _Unkept(read_new_file), plan)
+
+
+def _is_per_file_builtin(check: Check) -> bool:
+    return check.per_file and check.source == "builtin"
+
+
+class _Misses:
+    """For a batch of files: which checks are not remembered for each (all of them without
+    a memo; none for a file the checks skip). Keeps each file's part of the result key, so
+    that ``run_checks`` does not read and digest the files again."""
+
+    def __init__(self, checks: Sequence[Check], options: Mapping[str, Mapping[str, Any]],
+                 memo: ResultMemo | None, blobs: ReadNewFile,
+                 is_checked: Callable[[ChangedFile], bool]) -> None:
+        self._checks = checks
+        self._options = options
+        self._memo = memo
+        self._blobs = blobs
+        self._is_checked = is_checked
+        self.file_keys: dict[int, str] = {}  # by id() of the file
+
+    def __call__(self, files: Sequence[ChangedFile]) -> list[tuple[str, ...]]:
+        wanted: list[list[str]] = [[] for _ in files]
+        checked = [index for index, file in enumerate(files) if self._is_checked(file)]
+        if self._memo is None:
+            for index in checked:
+                wanted[index] = [check.name for check in self._checks]
+            return [tuple(names) for names in wanted]
+        batch = tuple(files[index] for index in checked)
+        remembered = _Remembered(self._memo, batch, self._blobs)
+        for check in self._checks:
+            for position in remembered.misses(check, self._options[check.name]):
+                wanted[checked[position]].append(check.name)
+        self.file_keys.update(remembered.file_keys())
+        return [tuple(names) for names in wanted]
+
+
+class _Unkept:
+    """A reader with ``_BlobCache``'s rule (an error is no file) that keeps nothing: the
+    files go to the child once, and memory stays what it was."""
+
+    def __init__(self, read_new_file: ReadNewFile) -> None:
+        self._read = read_new_file
+
+    def __call__(self, path: str) -> bytes | None:
+        try:
+            return self._read(path)
+        except (OSError, ValueError, AiderReviewError):
+            return None
+
+
 class _Remembered:
     """Per-file results of the ``per_file`` built-in checks, by a key of the check (name,
     option values, code version) and the file (path, status, git blob id, hunks)."""
 
     def __init__(self, memo: ResultMemo, files: tuple[ChangedFile, ...],
-                 blobs: ReadNewFile) -> None:
+                 blobs: ReadNewFile, file_keys: Mapping[int, str] | None = None) -> None:
         self._memo = memo
         self._files = files
         self._blobs = blobs
+        self._known_file_keys = file_keys or {}  # by id() of the file, computed earlier
         self._file_keys: list[str] | None = None
         self._new: dict[str, str] = {}
+        self._looked_up: dict[tuple[str, str], tuple[list[str], dict[int, list[Finding]]]] = {}
 
-    def findings(self, check: Check, options: Mapping[str, Any]) -> list[Finding]:
-        from aider_hooks.results import holds_secret, result_key
+    def misses(self, check: Check, options: Mapping[str, Any]) -> list[int]:
+        """The indexes of the files whose result of ``check`` is not remembered."""
+        _, known = self._lookup(check, options)
+        return [index for index in range(len(self._files)) if index not in known]
 
-        what = repr(sorted(options.items()))
-        keys = [result_key("check", check.name, what, file_key) for file_key in self._keys()]
-        known = self._memo.get_many(keys)
+    def findings(self, check: Check, options: Mapping[str, Any],
+                 computed: Mapping[int, list[Finding]] | None = None) -> list[Finding]:
+        """The check's findings on every file: remembered, else ``computed`` (by file index,
+        from the worker), else found now; the new ones are remembered."""
+        from aider_hooks.results import holds_secret
+
+        keys, known = self._lookup(check, options)
         found: list[Finding] = []
         new: dict[str, str] = {}
-        for file, key in zip(self._files, keys):
-            remembered = _findings_from_json(known[key]) if key in known else None
+        for index, (file, key) in enumerate(zip(self._files, keys)):
+            remembered = known.get(index)
             if remembered is None:
-                ctx = CheckContext(files=(file,), read_new_file=self._blobs,
-                                   source=check.source, options=options)
-                remembered = _findings_of(check, ctx)
+                remembered = computed.get(index) if computed is not None else None
+                if remembered is None:
+                    ctx = CheckContext(files=(file,), read_new_file=self._blobs,
+                                       source=check.source, options=options)
+                    remembered = findings_of(check, ctx)
                 if not holds_secret(remembered):  # a secret's text never goes into the file
                     new[key] = _findings_to_json(remembered)
             found += remembered
         self._new.update(new)  # only when the check ran on every file without raising
         return found
 
+    def _lookup(self, check: Check, options: Mapping[str, Any]
+                ) -> tuple[list[str], dict[int, list[Finding]]]:
+        """The check's result key per file, and the readable remembered results by file
+        index; looked up once per check and options."""
+        what = repr(sorted(options.items()))
+        if (check.name, what) not in self._looked_up:
+            from aider_hooks.results import result_key
+
+            keys = [result_key("check", check.name, what, file_key) for file_key in self._keys()]
+            stored = self._memo.get_many(keys)
+            known: dict[int, list[Finding]] = {}
+            for index, key in enumerate(keys):
+                findings = _findings_from_json(stored[key]) if key in stored else None
+                if findings is not None:
+                    known[index] = findings
+            self._looked_up[(check.name, what)] = (keys, known)
+        return self._looked_up[(check.name, what)]
+
     def keep(self) -> None:
         for key, value in self._new.items():
             self._memo.put(key, value)
+
+    def file_keys(self) -> dict[int, str]:
+        """Each file's part of the result keys, by ``id()`` of the file."""
+        return {id(file): key for file, key in zip(self._files, self._keys())}
 
     def _keys(self) -> list[str]:
         if self._file_keys is None:
             from aider_hooks.results import blob_id
 
+            known = self._known_file_keys
             self._file_keys = [
-                repr((f.path, f.old_path, f.status, f.is_binary, blob_id(self._blobs(f.path)),
-                      _hunks_digest(f)))
+                known.get(id(f)) or repr((f.path, f.old_path, f.status, f.is_binary,
+                                          blob_id(self._blobs(f.path)), _hunks_digest(f)))
                 for f in self._files]
         return self._file_keys
 
@@ -206,7 +334,7 @@ def _as_check(plugin: Plugin, loaded: object) -> Check:
     return Check(plugin.name, loaded, source=f"plugin:{plugin.name}", label=plugin.label)
 
 
-def _findings_of(check: Check, ctx: CheckContext) -> list[Finding]:
+def findings_of(check: Check, ctx: CheckContext) -> list[Finding]:
     findings = []
     for finding in check.run(ctx):
         if not isinstance(finding, Finding):

@@ -74,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # the user's is being written (the cache commits whole transactions or none).
             sys.stdout.flush()
             sys.stderr.flush()
+            _stop_check_worker()
             os._exit(130)
         return 130
     except BrokenPipeError:  # e.g. `aider-review | head`: the reader went away, not our fault
@@ -419,6 +420,14 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except OSError:
         pass
+
+
+def _stop_check_worker() -> None:
+    """Kill and reap the checks' child process, if this run started one (checks/worker.py):
+    ``os._exit`` skips every cleanup. Never imported here when no run got that far."""
+    worker = sys.modules.get("aider_hooks.checks.worker")
+    if worker is not None:
+        worker.stop_children()
 
 
 def _write_crash_log(err: BaseException) -> str:
