@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from aider_hooks.checks.registry import CheckRun
-    from aider_hooks.diff.parse import DiffParse, HunkSet
+    from aider_hooks.checks.worker import EarlyChecks
+    from aider_hooks.diff.parse import ChangedFile, DiffParse, HunkSet
     from aider_hooks.diff.source import LoadedDiff
     from aider_hooks.knowledge.session import Knowledge
     from aider_hooks.model.backend import ChatBackend, Completion, Deadline
@@ -203,7 +204,12 @@ def review_diff(
 def _parsed_hunks(parse: DiffParse, stats: Stats, checks: _Checks | None) -> Iterator[Hunk]:
     """The hunks to review as the diff is parsed; once all are, counted and handed to the
     checks."""
-    yield from parse.iter_hunks()
+    handed = 0
+    for hunk in parse.iter_hunks():
+        if checks is not None and len(parse.files) > handed:
+            handed = len(parse.files)
+            checks.more(parse.files)  # complete files, for the checks' child to start on
+        yield hunk
     _parsed(parse, stats, checks)
 
 
@@ -251,6 +257,22 @@ class _Checks:
         self._wanted = False  # start() came before parsed()
         self._outcome: CheckRun | BaseException | None = None
         self._overlapped = False  # True once requests are in flight (start)
+        self._early: EarlyChecks | None = None  # the child checking files as they are parsed
+        self._parsed_files: list[ChangedFile] = []  # the parser's growing list (more())
+        self._handed = 0  # how many of them went to ``_early``
+        self._lock = threading.Lock()  # more() on the parsing thread, start() on a sender's
+        self._checking = False  # _run() began: too late for an early child
+
+    def more(self, files: list[ChangedFile]) -> None:
+        """The files parsed so far (a growing list): handed to the checks' child, if any."""
+        with self._lock:
+            self._parsed_files = files
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._early is not None and len(self._parsed_files) > self._handed:
+            self._early.add(self._parsed_files[self._handed:])
+            self._handed = len(self._parsed_files)
 
     def parsed(self, hunk_set: HunkSet) -> None:
         if self._hunk_set is not None:
@@ -262,6 +284,8 @@ class _Checks:
     def start(self) -> None:
         """Run the checks on a thread: now, or once the diff is parsed."""
         self._wanted = True
+        if self._hunk_set is None:
+            self._start_early()
         if self._hunk_set is not None and self._thread is None and self._outcome is None:
             # A daemon: Ctrl-C must not wait for the checks of a run that is being abandoned.
             # With requests in flight, many files' checks are worth a process of their own.
@@ -269,6 +293,18 @@ class _Checks:
             self._thread = threading.Thread(target=self._run, name="aider-review-checks",
                                             daemon=True)
             self._thread.start()
+
+    def _start_early(self) -> None:
+        """Requests are in flight before the diff is parsed: the checks' child (if the change
+        is large enough) starts on the files parsed so far, and on the others as they come."""
+        from aider_hooks.checks.registry import early_checks
+        from aider_hooks.checks.worker import worker_plan
+
+        with self._lock:
+            plan = worker_plan()
+            if self._early is None and not self._checking and plan is not None:
+                self._early = early_checks(self._read, self._settings, self._memo, plan)
+                self._hand_over()
 
     def result(self) -> CheckRun:
         if self._thread is None:
@@ -285,10 +321,13 @@ class _Checks:
         from aider_hooks.checks.registry import run_checks
 
         assert self._hunk_set is not None, "checks run once the diff is parsed"
+        with self._lock:
+            self._checking = True
+            early = self._early
         try:
             self._outcome = run_checks(self._hunk_set, read_new_file=self._read,
                                        settings=self._settings, memo=self._memo,
-                                       in_worker=self._overlapped)
+                                       in_worker=self._overlapped, early=early)
         except BaseException as err:  # noqa: BLE001 - handed to result(), on the caller's thread
             self._outcome = err
 
