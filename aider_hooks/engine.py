@@ -727,6 +727,10 @@ class _RequestRunner:
             # interval (5 ms by default) at every step of its request. Until close().
             self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(min(self._switch_interval, _SWITCH_INTERVAL_S))
+        if self._cache is not None and workers > 1:
+            # The workers' answers are written by one thread, many per transaction, instead
+            # of each worker waiting for the write lock twice per answer. close() flushes.
+            self._cache.write_behind()
         return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="aider-review")
 
     def _register_links(self, route: Route) -> None:

@@ -138,6 +138,48 @@ def test_threads_can_share_one_cache(cache_path: Path) -> None:
         assert cache.warnings == []
 
 
+def test_answers_written_behind_are_seen_at_once_and_all_on_disk_after_close(
+        cache_path: Path) -> None:
+    """The engine's pool hands its answers to one writer thread: a get() sees an answer
+    before it is written, and close() writes every one, kept requests included."""
+    from aider_hooks.finding import Finding
+
+    bug = Finding("a.py", 3, 3, "error", "bug", "boom", code="x = 1")
+    with ResponseCache(cache_path) as cache:
+        cache.write_behind()
+
+        def work(n: int) -> bool:
+            cache.put(key(n), answer(f"answer {n}"))
+            cache.keep_request(key(n), "review", MESSAGES, [bug] if n == 7 else [])
+            return cache.get(key(n)) == answer(f"answer {n}")
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert all(pool.map(work, range(200)))
+    with ResponseCache(cache_path) as reopened:
+        assert all(reopened.get(key(n)) == answer(f"answer {n}") for n in range(200))
+        kept = reopened.reviewed_requests([bug.with_fingerprint().fingerprint])
+        assert [r.key for r in kept] == [key(7)] and kept[0].messages == MESSAGES
+        assert reopened.stats()["entries"] == 200 and reopened.warnings == []
+
+
+def test_an_answer_waiting_to_be_written_does_not_wait_and_is_already_a_hit(
+        cache_path: Path) -> None:
+    """While another process holds the write lock, a written-behind put returns at once and
+    its answer is a hit; it reaches the file when the lock is free."""
+    with ResponseCache(cache_path) as cache:
+        cache.write_behind()
+        other = sqlite3.connect(cache_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another hook's write in progress
+        started = time.monotonic()
+        cache.put(key(1), answer("early"))
+        assert cache.get(key(1)) == answer("early")
+        assert time.monotonic() - started < 5  # not the 30 s busy timeout of a direct write
+        other.execute("COMMIT")
+        other.close()
+    with ResponseCache(cache_path) as reopened:
+        assert reopened.get(key(1)) == answer("early") and reopened.warnings == []
+
+
 def test_a_garbage_file_is_replaced_with_one_warning(cache_path: Path) -> None:
     cache_path.parent.mkdir()
     cache_path.write_bytes(b"this is not a database\n" * 100)

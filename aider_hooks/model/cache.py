@@ -8,7 +8,9 @@ join feedback to them (``keep_request``/``reviewed_requests``); they go with the
 
 Several processes share one file (pre-commit runs hooks in parallel, CI jobs restore the same
 file): WAL journal, a long busy timeout and ``BEGIN IMMEDIATE`` for every write, so nobody sees
-"database is locked". A new file is built under a temporary name and linked into place, so no
+"database is locked". While a review has several requests in flight, their answers are
+written behind (``write_behind``): one thread writes whatever is waiting in one transaction,
+and ``close()`` writes the rest, also when the run is interrupted. A new file is built under a temporary name and linked into place, so no
 process ever opens a half-made one. Any trouble with the cache is a warning, never a failed
 review: a damaged file is replaced once, a file that cannot be opened turns the cache off.
 A file that is neither empty, nor SQLite, nor named ``*.sqlite3``/``*.sqlite``/``*.db`` is
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     _T = TypeVar("_T")
+    # ("answer", key, answer, size) or ("request", key, task, messages JSON, findings, size)
+    _PendingWrite = tuple[Any, ...]
 
 CACHE_DIR_NAME = "aider-review"
 CACHE_FILE_NAME = "responses.sqlite3"
@@ -257,6 +261,12 @@ class ResponseCache:
         self._warned_busy = False
         self._conn: sqlite3.Connection | None = None
         self._used: dict[str, float] = {}  # answers read, by key: when (see get)
+        # Write-behind (write_behind()): answers and kept requests waiting for the writer.
+        self._behind: threading.Condition | None = None
+        self._pending: list[_PendingWrite] = []
+        self._pending_answers: dict[str, CachedAnswer] = {}
+        self._writer: threading.Thread | None = None
+        self._stopping = False
         self._conn = self._open()
 
     @property
@@ -264,7 +274,29 @@ class ResponseCache:
         """False when the file could not be opened: every get misses, every put is dropped."""
         return self._conn is not None
 
+    def write_behind(self) -> None:
+        """From now until ``close()``, ``put`` and ``keep_request`` return at once and one
+        thread writes what they were given, everything waiting in one transaction. For many
+        threads answering at once (the engine's pool): two write transactions per answer,
+        each waiting for the others, cost a 2,000-file review a second. ``get`` sees the
+        answers not written yet."""
+        with self._lock:
+            if self._behind is not None or self._conn is None:
+                return
+            self._behind = threading.Condition()
+            self._writer = threading.Thread(target=self._write_pending, daemon=True,
+                                            name="aider-review-cache-writer")
+            self._writer.start()
+
     def get(self, key: str) -> CachedAnswer | None:
+        if self._behind is not None:
+            with self._behind:
+                waiting = self._pending_answers.get(key)
+            if waiting is not None:
+                with self._lock:
+                    self.hits += 1
+                return waiting
+
         def read(conn: sqlite3.Connection) -> CachedAnswer | None:
             found = _read_entry(conn, key)
             if found is not None:
@@ -286,7 +318,9 @@ class ResponseCache:
             size = len(key) + len(answer.text.encode("utf-8")) + _ROW_OVERHEAD_BYTES
         except UnicodeEncodeError:  # lone surrogates: SQLite cannot store it; not worth a warning
             return
-        self._run(lambda conn: self._write_entry(conn, key, answer, size), None)
+        if not self._queued(("answer", key, answer, size)):
+            self._run(lambda conn: self._write_batch(conn, [("answer", key, answer, size)]),
+                      None)
 
     def keep_request(self, key: str, task: str, messages: Sequence[Mapping[str, str]],
                      findings: Sequence[Any]) -> None:
@@ -300,7 +334,9 @@ class ResponseCache:
                 len(i[1]) for i in items)
         except UnicodeEncodeError:
             return
-        self._run(lambda conn: self._write_request(conn, key, task, payload, items, size), None)
+        write: _PendingWrite = ("request", key, task, payload, items, size)
+        if not self._queued(write):
+            self._run(lambda conn: self._write_batch(conn, [write]), None)
 
     def results(self, keys: Sequence[str]) -> dict[str, str]:
         """The stored check results (``check_results``) of those ``keys`` that have one."""
@@ -343,6 +379,11 @@ class ResponseCache:
         return removed
 
     def close(self) -> None:
+        if self._behind is not None and self._writer is not None:
+            with self._behind:
+                self._stopping = True
+                self._behind.notify()
+            self._writer.join()  # what is waiting is written first
         with self._lock:
             if self._conn is not None:
                 try:
@@ -452,38 +493,73 @@ class ResponseCache:
         self._write_used(conn)
         _write_results(conn, items)
 
-    def _write_entry(self, conn: sqlite3.Connection, key: str, answer: CachedAnswer,
-                     size: int) -> None:
+    def _queued(self, write: _PendingWrite) -> bool:
+        """Hand ``write`` to the writer thread; False when there is none (write it now)."""
+        if self._behind is None:
+            return False
+        with self._behind:
+            if self._stopping:
+                return False
+            self._pending.append(write)
+            if write[0] == "answer":
+                self._pending_answers[write[1]] = write[2]
+            self._behind.notify()
+        return True
+
+    def _write_pending(self) -> None:
+        """The writer thread: whatever is waiting, in one transaction, until close()."""
+        assert self._behind is not None
+        while True:
+            with self._behind:
+                while not self._pending and not self._stopping:
+                    self._behind.wait()
+                batch, self._pending = self._pending, []
+                if not batch:
+                    return  # stopping, and nothing left
+            self._run(lambda conn: self._write_batch(conn, batch), None)
+            with self._behind:
+                for write in batch:
+                    if write[0] == "answer" and self._pending_answers.get(write[1]) is write[2]:
+                        del self._pending_answers[write[1]]
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[_PendingWrite]) -> None:
+        """Answers and kept requests, in order, in one transaction; then the size cap."""
         self._write_used(conn)
         with _write_transaction(conn):
-            conn.execute(
-                """INSERT INTO answers (key, size, last_used, created_at, prompt_tokens,
-                                        completion_tokens, text)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (key) DO UPDATE SET
-                       size = excluded.size, last_used = excluded.last_used,
-                       created_at = excluded.created_at, prompt_tokens = excluded.prompt_tokens,
-                       completion_tokens = excluded.completion_tokens, text = excluded.text""",
-                (key, size, time.time(), answer.created_at, answer.prompt_tokens,
-                 answer.completion_tokens, answer.text),
-            )
+            for write in batch:
+                if write[0] == "answer":
+                    _insert_answer(conn, *write[1:])
+                else:
+                    _insert_request(conn, *write[1:])
             _evict_least_recently_used(conn, self.max_bytes)
 
 
-    def _write_request(self, conn: sqlite3.Connection, key: str, task: str, payload: str,
-                       items: list[tuple[str, str]], size: int) -> None:
-        self._write_used(conn)
-        with _write_transaction(conn):
-            if conn.execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone() is None:
-                return
-            conn.execute("INSERT OR REPLACE INTO requests (key, task, messages, created_at) "
-                         "VALUES (?, ?, ?, ?)", (key, task, payload, time.time()))
-            conn.execute("DELETE FROM request_findings WHERE key = ?", (key,))
-            conn.executemany("INSERT OR REPLACE INTO request_findings (fingerprint, key, finding)"
-                             " VALUES (?, ?, ?)", [(fp, key, item) for fp, item in items])
-            conn.execute("UPDATE answers SET size = ? + length(CAST(text AS BLOB)) WHERE key = ?",
-                         (size, key))
-            _evict_least_recently_used(conn, self.max_bytes)
+def _insert_answer(conn: sqlite3.Connection, key: str, answer: CachedAnswer, size: int) -> None:
+    conn.execute(
+        """INSERT INTO answers (key, size, last_used, created_at, prompt_tokens,
+                                completion_tokens, text)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (key) DO UPDATE SET
+               size = excluded.size, last_used = excluded.last_used,
+               created_at = excluded.created_at, prompt_tokens = excluded.prompt_tokens,
+               completion_tokens = excluded.completion_tokens, text = excluded.text""",
+        (key, size, time.time(), answer.created_at, answer.prompt_tokens,
+         answer.completion_tokens, answer.text),
+    )
+
+
+def _insert_request(conn: sqlite3.Connection, key: str, task: str, payload: str,
+                    items: list[tuple[str, str]], size: int) -> None:
+    """What was sent for the answer under ``key``; nothing when that answer is not stored."""
+    if conn.execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone() is None:
+        return
+    conn.execute("INSERT OR REPLACE INTO requests (key, task, messages, created_at) "
+                 "VALUES (?, ?, ?, ?)", (key, task, payload, time.time()))
+    conn.execute("DELETE FROM request_findings WHERE key = ?", (key,))
+    conn.executemany("INSERT OR REPLACE INTO request_findings (fingerprint, key, finding)"
+                     " VALUES (?, ?, ?)", [(fp, key, item) for fp, item in items])
+    conn.execute("UPDATE answers SET size = ? + length(CAST(text AS BLOB)) WHERE key = ?",
+                 (size, key))
 
 
 def _finding_json(finding: Any) -> dict[str, Any]:
