@@ -39,6 +39,10 @@ DIES = WorkerPlan(min_files=1, command=(sys.executable, "-c",
 GARBLES = WorkerPlan(min_files=1, command=(
     sys.executable, "-c", "import sys; sys.stdout.buffer.write(b'\\0' * 7 + b'\\x09junk')"))
 NO_SUCH_PYTHON = WorkerPlan(min_files=1, command=("/nonexistent/bin/python3",))
+# A child that answers a whole frame of garbage at once, then neither reads nor exits.
+GARBLES_AND_STAYS = WorkerPlan(min_files=1, command=(
+    sys.executable, "-c", "import sys, time; sys.stdout.buffer.write(b'\\0' * 7 + b'\\x04junk');"
+    " sys.stdout.flush(); time.sleep(120)"))
 
 FILES: dict[str, bytes] = {
     "broken.py": b"def f(:\n    return 1\n",
@@ -204,6 +208,34 @@ def test_a_child_in_trouble_costs_no_finding(repo: Path, plan: WorkerPlan,
 
     assert run.findings == _check(repo, None).findings
     assert run.notices == []
+
+
+def test_a_live_child_that_garbles_its_answers_does_not_hang_the_run(repo: Path) -> None:
+    """More than a pipe's worth of files go to a child that answered garbage and reads no
+    more: the run does not wait for it, and the parent finds what it always finds."""
+    import threading
+
+    for number in range(40):
+        (repo / f"bulk_{number}.txt").write_text(f"row {number}\n" * 2000)  # ~20 kB each
+    git(repo, "add", "-A")
+    settings = Settings(max_file_bytes=4000)
+    loaded = load_diff(DiffSource("staged"), cwd=repo)
+    runs: list[CheckRun] = []
+    try:
+        hunk_set = parse_diff(loaded.text, settings=settings, read_new_file=loaded.read_new_file)
+        early = early_checks(loaded.read_new_file, settings, None, GARBLES_AND_STAYS)
+        assert early is not None
+        early.add(hunk_set.files)
+        checking = threading.Thread(target=lambda: runs.append(run_checks(
+            hunk_set, read_new_file=loaded.read_new_file, settings=settings, early=early)),
+            daemon=True)
+        checking.start()
+        checking.join(60)
+    finally:
+        loaded.close()
+    assert runs, "the checks were still waiting for the child after 60 s"
+    assert runs[0].findings == _check(repo, None).findings
+    assert ("broken.py", 1, "syntax-error") in _summary(runs[0])
 
 
 def test_a_file_that_cannot_be_sent_costs_no_finding(

@@ -214,6 +214,15 @@ class EarlyChecks:
 
     def _read_answers(self, pipe: IO[bytes]) -> None:
         self._finished = _collect(pipe, self._outcome)
+        if not self._finished and self._child is not None:
+            # A garbled stream from a child still running: nobody reads its answers now, so
+            # once its pipe is full it stops reading ours, and the feeder would wait for it
+            # for ever. Killed, it makes the feeder's next write fail instead.
+            self._broken = True
+            try:
+                self._child.kill()
+            except OSError:
+                pass
 
     def _write(self, frame: object) -> None:
         assert self._child is not None and self._child.stdin is not None
