@@ -314,13 +314,18 @@ def test_the_first_request_leaves_before_the_whole_diff_is_parsed(
 def test_a_diff_file_corrupt_part_way_sends_nothing(git_repo: Path, server: FakeModelServer,
                                                    tmp_path: Path) -> None:
     """A diff read from a file is parsed whole before anything is sent: one damaged file
-    near its end costs no request (git's own diffs are parsed as they are sent)."""
+    after 40 good ones (a request each; the first leaves after 16 when parsed lazily) costs
+    no request (git's own
+    diffs are parsed as they are sent)."""
     good = "".join(f"diff --git a/m{i}.py b/m{i}.py\n--- a/m{i}.py\n+++ b/m{i}.py\n"
-                   f"@@ -1 +1 @@\n-x = {i}\n+x = {i + 1}  # BUG\n" for i in range(8))
+                   f"@@ -1 +1 @@\n-x = {i}\n+{alone(f'x = {i + 1}  # BUG')}\n" for i in range(40))
     corrupt = "diff --git a/z.py b/z.py\n--- a/z.py\n+++ b/z.py\n@@ -1,5 +1,5 @@\n-x = 1\n"
     patch = tmp_path / "change.patch"
     patch.write_text(good + corrupt)
+    loaded = load_diff(DiffSource("file", str(patch)), cwd=git_repo)
     with pytest.raises(InputError, match="truncated or corrupt"):
-        load_and_review = load_diff(DiffSource("file", str(patch)), cwd=git_repo)
-        run_review(load_and_review, model_settings(git_repo, server.base_url))
+        run_review(loaded, model_settings(git_repo, server.base_url))
+    for thread in threading.enumerate():  # a request already handed to the pool would go out
+        if thread.name.startswith("aider-review_"):  # the request pool's workers
+            thread.join(10)
     assert server.requests == []

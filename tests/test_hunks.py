@@ -572,6 +572,8 @@ def test_a_diff_corrupt_part_way_fails_where_parsing_reaches_it() -> None:
     with pytest.raises(InputError, match="truncated or corrupt") as error:
         seen.extend(h.path for h in parse.iter_hunks())
     assert seen == ["a0.py", "a1.py", "a2.py"]
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        parse.finish()  # never a HunkSet of the part before the damage
     with pytest.raises(InputError) as whole:
         parse_diff(text, settings=Settings())
     assert str(whole.value) == str(error.value)

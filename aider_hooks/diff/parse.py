@@ -116,6 +116,7 @@ class DiffParse:
         self._pending: Iterator[tuple[ChangedFile, int]] | None = (
             _parsed_files(text, settings, read_new_file, paths) if text.strip() else None)
         self._result: HunkSet | None = None
+        self._error: BaseException | None = None  # raised again by every later call
 
     @property
     def done(self) -> bool:
@@ -154,6 +155,8 @@ class DiffParse:
 
     def _parse_one(self) -> bool:
         """Parse one more file; False when there was none left."""
+        if self._error is not None:
+            raise self._error  # a diff that failed to parse never passes for a shorter one
         if self._pending is None:
             return False
         try:
@@ -161,8 +164,9 @@ class DiffParse:
         except StopIteration:
             self._pending = None
             return False
-        except BaseException:
-            self._pending = None  # the error is raised once, where parsing was asked for
+        except BaseException as err:
+            self._pending = None
+            self._error = err
             raise
         self.files.append(file)
         self.hunks.extend(file.hunks)
