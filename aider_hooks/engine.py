@@ -145,7 +145,7 @@ def review_diff(
     # the time (compiling every changed Python file dominates a large dry run). The checks
     # run while the first requests are with the model when there are any (else here, at
     # the end); their notices keep this place among the others.
-    checks = (_Checks(read_new_file, settings, memo)
+    checks = (_Checks(read_new_file, settings, memo, _changed_file_count(diff.text))
               if task.runs_checks and not settings.dry_run else None)
     checks_notices_at = len(report.notices)
 
@@ -201,6 +201,11 @@ def review_diff(
     return result
 
 
+def _changed_file_count(diff_text: str) -> int:
+    """How many files a diff names (its ``diff --git`` lines; a plain diff counts 0)."""
+    return diff_text.count("\ndiff --git ") + diff_text.startswith("diff --git ")
+
+
 def _parsed_hunks(parse: DiffParse, stats: Stats, checks: _Checks | None) -> Iterator[Hunk]:
     """The hunks to review as the diff is parsed; once all are, counted and handed to the
     checks."""
@@ -248,8 +253,9 @@ class _Checks:
     request in flight they run on the caller's thread when their result is wanted."""
 
     def __init__(self, read_new_file: Callable[[str], bytes | None], settings: Settings,
-                 memo: ResultMemo | None) -> None:
+                 memo: ResultMemo | None, changed_files: int) -> None:
         self._hunk_set: HunkSet | None = None  # given by parsed(), once the diff is parsed
+        self._changed_files = changed_files  # how many the diff names (before any filter)
         self._read = read_new_file
         self._settings = settings
         self._memo = memo  # thread-safe: one locked SQLite connection, puts kept in a dict
@@ -260,7 +266,7 @@ class _Checks:
         self._early: EarlyChecks | None = None  # the child checking files as they are parsed
         self._parsed_files: list[ChangedFile] = []  # the parser's growing list (more())
         self._handed = 0  # how many of them went to ``_early``
-        self._lock = threading.Lock()  # more() on the parsing thread, start() on a sender's
+        self._lock = threading.Lock()  # the feeder's thread reads what more() hands over
         self._checking = False  # _run() began: too late for an early child
 
     def more(self, files: list[ChangedFile]) -> None:
@@ -302,7 +308,10 @@ class _Checks:
 
         with self._lock:
             plan = worker_plan()
-            if self._early is None and not self._checking and plan is not None:
+            # A change naming fewer files than the child needs never gets one: no feeder
+            # thread, no look-ups made twice for a small hook run.
+            if (self._early is None and not self._checking and plan is not None
+                    and self._changed_files >= plan.min_files):
                 self._early = early_checks(self._read, self._settings, self._memo, plan)
                 self._hand_over()
 

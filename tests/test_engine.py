@@ -329,3 +329,25 @@ def test_a_diff_file_corrupt_part_way_sends_nothing(git_repo: Path, server: Fake
         if thread.name.startswith("aider-review_"):  # the request pool's workers
             thread.join(10)
     assert server.requests == []
+
+
+def test_a_small_change_never_starts_the_checks_child_machinery(
+        git_repo: Path, server: FakeModelServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hook run of a few files with a model keeps its checks in process: no child, no
+    feeder thread, no cache look-ups made for one (those start from 100 changed files)."""
+    from aider_hooks.checks import registry
+
+    started: list[object] = []
+    real = registry.early_checks
+    monkeypatch.setattr(registry, "early_checks",
+                        lambda *args: started.append(args) or real(*args))
+    names = ("a.py", "b.py", "c.py")
+    for name in names:
+        commit(git_repo, name, BASE)
+    for name in names:
+        stage(git_repo, name, edited((5, alone("line_5 = (  # BUG"))))
+    report = review_staged(git_repo, model_settings(git_repo, server.base_url)).report
+    assert started == []
+    assert report.stats.reviewed == 3
+    assert sorted(f.path for f in report.findings if f.category == "syntax-error") == [
+        "a.py", "b.py", "c.py"]

@@ -87,7 +87,7 @@ def run_checks(hunk_set: HunkSet, *, read_new_file: ReadNewFile, settings: Setti
         return run
     files = tuple(f for f in hunk_set.files if _is_checked(f, settings))
     blobs = _BlobCache(read_new_file)
-    if early is None and worker is not None:
+    if early is None and worker is not None and len(files) >= worker.min_files:
         early = early_checks(read_new_file, settings, memo, worker)
         if early is not None:
             early.add(files)
@@ -137,8 +137,7 @@ def early_checks(read_new_file: ReadNewFile, settings: Settings, memo: ResultMem
     if not chosen:
         return None
     options = {check.name: _option_values(check, settings) for check in chosen}
-    lookup = _Misses(chosen, options, memo, _Unkept(read_new_file),
-                     lambda file: _is_checked(file, settings))
+    lookup = _Misses(chosen, options, memo, lambda file: _is_checked(file, settings))
     return EarlyChecks(options, lookup, _Unkept(read_new_file), plan)
 
 
@@ -152,16 +151,15 @@ class _Misses:
     that ``run_checks`` does not read and digest the files again."""
 
     def __init__(self, checks: Sequence[Check], options: Mapping[str, Mapping[str, Any]],
-                 memo: ResultMemo | None, blobs: ReadNewFile,
-                 is_checked: Callable[[ChangedFile], bool]) -> None:
+                 memo: ResultMemo | None, is_checked: Callable[[ChangedFile], bool]) -> None:
         self._checks = checks
         self._options = options
         self._memo = memo
-        self._blobs = blobs
         self._is_checked = is_checked
         self.file_keys: dict[int, str] = {}  # by id() of the file
 
-    def __call__(self, files: Sequence[ChangedFile]) -> list[tuple[str, ...]]:
+    def __call__(self, files: Sequence[ChangedFile],
+                 blobs: ReadNewFile) -> list[tuple[str, ...]]:
         wanted: list[list[str]] = [[] for _ in files]
         checked = [index for index, file in enumerate(files) if self._is_checked(file)]
         if self._memo is None:
@@ -169,7 +167,7 @@ class _Misses:
                 wanted[index] = [check.name for check in self._checks]
             return [tuple(names) for names in wanted]
         batch = tuple(files[index] for index in checked)
-        remembered = _Remembered(self._memo, batch, self._blobs)
+        remembered = _Remembered(self._memo, batch, blobs)
         for check in self._checks:
             for position in remembered.misses(check, self._options[check.name]):
                 wanted[checked[position]].append(check.name)

@@ -95,7 +95,8 @@ class Lookup(Protocol):
 
     file_keys: dict[int, str]
 
-    def __call__(self, files: Sequence[ChangedFile]) -> list[tuple[str, ...]]: ...
+    def __call__(self, files: Sequence[ChangedFile],
+                 blobs: Callable[[str], bytes | None]) -> list[tuple[str, ...]]: ...
 
 
 class EarlyChecks:
@@ -176,12 +177,15 @@ class EarlyChecks:
         if self._broken:
             return
         try:
-            wanted = self.lookup(batch)
+            # One read per file: the result key and the child see the same bytes, even when
+            # a work-tree file is saved again meanwhile.
+            blobs = {file.path: self._read(file.path) for file in batch}
+            wanted = self.lookup(batch, blobs.__getitem__)
             jobs = []
             for file, names in zip(batch, wanted):
                 self._files.append(file)
                 if names:
-                    jobs.append(Job(len(self._files) - 1, file, self._read(file.path), names))
+                    jobs.append(Job(len(self._files) - 1, file, blobs[file.path], names))
         except Exception:  # noqa: BLE001 - e.g. a cache error: the parent does it all
             self._broken = True
             return
