@@ -62,6 +62,7 @@ class AnswerListener(Protocol):
 
 @dataclass
 class ReviewResult:
+    """What ``review_diff`` gives back: the report, and the hunks and requests behind it."""
     report: Report
     hunks: list[Hunk]  # the hunks that were up for review (after filters), original text
     # What was (or, with --dry-run, would be) sent. After a run that asked the model the

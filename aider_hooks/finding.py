@@ -59,6 +59,7 @@ def make_fingerprint(path: str, category: str, code: str, source: str) -> str:
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem on one line (or range) of the new file, from a check or the model."""
     path: str
     line: int
     end_line: int

@@ -82,6 +82,7 @@ class FailedHunk:
 
 @dataclass
 class Report:
+    """Everything one run found and did: what the reporters print and ``--format json`` holds."""
     task: str = "review"  # review | explain | fix
     findings: list[Finding] = field(default_factory=list)
     failed: list[FailedHunk] = field(default_factory=list)

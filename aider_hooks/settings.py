@@ -76,6 +76,7 @@ class ModelLink:
 
 @dataclass(frozen=True)
 class Settings:
+    """Every knob of a run, merged from defaults, config files, the environment and flags."""
     model: str = DEFAULT_MODEL
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)  # never printed

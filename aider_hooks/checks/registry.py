@@ -28,6 +28,7 @@ CheckFunction = Callable[[CheckContext], Iterable[Finding]]
 
 @dataclass(frozen=True)
 class Check:
+    """A check with its name, its callable and how it is run (built-in or plugin)."""
     name: str
     run: CheckFunction
     # True when the check reads the new file's full content (compile it, measure it): a pull
@@ -47,6 +48,7 @@ class Check:
 
 @dataclass
 class CheckRun:
+    """What the checks of one run found, and the notices of those that failed."""
     findings: list[Finding]
     notices: list[str]
 

@@ -67,6 +67,7 @@ _NO_NEWLINE_MARKER = "\\ No newline at end of file"
 
 @dataclass(frozen=True)
 class ChangedFile:
+    """One file of a diff: its names, status, and the hunks to review (none when skipped)."""
     path: str  # path in the new version (for a deleted file, the old path)
     old_path: str | None  # set for renames and copies
     status: FileStatus  # a copy is "added" with old_path set
@@ -77,6 +78,7 @@ class ChangedFile:
 
 @dataclass(frozen=True)
 class HunkSet:
+    """A parsed diff: every changed file, and the hunks to review in diff order."""
     files: list[ChangedFile]
     hunks: list[Hunk]  # every hunk to review, in diff order (parts of split hunks included)
     skipped_hunks: int  # hunks of files that are not reviewed (deleted, excluded, ...)
@@ -320,6 +322,7 @@ def _skip_reason(info: FileInfo, patched: PatchedFile, settings: Settings) -> st
 
 @dataclass
 class _RawHunk:
+    """One hunk's lines as read from the diff, before it is split and given context."""
     lines: list[DiffLine]
     section_header: str
     crlf: bool

@@ -62,6 +62,7 @@ def _read_nothing(path: str) -> bytes | None:
 
 @dataclass(frozen=True)
 class LoadedDiff:
+    """A diff to review, with where it came from and how to read its new files."""
     text: str
     root: Path | None  # the repository, when there is one
     read_new_file: ReadNewFile = field(compare=False)

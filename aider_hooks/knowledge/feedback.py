@@ -41,6 +41,7 @@ _FIELDS = ("fingerprint", "verdict", "note", "path", "category", "code", "messag
 
 @dataclass(frozen=True)
 class Feedback:
+    """A reviewer's verdict on a finding (useful or wrong), by its fingerprint."""
     fingerprint: str
     verdict: str
     note: str

@@ -46,6 +46,7 @@ Warn = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Instruction:
+    """One instruction file or setting, redacted, with the files it is for."""
     source: str  # "AGENTS.md", "settings: instructions", "path-instructions \"*.py\""
     text: str  # redacted
     globs: tuple[str, ...] = ()  # empty: every file
@@ -60,6 +61,7 @@ class Instruction:
 
 @dataclass
 class Guidance:
+    """The project guidance of a run: instructions and learnings, bounded."""
     instructions: list[Instruction] = field(default_factory=list)
     learnings: list[str] = field(default_factory=list)  # see feedback.learnings_block
     redacted: int = 0

@@ -38,6 +38,7 @@ THRESHOLDS = (REASON_SEVERITY, REASON_CONFIDENCE, REASON_MAX)
 
 @dataclass
 class Knowledge:
+    """What the repository teaches one run: guidance, baseline and feedback."""
     guidance: Guidance
     baseline: set[str] = field(default_factory=set)
     wrong: set[str] = field(default_factory=set)

@@ -23,6 +23,7 @@ _ALONE = re.compile(r"^\s*" + _COMMENT_OPENERS + r"\s*aider-review:\s*ignore\b"
 
 @dataclass(frozen=True)
 class Directive:
+    """An ``aider-review: ignore[...]`` comment: the categories it silences."""
     categories: frozenset[str]  # families; empty: every category
 
     def covers(self, finding: Finding) -> bool:

@@ -60,6 +60,7 @@ class DeadlineExceeded(Exception):
 
 @dataclass(frozen=True)
 class ErrorRule:
+    """How one kind of SDK error is treated: retried or not, and the message it becomes."""
     retry: bool
     error: type[ModelError]
     # Placeholders: {status} {detail} {endpoint} {model} {timeout} {deadline} {max_tokens}

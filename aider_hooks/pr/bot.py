@@ -50,6 +50,7 @@ _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
 
 @dataclass(frozen=True)
 class BotOptions:
+    """How the bot runs: where, which host, what it may post."""
     cwd: Path
     # Never read the PR's commits from the checkout at ``cwd``: they are untrusted (GitHub's
     # ``pull_request_target`` and ``issue_comment``); the diff comes from the host as data.
@@ -63,6 +64,7 @@ class BotOptions:
 
 @dataclass
 class BotOutcome:
+    """What one bot run did: the review, the pull request, and what was posted."""
     result: ReviewResult
     pull_request: PullRequestRef
     diff_origin: str

@@ -77,6 +77,7 @@ class DiffLines:
 
 @dataclass(frozen=True)
 class InlineComment:
+    """A finding as an inline comment: where it goes on the diff and what it says."""
     finding: Finding
     line: int
     start_line: int | None
@@ -239,6 +240,7 @@ def cap_body(text: str, limit: int = BODY_LIMIT) -> str:
 
 @dataclass(frozen=True)
 class SummaryFacts:
+    """What the one summary comment of a pull request is written from."""
     report: Report
     head_sha: str
     new_inline: int

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ReportView:
+    """A read-only view of a report, what output-format plugins receive."""
     task: str
     findings: tuple[Finding, ...]  # frozen records: .path .line .end_line .severity ...
     failed: tuple[FailedHunk, ...]  # hunks the model could not review

@@ -44,6 +44,7 @@ _SHOWN_PREFIX = re.compile(r"^\s*\d+(?: [+ :] |[+ :])")
 
 @dataclass(frozen=True)
 class _Line:
+    """A line a finding may be anchored to: its number, text and whether it was added."""
     number: int
     text: str
     added: bool

@@ -62,6 +62,7 @@ class RawFinding:
 
 @dataclass(frozen=True)
 class ReviewAnswer:
+    """A review answer read: the usable findings, and how many items were not."""
     findings: list[RawFinding]
     skipped: int  # items that could not be used, including those beyond the cap
 

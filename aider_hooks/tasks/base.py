@@ -35,6 +35,7 @@ AnswerReader = Callable[[str, Sequence["Hunk"]], TaskAnswer]
 
 @dataclass(frozen=True)
 class Task:
+    """What the model is asked (review, explain, fix, ...): its prompts and its answer reader."""
     name: str
     instructions: str  # the system message
     user_intro: str  # before the untrusted block

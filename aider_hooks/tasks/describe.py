@@ -82,6 +82,7 @@ Answer with ONLY this JSON object, no prose and no code fence:
 
 @dataclass
 class Description:
+    """A pull request description as the model wrote it, field by field."""
     title: str = ""
     type: str = ""
     summary: str = ""

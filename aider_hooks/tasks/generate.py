@@ -55,6 +55,7 @@ and say why in "summary".
 
 @dataclass(frozen=True)
 class Edit:
+    """One search/replace edit of a file, as the model gave it."""
     path: str
     search: str
     replace: str
@@ -62,6 +63,7 @@ class Edit:
 
 @dataclass
 class Generation:
+    """The model's answer to ``generate``: a summary and its edits."""
     summary: str
     edits: list[Edit]
 

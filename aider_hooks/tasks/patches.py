@@ -23,6 +23,7 @@ CONTEXT = 3
 
 @dataclass(frozen=True)
 class Replacement:
+    """New lines for a range of old ones, from a model's suggested fix."""
     start: int  # first line replaced, 1-based
     end: int  # last line replaced, inclusive
     new_lines: tuple[str, ...]  # without line endings

@@ -293,6 +293,7 @@ CUT_POINT_EVERY = 4
 
 @dataclass
 class _Batch:
+    """The hunks of the request being filled, with their rendered lines and token estimate."""
     hunks: list[Hunk]
     rendered: list[list[str]]  # _hunk_lines of each hunk, rendered once
     tokens: int

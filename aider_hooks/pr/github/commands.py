@@ -55,6 +55,7 @@ def answered_ids(body: str) -> set[int]:
 
 @dataclass
 class CommandOutcome:
+    """What the bot did with one ``/aider-review`` command of the thread."""
     command: Command
     answered: bool = False  # an answer was posted by this run
     already_answered: bool = False  # a re-delivered event: the answer was there

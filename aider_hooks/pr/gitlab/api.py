@@ -51,6 +51,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Response:
+    """One response of the GitLab API: status, headers (lower-case names) and body."""
     status: int
     headers: Mapping[str, str]  # lower-case names
     body: bytes
