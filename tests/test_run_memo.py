@@ -8,7 +8,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,6 @@ from testing.fake_model_server import FakeModelServer, closed_port_url
 from testing.repos import git, stage
 
 REPLAYED = "a remembered run, replayed"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeModelServer]:
-    with FakeModelServer() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -55,8 +48,8 @@ class Runner:
 
 
 @pytest.fixture
-def run(repo: Path, server: FakeModelServer, tmp_path: Path) -> Runner:
-    return Runner(repo, server, tmp_path / "cache.sqlite3")
+def run(repo: Path, model_server: FakeModelServer, tmp_path: Path) -> Runner:
+    return Runner(repo, model_server, tmp_path / "cache.sqlite3")
 
 
 def _untimed(stderr: str) -> str:
