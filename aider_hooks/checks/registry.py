@@ -129,18 +129,22 @@ def early_checks(read_new_file: ReadNewFile, settings: Settings, memo: ResultMem
                  plan: WorkerPlan) -> EarlyChecks | None:
     """A child process for the enabled ``per_file`` built-in checks, fed files (``add``) as
     they are parsed, for ``run_checks(early=...)``; None when no such check is enabled."""
+    from functools import partial
+
     from aider_hooks.checks.worker import EarlyChecks
 
     if not settings.builtin_checks:
         return None
-    turned_off = {entry[1:] for entry in settings.checks}
+    turned_off = _turned_off(settings)
     chosen = [check for name, check in builtin_checks().items()
               if name not in turned_off and _is_per_file_builtin(check)]
     if not chosen:
         return None
     options = {check.name: _option_values(check, settings) for check in chosen}
     lookup = _Misses(chosen, options, memo, lambda file: _is_checked(file, settings))
-    return EarlyChecks(options, lookup, _Unkept(read_new_file), plan)
+    # Read with _BlobCache's rule but kept by no one: the files go to the child once, and
+    # memory stays what it was.
+    return EarlyChecks(options, lookup, partial(_read_or_none, read_new_file), plan)
 
 
 def _is_per_file_builtin(check: Check) -> bool:
@@ -175,20 +179,6 @@ class _Misses:
                 wanted[checked[position]].append(check.name)
         self.file_keys.update(remembered.file_keys())
         return [tuple(names) for names in wanted]
-
-
-class _Unkept:
-    """A reader with ``_BlobCache``'s rule (an error is no file) that keeps nothing: the
-    files go to the child once, and memory stays what it was."""
-
-    def __init__(self, read_new_file: ReadNewFile) -> None:
-        self._read = read_new_file
-
-    def __call__(self, path: str) -> bytes | None:
-        try:
-            return self._read(path)
-        except (OSError, ValueError, AiderReviewError):
-            return None
 
 
 class _Remembered:
@@ -306,7 +296,7 @@ def load_checks(settings: Settings, notices: list[str]) -> list[Check]:
     unless AIDER_REVIEW_NO_PLUGINS; minus every ``-name`` of the ``checks`` setting."""
     from aider_hooks.plugin_finder import failure_line, find_plugins, plugins_disabled
 
-    turned_off = {entry[1:] for entry in settings.checks}
+    turned_off = _turned_off(settings)
     checks: list[Check] = []
     known: set[str] = set()
     for plugin in find_plugins("check"):  # built-ins first
@@ -324,6 +314,11 @@ def load_checks(settings: Settings, notices: list[str]) -> list[Check]:
         notices.append(f"checks setting: unknown check {', '.join(map(repr, unknown))} ignored "
                        f"(known: {', '.join(sorted(known))})")
     return checks
+
+
+def _turned_off(settings: Settings) -> set[str]:
+    """The checks the ``checks`` setting turns off (its ``-name`` entries)."""
+    return {entry[1:] for entry in settings.checks}
 
 
 def _as_check(plugin: Plugin, loaded: object) -> Check:
@@ -372,11 +367,16 @@ class _BlobCache:
 
     def __call__(self, path: str) -> bytes | None:
         if path not in self._blobs:
-            try:
-                self._blobs[path] = self._read(path)
-            except (OSError, ValueError, AiderReviewError):
-                self._blobs[path] = None
+            self._blobs[path] = _read_or_none(self._read, path)
         return self._blobs[path]
+
+
+def _read_or_none(read_new_file: ReadNewFile, path: str) -> bytes | None:
+    """The new file, or None when it cannot be read (the checks that need one skip it)."""
+    try:
+        return read_new_file(path)
+    except (OSError, ValueError, AiderReviewError):
+        return None
 
 
 def _option_values(check: Check, settings: Settings) -> Mapping[str, Any]:
