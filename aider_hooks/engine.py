@@ -251,7 +251,8 @@ class _Checks:
     """The built-in (and plugin) checks of one run, on a thread of their own once the first
     request is with the model and the whole diff is parsed: compiling thousands of files
     then overlaps the model's latency instead of delaying the first request. Without a
-    request in flight they run on the caller's thread when their result is wanted."""
+    request in flight they run on the caller's thread when their result is wanted. Every
+    method is called on the planner's thread; ``_run`` starts only once the diff is parsed."""
 
     def __init__(self, read_new_file: Callable[[str], bytes | None], settings: Settings,
                  memo: ResultMemo | None, changed_files: int) -> None:
@@ -267,14 +268,11 @@ class _Checks:
         self._early: EarlyChecks | None = None  # the child checking files as they are parsed
         self._parsed_files: list[ChangedFile] = []  # the parser's growing list (more())
         self._handed = 0  # how many of them went to ``_early``
-        self._lock = threading.Lock()  # the feeder's thread reads what more() hands over
-        self._checking = False  # _run() began: too late for an early child
 
     def more(self, files: list[ChangedFile]) -> None:
         """The files parsed so far (a growing list): handed to the checks' child, if any."""
-        with self._lock:
-            self._parsed_files = files
-            self._hand_over()
+        self._parsed_files = files
+        self._hand_over()
 
     def _hand_over(self) -> None:
         if self._early is not None and len(self._parsed_files) > self._handed:
@@ -307,14 +305,13 @@ class _Checks:
         from aider_hooks.checks.registry import early_checks
         from aider_hooks.checks.worker import worker_plan
 
-        with self._lock:
-            plan = worker_plan()
-            # A change naming fewer files than the child needs never gets one: no feeder
-            # thread, no look-ups made twice for a small hook run.
-            if (self._early is None and not self._checking and plan is not None
-                    and self._changed_files >= plan.min_files):
-                self._early = early_checks(self._read, self._settings, self._memo, plan)
-                self._hand_over()
+        plan = worker_plan()
+        # A change naming fewer files than the child needs never gets one: no feeder thread,
+        # no look-ups made twice for a small hook run.
+        if (self._early is None and plan is not None
+                and self._changed_files >= plan.min_files):
+            self._early = early_checks(self._read, self._settings, self._memo, plan)
+            self._hand_over()
 
     def result(self) -> CheckRun:
         if self._thread is None:
@@ -331,13 +328,10 @@ class _Checks:
         from aider_hooks.checks.registry import run_checks
 
         assert self._hunk_set is not None, "checks run once the diff is parsed"
-        with self._lock:
-            self._checking = True
-            early = self._early
         try:
             self._outcome = run_checks(self._hunk_set, read_new_file=self._read,
                                        settings=self._settings, memo=self._memo,
-                                       in_worker=self._overlapped, early=early)
+                                       in_worker=self._overlapped, early=self._early)
         except BaseException as err:  # noqa: BLE001 - handed to result(), on the caller's thread
             self._outcome = err
 
