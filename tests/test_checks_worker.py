@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -28,6 +26,13 @@ from aider_hooks.results import ResultMemo, open_result_memo
 from aider_hooks.settings import Settings
 from testing.cli import EXE, model_env, run_cli
 from testing.fake_model_server import FakeModelServer
+from testing.processes import (
+    HAS_PROC,
+    ctrl_c_while_a_child_runs,
+    ignores_ctrl_c,
+    niceness,
+    process_state,
+)
 from testing.repos import git
 
 FAKE_AWS_KEY = "AKIA" + "IOSFODNN7EXAMPLE"  # AWS's documented example key id
@@ -308,39 +313,7 @@ def test_a_review_with_the_child_reports_what_it_reports_without(
     assert "Traceback" not in with_child[2]
 
 
-def _worker_children(parent: int) -> list[int]:
-    """The pids of ``parent``'s children that run checks/worker.py (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:  # not a process, or gone meanwhile
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"checks.worker" in command:
-            found.append(int(entry.name))
-    return found
-
-
-def _ignores_ctrl_c(pid: int) -> bool:
-    """True once the child's main() runs (it ignores SIGINT: the parent decides)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    ignored = next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn"))
-    return bool(int(ignored, 16) & (1 << (signal.SIGINT - 1)))
-
-
-def _state(pid: int) -> str | None:
-    """The process's state letter ("Z": a zombie), or None when it is gone for good."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the child in /proc")
+@pytest.mark.skipif(not HAS_PROC, reason="finds the child in /proc")
 def test_ctrl_c_during_the_checks_leaves_no_child_behind(
         git_repo: Path, tmp_path: Path, model_server: FakeModelServer) -> None:
     # A file that keeps the child busy for a while; answers that never come in time.
@@ -348,27 +321,11 @@ def test_ctrl_c_during_the_checks_leaves_no_child_behind(
     git(git_repo, "add", "huge.py")
     model_server.latency = 30
     env = {**os.environ, **model_env(model_server, tmp_path / "cache.sqlite3"), ENV_VAR: "on"}
-    # A session of its own: the signal goes to the whole group, as a terminal's Ctrl-C does.
-    process = subprocess.Popen([str(EXE)], cwd=git_repo, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        children: list[int] = []
-        while not (children and _ignores_ctrl_c(children[0])) and time.monotonic() < deadline:
-            children = _worker_children(process.pid)
-            time.sleep(0.01)
-        assert children, "the checks' child never started"
-        assert _state(children[0]) not in (None, "Z"), "the child ended before the test"
-        os.killpg(process.pid, signal.SIGINT)
-        _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    run = ctrl_c_while_a_child_runs([str(EXE)], cwd=git_repo, env=env, module="checks.worker")
 
-    assert process.returncode == 130
-    assert "interrupted" in err and "Traceback" not in err
-    assert [_state(pid) for pid in children] == [None]  # killed and reaped, not a zombie
+    assert run.returncode == 130
+    assert "interrupted" in run.stderr and "Traceback" not in run.stderr
+    assert [process_state(pid) for pid in run.children] == [None]  # killed and reaped
 
 
 def test_a_run_without_a_model_keeps_the_checks_in_process(repo: Path, tmp_path: Path) -> None:
@@ -380,3 +337,23 @@ def test_a_run_without_a_model_keeps_the_checks_in_process(repo: Path, tmp_path:
     assert "aider_hooks.checks.registry" in result.stderr  # the checks ran...
     assert "aider_hooks.checks.worker" not in result.stderr  # ...with no child to start
     assert {f["category"] for f in json.loads(result.stdout)["findings"]} >= {"syntax-error"}
+
+
+@pytest.mark.skipif(not HAS_PROC, reason="reads the child's priority in /proc")
+def test_the_child_runs_at_a_lower_priority_than_the_run() -> None:
+    from aider_hooks.child_process import child_command, reap, start, write_frame
+
+    child = start(child_command(worker.MODULE), worker.child_env())
+    try:
+        assert child.stdin is not None
+        write_frame(child.stdin, ("header", {}))
+        deadline = time.monotonic() + 20
+        while not ignores_ctrl_c(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ignores_ctrl_c(child.pid), "the child's main() never ran"
+        # Its nice value is set right after; the requests in flight keep the parent's.
+        while niceness(child.pid) == niceness(os.getpid()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert niceness(child.pid) == min(19, niceness(os.getpid()) + worker.NICENESS)
+    finally:
+        reap(child, kill=True)

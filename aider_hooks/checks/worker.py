@@ -18,14 +18,22 @@ The child ends at the end of its input, so it never outlives a parent that went 
 from __future__ import annotations
 
 import os
-import pickle
-import struct
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from aider_hooks.child_process import (
+    child_command,
+    close_quietly,
+    frames,
+    reap,
+    start,
+    with_this_package,
+    write_frame,
+)
 
 if TYPE_CHECKING:
     import subprocess
@@ -39,8 +47,8 @@ if TYPE_CHECKING:
 MIN_FILES = 100
 BATCH_FILES = 64  # files per frame: the parent's pickling is spread over the run
 IDLE_S = 0.05  # fewer files than a batch are sent when no more came for this long
+MODULE = "aider_hooks.checks.worker"
 ENV_VAR = "AIDER_REVIEW_CHECK_WORKER"  # "off": never; "on": whenever a model is asked
-_LENGTH = struct.Struct(">Q")
 
 
 @dataclass(frozen=True)
@@ -81,12 +89,6 @@ class WorkerOutcome:
 
     found: dict[str, dict[int, list[Finding]]] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
-
-
-def child_command() -> tuple[str, ...]:
-    # -P: the current directory (perhaps a checkout of this very project) must not come
-    # before the parent's package on the child's path.
-    return (sys.executable, "-P", "-m", "aider_hooks.checks.worker")
 
 
 class Lookup(Protocol):
@@ -139,7 +141,7 @@ class EarlyChecks:
             return {}
         if self._reader is not None:
             self._reader.join()
-        _reap(self._child, kill=not self._finished)
+        reap(self._child, kill=not self._finished)
         if not self._finished or self._broken:
             return {}
         outcome = self._outcome
@@ -171,7 +173,7 @@ class EarlyChecks:
             self._broken = True
         finally:
             if self._child is not None and self._child.stdin is not None:
-                _close(self._child.stdin)  # the child ends, and so does the reader
+                close_quietly(self._child.stdin)  # the child ends, and so does the reader
 
     def _send(self, batch: list[ChangedFile]) -> None:
         if self._broken:
@@ -203,11 +205,10 @@ class EarlyChecks:
 
     def _start(self) -> bool:
         try:
-            child = _start(self._plan.command or child_command())
+            child = start(self._plan.command or child_command(MODULE), child_env())
         except (OSError, ValueError):
             self._broken = True
             return False
-        _keep_track(child)
         self._child = child
         assert child.stdout is not None
         self._reader = threading.Thread(target=self._read_answers, args=(child.stdout,),
@@ -238,43 +239,6 @@ class EarlyChecks:
             self._broken = True
 
 
-def _close(pipe: IO[bytes]) -> None:
-    try:
-        pipe.close()
-    except OSError:
-        pass
-
-
-_LIVE: set[subprocess.Popen[bytes]] = set()  # children not reaped yet (stop_children)
-_LIVE_LOCK = threading.Lock()
-
-
-def _keep_track(child: subprocess.Popen[bytes]) -> None:
-    with _LIVE_LOCK:
-        if not _LIVE:
-            import atexit
-
-            atexit.register(stop_children)  # a run abandoned with its checks still going
-        _LIVE.add(child)
-
-
-def stop_children() -> None:
-    """Kill and reap every child still running: the CLI calls it before ``os._exit`` on
-    Ctrl-C (which skips every cleanup); where init does not reap orphans, a child left
-    behind would stay a zombie."""
-    with _LIVE_LOCK:
-        children = list(_LIVE)
-    for child in children:
-        _reap(child, kill=True)
-
-
-def _start(command: Sequence[str]) -> subprocess.Popen[bytes]:
-    import subprocess
-
-    return subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=child_env())
-
-
 # What a Python needs to start and find its packages; nothing else of the parent's
 # environment (the API key, tokens) goes to the child, which needs none of it.
 _CHILD_KEEPS = ("PATH", "HOME", "APPDATA", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP", "LANG",
@@ -282,19 +246,15 @@ _CHILD_KEEPS = ("PATH", "HOME", "APPDATA", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP"
 
 
 def child_env() -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items()
-           if name in _CHILD_KEEPS or name.startswith("PYTHON")}
-    # The child imports the very package the parent runs (an editable checkout, a venv...).
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    return env
+    return with_this_package({name: value for name, value in os.environ.items()
+                              if name in _CHILD_KEEPS or name.startswith("PYTHON")})
 
 
 def _collect(pipe: IO[bytes], outcome: WorkerOutcome) -> bool:
     """Read the child's frames into ``outcome``; False when the stream broke before its end
     frame."""
     try:
-        for frame in _frames(pipe):
+        for frame in frames(pipe):
             if frame[0] == "found":
                 for name, index, findings in frame[1]:
                     outcome.found.setdefault(name, {})[index] = findings
@@ -309,34 +269,8 @@ def _collect(pipe: IO[bytes], outcome: WorkerOutcome) -> bool:
     return False
 
 
-def _reap(child: subprocess.Popen[bytes], *, kill: bool) -> None:
-    """Wait for the child (after its end frame it is leaving), killing it when it is not
-    wanted any more or takes too long; forget it."""
-    import subprocess
-
-    try:
-        if kill:
-            child.kill()
-        child.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
-    with _LIVE_LOCK:
-        _LIVE.discard(child)
-    if child.stdout is not None:
-        child.stdout.close()
-
-
 def _write_frame(pipe: IO[bytes], frame: object) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = _dispatch_table()
-    pickler.dump(frame)
-    data = buffer.getvalue()
-    pipe.write(_LENGTH.pack(len(data)) + data)
-    pipe.flush()
+    write_frame(pipe, frame, _dispatch_table())
 
 
 @cache
@@ -355,19 +289,17 @@ def _dispatch_table() -> dict[type, Any]:
     return table
 
 
-def _frames(pipe: IO[bytes]) -> Iterator[Any]:
-    """Each frame until the end of the stream; a frame cut short raises EOFError."""
-    while True:
-        head = pipe.read(_LENGTH.size)
-        if not head:
-            return
-        if len(head) < _LENGTH.size:
-            raise EOFError("frame length cut short")
-        (size,) = _LENGTH.unpack(head)
-        data = pipe.read(size)
-        if len(data) < size:
-            raise EOFError("frame cut short")
-        yield pickle.loads(data)  # noqa: S301 - our own child over a private pipe
+# The checks are due at the end of the run; the requests in flight are due every few
+# milliseconds. On a machine with few cores, a lower priority lets the parent and the model
+# requests have a core whenever they are ready, and the checks take the time left over.
+NICENESS = 10
+
+
+def _yield_to_the_run() -> None:
+    try:
+        os.nice(NICENESS)
+    except (AttributeError, OSError):  # no os.nice (Windows), or not allowed: same speed as before
+        pass
 
 
 def main() -> int:
@@ -380,15 +312,16 @@ def main() -> int:
 
     # Ctrl-C reaches the whole process group: the parent decides, the child ends with its input.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _yield_to_the_run()
     source, sink = sys.stdin.buffer, sys.stdout.buffer
-    frames = _frames(source)
-    header = next(frames, None)
+    incoming = frames(source)
+    header = next(incoming, None)
     if header is None or header[0] != "header":
         return 2
     known = builtin_checks()
     options = {name: MappingProxyType(values) for name, values in header[1].items()}
     failed: set[str] = set()
-    for frame in frames:
+    for frame in incoming:
         if frame[0] == "end":
             _write_frame(sink, ("end",))
             return 0

@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # the user's is being written (the cache commits whole transactions or none).
             sys.stdout.flush()
             sys.stderr.flush()
-            _stop_check_worker()
+            _stop_children()
             os._exit(130)
         return 130
     except BrokenPipeError:  # e.g. `aider-review | head`: the reader went away, not our fault
@@ -449,12 +449,13 @@ def _import_dataclasses_without_inspect() -> None:
             del sys.modules["inspect"]
 
 
-def _stop_check_worker() -> None:
-    """Kill and reap the checks' child process, if this run started one (checks/worker.py):
-    ``os._exit`` skips every cleanup. Never imported here when no run got that far."""
-    worker = sys.modules.get("aider_hooks.checks.worker")
-    if worker is not None:
-        worker.stop_children()
+def _stop_children() -> None:
+    """Kill and reap the child processes this run started, if any (the checks', the model
+    requests'; child_process.py): ``os._exit`` skips every cleanup. Never imported here when
+    no run got that far."""
+    children = sys.modules.get("aider_hooks.child_process")
+    if children is not None:
+        children.stop_children()
 
 
 def _write_crash_log(err: BaseException) -> str:
