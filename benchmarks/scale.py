@@ -46,11 +46,11 @@ def bench_scale(bench: Bench) -> list[Row]:
     if os.waitstatus_to_exitcode(dry_status) != 0:
         raise SystemExit(f"scale --dry-run exited {os.waitstatus_to_exitcode(dry_status)}")
 
-    arrivals: list[float] = []  # when each request reached the server (before its latency)
+    arrivals: list[float] = []  # when each request reached the server (it answers 50 ms on)
     reviewer = bench.server.reviewer
 
     def timed_reviewer(body: dict[str, Any]) -> str:
-        arrivals.append(time.perf_counter() - SCALE_LATENCY)
+        arrivals.append(time.perf_counter())
         return reviewer(body)
 
     bench.server.reviewer = timed_reviewer
@@ -119,7 +119,7 @@ def _sending_alone(bench: Bench, repo: Path, args: list[str], expected: int) -> 
     answered: list[float] = []
 
     def timed_reviewer(body: dict[str, Any]) -> str:
-        answered.append(time.perf_counter())  # after the latency: when the answer leaves
+        answered.append(time.perf_counter() + SCALE_LATENCY)  # when the answer leaves
         return reviewer(body)
 
     bench.server.reviewer = timed_reviewer
@@ -133,7 +133,7 @@ def _sending_alone(bench: Bench, repo: Path, args: list[str], expected: int) -> 
     if done.returncode != 0 or len(answered) != expected:
         raise SystemExit(f"scale sending-alone run exited {done.returncode} after "
                          f"{len(answered)} of {expected} requests")
-    return max(answered) - min(answered) + SCALE_LATENCY
+    return max(answered) - (min(answered) - SCALE_LATENCY)
 
 
 def _cpu(usage: resource.struct_rusage) -> float:

@@ -77,7 +77,8 @@ returns it. Tests move a job on by editing ``server.jobs[ID]`` (e.g. ``status`` 
 and ``fine_tuned_model``). These requests are not chat requests: they are not in
 ``server.requests``.
 
-Other knobs: ``latency`` (seconds slept per chat request), ``answer_json_mode_400`` (reject any
+Other knobs: ``latency`` (seconds from a chat request's arrival to its answer; the reviewer's
+own work happens within it, as a real model's does), ``answer_json_mode_400`` (reject any
 request with ``response_format`` with a 400 naming it, like some local servers),
 ``api_key`` (when set, other bearer tokens get a 401), ``stream_chunk_delay``.
 
@@ -600,6 +601,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like a real endpoint; the SDK pools connections
     disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms stalls
     server: _HTTPServer
+    _answer_at: float | None = None  # when the chat request being answered may be answered
 
     @property
     def owner(self) -> FakeModelServer:
@@ -736,12 +738,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body: dict[str, Any]) -> None:
         owner = self.owner
-        owner._sleep(owner.latency)
+        self._answer_at = time.monotonic() + owner.latency
         if not self._authorized():
             return
         fault = owner.next_fault()
-        if fault is not None and self._apply_fault(fault, body):
-            return
+        if fault is not None:
+            self._wait_for_latency()  # a fault acts once the latency has passed, as it did
+            if self._apply_fault(fault, body):
+                return
         if owner.answer_json_mode_400 and body.get("response_format") is not None:
             self._send_error(400, message="'response_format' is not supported by this server",
                              param="response_format")
@@ -750,6 +754,17 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             content = self._faulty_content(fault, content)
         self._answer(body, content)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._wait_for_latency()
+        super().send_response(code, message)
+
+    def _wait_for_latency(self) -> None:
+        """Sleep until ``latency`` after the request arrived: the fake model's own work (the
+        reviewer) happens within its latency, as a real model's does, instead of adding to it."""
+        answer_at, self._answer_at = self._answer_at, None
+        if answer_at is not None:
+            self.owner._sleep(answer_at - time.monotonic())
 
     def _authorized(self) -> bool:
         expected = self.owner.api_key
