@@ -11,17 +11,18 @@ child never outlives a parent that went away. Every child is killed and reaped b
 from __future__ import annotations
 
 import os
-import pickle
-import struct
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any
 
+# Not ``typing.TYPE_CHECKING``: a large review imports this module before its diff is parsed,
+# on a path that has not needed typing so far; mypy treats any TYPE_CHECKING constant alike.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Iterator, Mapping, Sequence
+    from typing import IO, Any
 
-_LENGTH = struct.Struct(">Q")
+_LENGTH_BYTES = 8  # each frame's length, big-endian, before its pickle
 
 
 def child_command(module: str) -> tuple[str, ...]:
@@ -104,6 +105,7 @@ def write_frame(pipe: IO[bytes], frame: object,
                 dispatch_table: Mapping[type, Any] | None = None) -> None:
     """One frame, flushed. ``dispatch_table``: pickle's table, for types with a faster way."""
     import io
+    import pickle
 
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
@@ -111,19 +113,21 @@ def write_frame(pipe: IO[bytes], frame: object,
         pickler.dispatch_table = dispatch_table
     pickler.dump(frame)
     data = buffer.getvalue()
-    pipe.write(_LENGTH.pack(len(data)) + data)
+    pipe.write(len(data).to_bytes(_LENGTH_BYTES, "big") + data)
     pipe.flush()
 
 
 def frames(pipe: IO[bytes]) -> Iterator[Any]:
     """Each frame until the end of the stream; a frame cut short raises EOFError."""
+    import pickle
+
     while True:
-        head = pipe.read(_LENGTH.size)
+        head = pipe.read(_LENGTH_BYTES)
         if not head:
             return
-        if len(head) < _LENGTH.size:
+        if len(head) < _LENGTH_BYTES:
             raise EOFError("frame length cut short")
-        (size,) = _LENGTH.unpack(head)
+        size = int.from_bytes(head, "big")
         data = pipe.read(size)
         if len(data) < size:
             raise EOFError("frame cut short")

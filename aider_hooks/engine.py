@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from aider_hooks.knowledge.session import Knowledge
     from aider_hooks.model.backend import ChatBackend, Completion, Deadline
     from aider_hooks.model.cache import ResponseCache
+    from aider_hooks.model.child_backend import SendingChild
     from aider_hooks.model.routing import Route
     from aider_hooks.results import ResultMemo
     from aider_hooks.settings import ModelLink, Settings
@@ -100,19 +101,38 @@ def review_diff(
     listener: AnswerListener | None = None,
     progress: ProgressCallback | None = None,
     knowledge_rev: str | None = None,
+    sending_child: SendingChild | None = None,
 ) -> ReviewResult:
     """Run ``task`` (default: review) on ``diff`` and return everything the reporters need.
 
     The repository's instructions, baseline and feedback (docs/teaching.md) are read from the
     work tree, or, with ``knowledge_rev``, from that commit only (the pull-request bot passes
     the base commit, so a pull request cannot rewrite what it is reviewed with).
+    ``sending_child``: the caller's, started earlier (``child_backend.start_for``); without
+    one, a large review starts its own here.
     """
-    from aider_hooks.diff.parse import DiffParse
+    from aider_hooks.model.child_backend import start_for
 
     if task is None:
         from aider_hooks.tasks import get_task
 
         task = get_task("review")
+    own_child = None
+    if sending_child is None:
+        own_child = sending_child = start_for(diff, settings, streams=task.streams)
+    try:
+        return _review(diff, settings, paths=paths, task=task, listener=listener,
+                       progress=progress, knowledge_rev=knowledge_rev,
+                       sending_child=sending_child)
+    finally:
+        if own_child is not None:
+            own_child.close()
+
+
+def _review(diff: LoadedDiff, settings: Settings, *, paths: Sequence[str], task: Task,
+            listener: AnswerListener | None, progress: ProgressCallback | None,
+            knowledge_rev: str | None, sending_child: SendingChild | None) -> ReviewResult:
+    from aider_hooks.diff.parse import DiffParse
 
     started = time.monotonic()
     # Check results and clean texts from earlier runs (aider_hooks/results.py).
@@ -146,7 +166,7 @@ def review_diff(
     # the time (compiling every changed Python file dominates a large dry run). The checks
     # run while the first requests are with the model when there are any (else here, at
     # the end); their notices keep this place among the others.
-    checks = (_Checks(read_new_file, settings, memo, _changed_file_count(diff.text))
+    checks = (_Checks(read_new_file, settings, memo, diff.changed_file_count())
               if task.runs_checks and not settings.dry_run else None)
     checks_notices_at = len(report.notices)
 
@@ -173,7 +193,7 @@ def review_diff(
             report.model = task_route(settings, task.name).label  # the model asked first
             findings.extend(_run_requests(result, planned, settings, task, report,
                                           listener=listener, progress=progress,
-                                          checks=checks))
+                                          checks=checks, sending_child=sending_child))
     elif (any_hunks and not settings.offline and not settings.model_configured
           and whole_files_to_model):
         report.notices.append(NO_MODEL_NOTICE)
@@ -200,11 +220,6 @@ def review_diff(
 
         record_last_findings(diff.root, report.findings, report.notices.append)
     return result
-
-
-def _changed_file_count(diff_text: str) -> int:
-    """How many files a diff names (its ``diff --git`` lines; a plain diff counts 0)."""
-    return diff_text.count("\ndiff --git ") + diff_text.startswith("diff --git ")
 
 
 def _parsed_hunks(parse: DiffParse, stats: Stats, checks: _Checks | None) -> Iterator[Hunk]:
@@ -528,6 +543,7 @@ def _run_requests(
     listener: AnswerListener | None,
     progress: ProgressCallback | None,
     checks: _Checks | None,
+    sending_child: SendingChild | None,
 ) -> list[Finding]:
     """Answer every request from the cache or the model; record failures, never raise.
 
@@ -536,7 +552,7 @@ def _run_requests(
     and for a streaming task (its answers are shown one after the other, in order)."""
     from aider_hooks.model.routing import has_budget
 
-    runner = _RequestRunner(settings, task, listener=listener)
+    runner = _RequestRunner(settings, task, listener=listener, sending_child=sending_child)
     start_checks = checks.start if checks is not None else None
     try:
         if runner.listener is None and not has_budget(settings):
@@ -628,11 +644,13 @@ class _RequestRunner:
     share the run's deadline."""
 
     def __init__(self, settings: Settings, task: Task, *,
-                 listener: AnswerListener | None) -> None:
+                 listener: AnswerListener | None,
+                 sending_child: SendingChild | None = None) -> None:
         self.settings = settings
         self.task = task
         # Streamed text must come out in order and unmixed: such runs go one request at a time.
         self.listener = listener if task.streams else None
+        self._sending_child = sending_child
         self.unavailable_message: str | None = None
         self._backends: dict[str, ChatBackend] = {}
         self._usage: dict[str, LinkUsage] = {}
@@ -735,6 +753,11 @@ class _RequestRunner:
             # The workers' answers are written by one thread, many per transaction, instead
             # of each worker waiting for the write lock twice per answer. close() flushes.
             self._cache.write_behind()
+        if self._sending_child is not None:
+            # The child holds `workers` requests in flight; as many more wait there, so each
+            # of its senders goes on with the next request at once, never waiting for this
+            # process (busy parsing) to read the answer and hand over another.
+            workers *= 2
         return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="aider-review")
 
     def _register_links(self, route: Route) -> None:
@@ -975,7 +998,14 @@ class _RequestRunner:
 
                 if self._deadline is None:  # one deadline for the whole run, every link
                     self._deadline = Deadline(self.settings.deadline)
-                backend = open_backend(self.settings.for_link(link), self._deadline)
+                if self._sending_child is None:
+                    backend = open_backend(self.settings.for_link(link), self._deadline)
+                else:
+                    from aider_hooks.model.child_backend import ChildBackend
+
+                    backend = ChildBackend(self._sending_child, link.label,
+                                           self.settings.for_link(link), self._deadline,
+                                           open_backend)
                 self._backends[link.label] = backend
             return backend
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from aider_hooks.diff.source import DiffSource, LoadedDiff
     from aider_hooks.engine import ReviewResult
+    from aider_hooks.model.child_backend import EarlyStart, SendingChild
     from aider_hooks.report import Report
     from aider_hooks.settings import Settings
     from aider_hooks.tasks.base import Task
@@ -37,6 +38,18 @@ REMEMBERED_TASK = "review"  # the one task whose runs are remembered (cli/run_me
 
 
 def run_review_command(args: argparse.Namespace) -> int:
+    # A large diff's model requests go out from a child process, started while git is still
+    # writing the diff (model/child_backend.py); ended here if the run ends before it is used.
+    from aider_hooks.model.child_backend import EarlyStart
+
+    early = EarlyStart()
+    try:
+        return _review_command(args, early)
+    finally:
+        early.claim_none()
+
+
+def _review_command(args: argparse.Namespace, early: EarlyStart) -> int:
     cwd = Path.cwd()
     source = _diff_source(args)
     root = _repo_root(source, cwd)
@@ -52,7 +65,7 @@ def run_review_command(args: argparse.Namespace) -> int:
         # Without PATHs the diff itself answers (one git process, not two, for a review).
         wants_report = args.output is not None or args.format not in (None, "text")
         if not args.paths:
-            staged = git.staged_diff(root)
+            staged = git.staged_diff(root, on_output=early.watch)
         if not wants_report and not (staged if staged is not None
                                      else git.has_staged_changes(root)):
             if args.verbose and not args.quiet:
@@ -74,7 +87,8 @@ def run_review_command(args: argparse.Namespace) -> int:
     if task is not None and task.output != "report":
         settings = _plain_text_only(task, args, settings)
     diff = load_diff(source, cwd=cwd, paths=args.paths, root=root,  # paths: repo-relative
-                     staged=staged)
+                     staged=staged, on_output=early.watch)
+    sending = early.claim(diff, settings, streams=task is not None and task.streams)
     memo = None
     try:
         if task is None:
@@ -86,7 +100,7 @@ def run_review_command(args: argparse.Namespace) -> int:
             if remembered is not None and diff.root is not None:
                 return _replay(remembered, settings, diff.root, hook, started)
             task = get_task(args.task)
-        result = _run_task(diff, settings, list(diff.paths), task)
+        result = _run_task(diff, settings, list(diff.paths), task, sending)
         if memo is not None:
             memo.remember(result.report)
         if settings.dry_run:
@@ -98,6 +112,8 @@ def run_review_command(args: argparse.Namespace) -> int:
         if task.output == "patch":
             return _finish_fix(args, diff, result, settings, root or cwd)
     finally:
+        if sending is not None:
+            sending.close()
         diff.close()
     if task.output == "report":
         _print_report(result.report, settings, hook)
@@ -193,7 +209,8 @@ def _repo_root(source: DiffSource, cwd: Path) -> Path | None:
         return None  # a diff file can be reviewed anywhere
 
 
-def _run_task(diff: LoadedDiff, settings: Settings, paths: list[str], task: Task) -> ReviewResult:
+def _run_task(diff: LoadedDiff, settings: Settings, paths: list[str], task: Task,
+              sending_child: SendingChild | None) -> ReviewResult:
     from aider_hooks.cli.output import StreamedAnswers
     from aider_hooks.engine import review_diff
 
@@ -202,7 +219,7 @@ def _run_task(diff: LoadedDiff, settings: Settings, paths: list[str], task: Task
     with _stream_target(settings, task) as stream_to:
         listener = StreamedAnswers(stream_to) if stream_to is not None else None
         return review_diff(diff, settings, paths=paths, task=task, listener=listener,
-                           progress=progress)
+                           progress=progress, sending_child=sending_child)
 
 
 def _stream_target(settings: Settings, task: Task) -> AbstractContextManager[TextIO | None]:

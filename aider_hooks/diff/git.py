@@ -33,7 +33,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
     import threading
+    from collections.abc import Callable
     from typing import IO
+
+    OnOutput = Callable[[bytes], None]  # sees each piece of a git command's output
 
 # Options that make git's output independent of the user's configuration.
 _GLOBAL_OPTIONS = (
@@ -77,11 +80,13 @@ def _git(
     *args: str,
     ok_codes: Sequence[int] = (0,),
     what: str | None = None,
+    on_output: OnOutput | None = None,
 ) -> GitRun:
-    """Run one read-only git command; failures become ``GitError``/``InputError``."""
+    """Run one read-only git command; failures become ``GitError``/``InputError``.
+    ``on_output`` sees each piece of its output as git writes it."""
     command = ["git", *_GLOBAL_OPTIONS, *args]
     try:
-        result = GitRun(*run_captured(command, git_env(), cwd))
+        result = GitRun(*run_captured(command, git_env(), cwd, on_output))
     except FileNotFoundError:
         if not Path(cwd).is_dir():
             raise InputError(f"directory not found: {cwd}") from None
@@ -146,13 +151,15 @@ def has_staged_changes(root: Path) -> bool:
     return result.returncode == 1
 
 
-def staged_diff(root: Path, paths: Sequence[str] = ()) -> bytes:
+def staged_diff(root: Path, paths: Sequence[str] = (), *,
+                on_output: OnOutput | None = None) -> bytes:
     """What ``git commit`` would record: the index against HEAD.
 
     Before the first commit git compares the index with the empty tree, so every staged file
-    shows up as added.
+    shows up as added. ``on_output``: see ``_diff_in_batches``.
     """
-    return _diff_in_batches(root, ["diff", "--cached", *DIFF_OPTIONS], paths)
+    return _diff_in_batches(root, ["diff", "--cached", *DIFF_OPTIONS], paths,
+                            on_output=on_output)
 
 
 class RevRange:
@@ -204,13 +211,14 @@ def resolve_commit(root: Path, rev: str) -> str:
     return sha
 
 
-def range_diff(root: Path, rev_range: str, paths: Sequence[str] = ()) -> bytes:
+def range_diff(root: Path, rev_range: str, paths: Sequence[str] = (), *,
+               on_output: OnOutput | None = None) -> bytes:
     """The diff of a revision range; see ``RevRange`` for the accepted forms."""
     parsed = parse_rev_range(rev_range)
     left = resolve_commit(root, parsed.left)
     right = resolve_commit(root, parsed.right)
     revs = [f"{left}...{right}"] if parsed.symmetric else [left, right]
-    return _diff_in_batches(root, ["diff", *DIFF_OPTIONS, *revs], paths)
+    return _diff_in_batches(root, ["diff", *DIFF_OPTIONS, *revs], paths, on_output=on_output)
 
 
 def staged_paths(root: Path) -> set[str]:
@@ -236,9 +244,10 @@ def whole_files_diff(root: Path, paths: Sequence[str]) -> bytes:
                             paths, renames=False)
 
 
-def worktree_diff(root: Path, paths: Sequence[str] = ()) -> bytes:
+def worktree_diff(root: Path, paths: Sequence[str] = (), *,
+                  on_output: OnOutput | None = None) -> bytes:
     """Unstaged changes: the work tree against the index (``git diff``)."""
-    return _diff_in_batches(root, ["diff", *DIFF_OPTIONS], paths)
+    return _diff_in_batches(root, ["diff", *DIFF_OPTIONS], paths, on_output=on_output)
 
 
 def merge_base_exists(root: Path, left: str, right: str) -> bool:
@@ -250,18 +259,21 @@ def merge_base_exists(root: Path, left: str, right: str) -> bool:
 
 
 def _diff_in_batches(root: Path, diff_args: list[str], paths: Sequence[str], *,
-                     renames: bool = True) -> bytes:
+                     renames: bool = True, on_output: OnOutput | None = None) -> bytes:
     """Run the diff once, or once per batch of pathspecs when there are very many of them
     (pre-commit can pass thousands of file names; one command line would be too long).
+    ``on_output`` sees the diff piece by piece as git writes it (the review starts work
+    that a large diff needs before git has finished).
 
     A pathspec hides the other side of a rename: ``git diff -M -- new.py`` shows new.py as
     added, whole. So the old name of each rename (or copy) whose new name is wanted is added
     to the pathspecs, and the rename stays a rename (a pure one has nothing to review)."""
     if not paths:
-        return _git(root, *diff_args, what="diff").stdout
+        return _git(root, *diff_args, what="diff", on_output=on_output).stdout
     if renames:
         paths = [*paths, *_rename_sources(root, diff_args, paths)]
-    chunks = [_git(root, *diff_args, "--", *batch, what="diff").stdout for batch in _batches(paths)]
+    chunks = [_git(root, *diff_args, "--", *batch, what="diff", on_output=on_output).stdout
+              for batch in _batches(paths)]
     return b"".join(chunks)
 
 

@@ -77,6 +77,11 @@ class LoadedDiff:
     # while its first hunks are already being reviewed.
     from_git: bool = False
 
+    def changed_file_count(self) -> int:
+        """How many files the diff names (its ``diff --git`` lines; a plain diff counts 0),
+        without parsing it."""
+        return self.text.count("\ndiff --git ") + self.text.startswith("diff --git ")
+
     def close(self) -> None:
         """Stop the ``git cat-file`` process behind ``read_new_file``, if any."""
         close = getattr(self.read_new_file, "close", None)
@@ -92,19 +97,21 @@ def load_diff(
     stdin: BinaryIO | None = None,
     root: Path | None = None,
     staged: bytes | None = None,
+    on_output: Callable[[bytes], None] | None = None,
 ) -> LoadedDiff:
     """Read the diff ``source`` names. ``stdin`` replaces ``sys.stdin.buffer`` (tests).
 
     ``root`` is the repository root when the caller has already looked it up (one git
     process fewer); otherwise it is found from ``cwd``. ``staged`` is the output of
     ``git.staged_diff(root)`` (no paths) when the caller has already read it.
+    ``on_output`` sees the changes git writes (staged, range, work tree) piece by piece.
     """
     cwd = Path(cwd)
     if source.kind == "staged":
         root = root or git.find_repo_root(cwd)
         rel = repo_relative_paths(paths, cwd=cwd, root=root)
         if staged is None or rel:
-            staged = git.staged_diff(root, rel)
+            staged = git.staged_diff(root, rel, on_output=on_output)
         text = decode_diff_bytes(staged)
         return LoadedDiff(text, root, git.BlobReader(root), "staged changes", rel, from_git=True)
     if source.kind == "range":
@@ -113,7 +120,7 @@ def load_diff(
         root = root or git.find_repo_root(cwd)
         rel = repo_relative_paths(paths, cwd=cwd, root=root)
         right = git.resolve_commit(root, git.parse_rev_range(source.spec).right)
-        text = decode_diff_bytes(git.range_diff(root, source.spec, rel))
+        text = decode_diff_bytes(git.range_diff(root, source.spec, rel, on_output=on_output))
         return LoadedDiff(text, root, git.BlobReader(root, right), f"range {source.spec}", rel,
                           from_git=True)
     if source.kind in ("worktree", "files"):
@@ -123,7 +130,7 @@ def load_diff(
             text = decode_diff_bytes(git.whole_files_diff(root, rel))
             return LoadedDiff(text, root, WorkTreeReader(root), "whole files", rel,
                               whole_files=True, from_git=True)
-        text = decode_diff_bytes(git.worktree_diff(root, rel))
+        text = decode_diff_bytes(git.worktree_diff(root, rel, on_output=on_output))
         return LoadedDiff(text, root, WorkTreeReader(root), "unstaged changes", rel,
                           from_git=True)
     if source.kind == "file":

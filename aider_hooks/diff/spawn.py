@@ -14,6 +14,7 @@ import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import select
+    from collections.abc import Callable
 
 # Variables that name repository files; git may hand them to a hook as relative paths.
 PATH_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
@@ -35,13 +36,15 @@ def git_env() -> dict[str, str]:
 
 
 def run_captured(command: list[str], env: dict[str, str],
-                 cwd: str | os.PathLike[str] | None = None) -> tuple[int, bytes, bytes]:
+                 cwd: str | os.PathLike[str] | None = None,
+                 on_output: Callable[[bytes], None] | None = None) -> tuple[int, bytes, bytes]:
     """(exit code, stdout, stderr) of git ``command`` run with stdin empty, in ``cwd``.
 
     Where the platform has ``posix_spawn`` and ``poll``, without the subprocess module;
     ``git -C cwd`` stands in for a working directory (posix_spawn has none); every
     descriptor of ours is close-on-exec. Raises OSError (FileNotFoundError: git or ``cwd``
-    missing) as subprocess would.
+    missing) as subprocess would. ``on_output`` sees each piece of stdout as it arrives
+    (all of it at once without posix_spawn).
     """
     import select
 
@@ -51,6 +54,8 @@ def run_captured(command: list[str], env: dict[str, str],
 
         done = subprocess.run(command, cwd=cwd, env=env, capture_output=True,
                               stdin=subprocess.DEVNULL, check=False)
+        if on_output is not None and done.stdout:
+            on_output(done.stdout)
         return done.returncode, done.stdout, done.stderr
     argv = list(command)
     if cwd is not None:
@@ -70,7 +75,7 @@ def run_captured(command: list[str], env: dict[str, str],
             os.close(out_write)
             os.close(err_write)
         try:
-            output = _read_both(out_read, err_read, select.poll())
+            output = _read_both(out_read, err_read, select.poll(), on_output)
         except BaseException:  # Ctrl-C while git runs: it goes too, as subprocess.run does
             os.kill(pid, 9)
             os.waitpid(pid, 0)
@@ -82,9 +87,11 @@ def run_captured(command: list[str], env: dict[str, str],
     return os.waitstatus_to_exitcode(status), output[out_read], output[err_read]
 
 
-def _read_both(first: int, second: int, poller: select.poll) -> dict[int, bytes]:
+def _read_both(first: int, second: int, poller: select.poll,
+               on_first: Callable[[bytes], None] | None = None) -> dict[int, bytes]:
     """Everything written to two pipes until both are closed, read as it comes (a full
-    stderr pipe must not stall git while stdout is being read)."""
+    stderr pipe must not stall git while stdout is being read); ``on_first`` sees each
+    piece of the first."""
     chunks: dict[int, list[bytes]] = {first: [], second: []}
     for fd in chunks:
         poller.register(fd, 0x001 | 0x010)  # POLLIN | POLLHUP
@@ -94,6 +101,8 @@ def _read_both(first: int, second: int, poller: select.poll) -> dict[int, bytes]
             data = os.read(fd, 1 << 16)
             if data:
                 chunks[fd].append(data)
+                if fd == first and on_first is not None:
+                    on_first(data)
             else:
                 poller.unregister(fd)
                 open_pipes -= 1
