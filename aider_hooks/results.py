@@ -177,26 +177,59 @@ if TYPE_CHECKING:  # a type only: no module imports it at run time
         def put(self, key: str, value: str) -> None: ...
 
 
+# New results written while the run goes on, this many at a time on a thread of their own,
+# rather than all at close(): a 2,000-file review's 22,000 took 0.1 s at the very end of it.
+WRITE_EVERY = 4096
+
+
 class ResultMemo:
-    """Reads and writes results through one response cache; writes wait for ``close()``,
-    which stores them in one transaction. Any trouble with the file is a warning (collected
-    in ``warnings``) and a memo that remembers nothing."""
+    """Reads and writes results through one response cache. New results are written in
+    batches of ``WRITE_EVERY`` by a thread while the run goes on, the rest by ``close()``;
+    ``get`` sees them all at once. Any trouble with the file is a warning (collected in
+    ``warnings``) and a memo that remembers nothing."""
 
     def __init__(self, cache: ResponseCache) -> None:
+        import threading
+
         self._cache = cache
         self._new: dict[str, str] = {}
+        self._writing: dict[str, str] = {}  # the batch the writer thread is storing
+        self._writer: threading.Thread | None = None
+        self._lock = threading.Lock()  # the planner's redaction and the checks both put
         self.warnings = cache.warnings
 
     def get_many(self, keys: Iterable[str]) -> dict[str, str]:
         return self._cache.results(list(keys))
 
     def get(self, key: str) -> str | None:
-        return self._new.get(key) or self._cache.results([key]).get(key)
+        with self._lock:
+            value = self._new.get(key) or self._writing.get(key)
+        return value or self._cache.results([key]).get(key)
 
     def put(self, key: str, value: str) -> None:
-        self._new[key] = value
+        import threading
+
+        with self._lock:
+            self._new[key] = value
+            if len(self._new) < WRITE_EVERY or self._writer is not None:
+                return
+            self._writing, self._new = self._new, {}
+            self._writer = threading.Thread(target=self._write, args=(self._writing,),
+                                            name="aider-review-results-writer", daemon=True)
+            self._writer.start()
+
+    def _write(self, batch: dict[str, str]) -> None:
+        try:
+            self._cache.put_results(batch)
+        finally:
+            with self._lock:
+                self._writing, self._writer = {}, None
 
     def close(self) -> None:
+        with self._lock:
+            writer = self._writer
+        if writer is not None:
+            writer.join()
         try:
             self._cache.put_results(self._new)
         finally:

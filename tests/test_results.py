@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -315,3 +316,30 @@ def test_a_source_checkout_is_stamped_by_its_modules(tmp_path: Path) -> None:
     module.write_text("A = 22\n")
     os.utime(module, ns=(1, 2))
     assert package_stamp(str(package), "9.9") != first
+
+
+def test_many_new_results_are_on_disk_before_the_run_ends_and_all_after_it(
+        tmp_path: Path) -> None:
+    from aider_hooks import results
+    from aider_hooks.model.cache import ResponseCache
+
+    path = tmp_path / "cache.sqlite3"
+    memo = ResultMemo(ResponseCache(path))
+    count = results.WRITE_EVERY + 10
+    for n in range(count):
+        memo.put(f"key-{n}", f"value-{n}")
+    # Every result is seen at once, whether waiting, being written or written.
+    assert all(memo.get(f"key-{n}") == f"value-{n}" for n in range(count))
+    # The first batch was handed to a writer thread: on disk while the run goes on.
+    reader = ResponseCache(path)
+    deadline = time.monotonic() + 10
+    while len(reader.results([f"key-{n}" for n in range(count)])) < results.WRITE_EVERY \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(reader.results([f"key-{n}" for n in range(count)])) == results.WRITE_EVERY
+
+    memo.close()
+
+    assert reader.results([f"key-{n}" for n in range(count)]) == {
+        f"key-{n}": f"value-{n}" for n in range(count)}
+    reader.close()
