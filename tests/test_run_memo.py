@@ -198,7 +198,8 @@ NOT_ON_THE_REPLAY_PATH = ("unidiff", "aider_hooks.diff.parse", "aider_hooks.engi
                           "aider_hooks.redact", "aider_hooks.checks.registry",
                           "aider_hooks.tasks.prompts", "aider_hooks.tasks.review",
                           "aider_hooks.model.retry", "aider_hooks.model.cache", "openai",
-                          "subprocess", "_hashlib",
+                          "subprocess", "_hashlib", "aider_hooks.model.child_backend",
+                          "aider_hooks.child_process", "threading",
                           # dataclasses imports it only for a class without a docstring
                           "inspect", "ast")  # (typing: tomllib loads it for a config)
 

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
     from aider_hooks.diff.source import DiffSource, LoadedDiff
     from aider_hooks.engine import ReviewResult
-    from aider_hooks.model.child_backend import EarlyStart, SendingChild
+    from aider_hooks.model.child_backend import SendingChild
+    from aider_hooks.model.early_start import EarlyStart
     from aider_hooks.report import Report
     from aider_hooks.settings import Settings
     from aider_hooks.tasks.base import Task
@@ -40,7 +41,7 @@ REMEMBERED_TASK = "review"  # the one task whose runs are remembered (cli/run_me
 def run_review_command(args: argparse.Namespace) -> int:
     # A large diff's model requests go out from a child process, started while git is still
     # writing the diff (model/child_backend.py); ended here if the run ends before it is used.
-    from aider_hooks.model.child_backend import EarlyStart
+    from aider_hooks.model.early_start import EarlyStart
 
     early = EarlyStart()
     try:

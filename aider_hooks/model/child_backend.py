@@ -11,7 +11,7 @@ answers, repair requests and the fallback chain stay in the parent; what reaches
 was redacted there like every text that leaves the machine.
 
 When: a review whose diff names ``MIN_FILES`` files or more (``ENV_VAR`` forces it on or
-off). The CLI starts the child while git is still writing the diff (``EarlyStart``), before
+off). The CLI starts the child while git is still writing the diff (``early_start.py``), before
 the settings say whether a request will be sent at all, and ends it when none will be; other
 callers of the engine start it once the diff is read (``start_for``).
 
@@ -35,6 +35,10 @@ import threading
 
 from aider_hooks import child_process
 from aider_hooks.errors import ModelError
+from aider_hooks.model.early_start import ENV_VAR, MIN_FILES, EarlyStart, wanted, will_send
+
+__all__ = ["ENV_VAR", "MIN_FILES", "MODULE", "ChildBackend", "EarlyStart", "SendingChild",
+           "main", "start_for", "wanted", "will_send"]
 
 # Not ``typing.TYPE_CHECKING``: the CLI imports this module as it reads a large diff, on a path
 # that has not needed typing so far; mypy treats any TYPE_CHECKING constant alike.
@@ -49,86 +53,17 @@ if TYPE_CHECKING:
     from aider_hooks.settings import Settings
 
 MODULE = "aider_hooks.model.child_backend"
-# Measured on 2 cores: the child's start (~0.1 s, and the SDK's import, which then leaves
-# the parent) is hidden behind the ~50 requests of a 100-file change.
-MIN_FILES = 100
-ENV_VAR = "AIDER_REVIEW_MODEL_WORKER"  # "off": never; "on": whenever requests are sent
-
-
-def wanted(changed_files: int) -> bool:
-    """Whether a run whose diff names ``changed_files`` files sends through a child:
-    ``ENV_VAR`` turns it off or on for any size; unset, from ``MIN_FILES`` files."""
-    choice = os.environ.get(ENV_VAR, "").strip().lower()
-    if choice in ("off", "0", "no", "false"):
-        return False
-    if choice in ("on", "1", "yes", "true"):
-        return True
-    return changed_files >= MIN_FILES
 
 
 def start_for(diff: LoadedDiff, settings: Settings, *, streams: bool) -> SendingChild | None:
-    """The child for a review of ``diff`` that will send requests (a model configured, not
-    offline, not a dry run), started at once so that its start-up (the SDK's import)
-    overlaps this process's work before the first request; None when the diff is small
-    (``wanted``) or the task streams its answers (shown as they arrive, from this process).
-    The caller closes it."""
-    if not _will_send(diff, settings, streams=streams):
+    """The child for a review of ``diff`` that will send requests (``will_send``), started
+    at once so that its start-up (the SDK's import) overlaps this process's work before
+    the first request; None otherwise. The caller closes it."""
+    if not will_send(diff, settings, streams=streams):
         return None
     child = SendingChild(settings.concurrency)
     child.start()
     return child
-
-
-def _will_send(diff: LoadedDiff, settings: Settings, *, streams: bool) -> bool:
-    to_model = not diff.whole_files or settings.review_all_files
-    asks_model = (settings.model_configured and not settings.offline and not settings.dry_run
-                  and to_model)
-    return asks_model and not streams and wanted(diff.changed_file_count())
-
-
-class EarlyStart:
-    """Starts the child while git is still writing a large diff: ``watch`` sees the diff
-    piece by piece and starts it once the diff names ``MIN_FILES`` files, so the child's
-    start-up (~0.3 s, the SDK's import) overlaps git's own time, the settings and the first
-    prompts. The run's settings are read after the diff, so this child is a guess: ``claim``
-    hands it over when the run will send requests, and ends it otherwise."""
-
-    _HEADER = b"\ndiff --git "
-
-    def __init__(self) -> None:
-        self.child: SendingChild | None = None
-        self._files = 0
-        self._tail = b"\n"  # the end of what came so far (a diff's first line counts too)
-
-    def watch(self, piece: bytes) -> None:
-        if self.child is not None:
-            return
-        seen = self._tail + piece
-        self._files += seen.count(self._HEADER)
-        # Short of one whole header: one split between two pieces is counted once.
-        self._tail = seen[-(len(self._HEADER) - 1):]
-        if wanted(self._files):
-            self.child = SendingChild(None)
-            self.child.start()
-
-    def claim_none(self) -> None:
-        """The run ends before it could send anything: end the child, if there is one."""
-        early, self.child = self.child, None
-        if early is not None:
-            early.close()
-
-    def claim(self, diff: LoadedDiff, settings: Settings, *,
-              streams: bool) -> SendingChild | None:
-        """The child for this run (``start_for``'s rule), the one started early if there is
-        one; the caller closes it."""
-        early, self.child = self.child, None
-        if early is None:
-            return start_for(diff, settings, streams=streams)
-        if _will_send(diff, settings, streams=streams):
-            early.configure(settings.concurrency)
-            return early
-        early.close()
-        return None
 
 
 class ChildGone(Exception):
@@ -286,7 +221,8 @@ class SendingChild:
             if kind != "trouble":
                 count = frame[-1]
                 if isinstance(count, int):
-                    self._requests[waiting.label] = max(count, self._requests.get(waiting.label, 0))
+                    known = self._requests.get(waiting.label, 0)
+                    self._requests[waiting.label] = max(count, known)
         waiting.event.set()
         return True
 
