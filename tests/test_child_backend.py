@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from aider_hooks.diff.source import LoadedDiff
-from aider_hooks.errors import ModelAuthError, ModelError, ModelRequestError
+from aider_hooks.errors import ModelAuthError, ModelError, ModelRequestError, ModelUnavailable
 from aider_hooks.model import child_backend
 from aider_hooks.model.backend import Deadline, open_backend
 from aider_hooks.model.child_backend import (
@@ -127,10 +127,11 @@ def test_a_child_in_trouble_costs_no_answer(model_server: FakeModelServer,
     assert len(model_server.requests) == 2  # each request sent once
 
 
+@pytest.mark.parametrize("command", [None, DIES], ids=["child", "child-dies"])
 def test_requests_from_many_threads_each_get_their_own_answer(
-        model_server: FakeModelServer) -> None:
+        model_server: FakeModelServer, command: tuple[str, ...] | None) -> None:
     model_server.latency = 0.05
-    child, backend = _through_child(model_server)
+    child, backend = _through_child(model_server, command)
     marked = {n: [MESSAGES[0], {"role": "user", "content": f"### File: f{n}.py\n@@ 1-1 @@\n"
                                 f"+value = {n}  # BUG\n"}] for n in range(12)}
     answers: dict[int, str] = {}
@@ -149,7 +150,97 @@ def test_requests_from_many_threads_each_get_their_own_answer(
     for n, text in answers.items():
         assert json.loads(text)["findings"][0]["code"] == f"value = {n}  # BUG"
     assert backend.requests == 12
-    assert model_server.peak_in_flight <= 2  # the child's concurrency, not the threads'
+    # The child's concurrency, not the threads': also when this process sends instead.
+    assert model_server.peak_in_flight == 2
+
+
+def test_requests_waiting_when_the_run_ends_the_child_fail_and_are_not_sent_again(
+        model_server: FakeModelServer) -> None:
+    model_server.latency = 30  # answers that never come in time
+    child, backend = _through_child(model_server)
+    failures: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            backend.complete(MESSAGES)
+        except BaseException as err:  # noqa: BLE001 - the test looks at it
+            failures.append(err)
+
+    askers = [threading.Thread(target=ask) for _ in range(2)]
+    for asker in askers:
+        asker.start()
+    deadline = time.monotonic() + 20
+    while model_server.in_flight < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert model_server.in_flight == 2
+    child.close()  # as when the run is abandoned
+    for asker in askers:
+        asker.join(timeout=10)
+
+    assert not any(asker.is_alive() for asker in askers)
+    assert len(failures) == 2 and all(isinstance(f, ModelUnavailable) for f in failures)
+    assert len(model_server.requests) == 2  # none sent again from this process
+
+
+def test_a_deadline_that_passed_is_said_alike_through_the_child(
+        model_server: FakeModelServer) -> None:
+    settings = _settings(model_server)
+    passed = Deadline(2.0, remaining=0.0)  # a 2 s allowance, used up
+    local = open_backend(settings, passed)
+    with pytest.raises(ModelError) as here:
+        local.complete(MESSAGES)
+    child = SendingChild(concurrency=2)
+    backend = ChildBackend(child, "main", settings, passed, open_backend)
+    try:
+        with pytest.raises(ModelError) as there:
+            backend.complete(MESSAGES)
+    finally:
+        child.close()
+
+    assert "2 s" in str(here.value)
+    assert (type(there.value), str(there.value)) == (type(here.value), str(here.value))
+    assert model_server.requests == []
+
+
+ORPHAN_PARENT = """
+import sys, threading, time
+from aider_hooks.model.backend import Deadline, open_backend
+from aider_hooks.model.child_backend import ChildBackend, SendingChild
+from aider_hooks.settings import Settings
+settings = Settings(base_url=sys.argv[1], api_key="sk-test", max_attempts=1)
+child = SendingChild(concurrency=2)
+backend = ChildBackend(child, "main", settings, Deadline(600), open_backend)
+for _ in range(4):
+    threading.Thread(target=backend.complete, args=([{"role": "user", "content": "x"}],),
+                     daemon=True).start()
+while child._child is None:
+    time.sleep(0.01)
+print(child._child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not HAS_PROC, reason="watches the child in /proc")
+def test_a_child_whose_parent_was_killed_leaves_at_once(model_server: FakeModelServer) -> None:
+    model_server.latency = 30
+    parent = subprocess.Popen([sys.executable, "-c", ORPHAN_PARENT, model_server.base_url],
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        deadline = time.monotonic() + 20
+        while model_server.in_flight < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert model_server.in_flight == 2  # two in flight, two more waiting in the child
+    finally:
+        parent.kill()  # no cleanup runs: the child only sees its input end
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while process_state(pid) not in (None, "Z") and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    assert process_state(pid) in (None, "Z")
+    assert len(model_server.requests) == 2  # the waiting ones were never sent
 
 
 @pytest.mark.parametrize(("value", "files", "expected"), [

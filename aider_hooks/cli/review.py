@@ -43,7 +43,10 @@ def run_review_command(args: argparse.Namespace) -> int:
     # writing the diff (model/child_backend.py); ended here if the run ends before it is used.
     from aider_hooks.model.early_start import EarlyStart
 
-    early = EarlyStart()
+    # --dry-run and --offline send nothing: no child (settings files may say so too, known
+    # later: such a child is ended as soon as they are read).
+    sends_nothing = getattr(args, "dry_run", None) or getattr(args, "offline", None)
+    early = EarlyStart(enabled=not sends_nothing)
     try:
         return _review_command(args, early)
     finally:

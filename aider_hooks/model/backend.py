@@ -21,11 +21,13 @@ Messages = Sequence[Mapping[str, str]]
 
 
 class Deadline:
-    """A point in monotonic time after which no model request starts."""
+    """A point in monotonic time after which no model request starts. ``seconds``: the
+    run's whole allowance (messages name it); ``remaining``: what is left of it now, when
+    that is less (a deadline handed to another process part-way)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, remaining: float | None = None) -> None:
         self.seconds = seconds
-        self._end = time.monotonic() + seconds
+        self._end = time.monotonic() + (seconds if remaining is None else remaining)
 
     def remaining(self) -> float:
         return max(0.0, self._end - time.monotonic())

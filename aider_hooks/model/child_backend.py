@@ -16,15 +16,19 @@ the settings say whether a request will be sent at all, and ends it when none wi
 callers of the engine start it once the diff is read (``start_for``).
 
 Frames (``child_process.py``): to the child ``("header", concurrency)``, then
-``("link", label, settings, seconds left)`` once per link before its first request, and
+``("link", ...)`` once per link before its first request, and
 ``("ask", id, label, messages, json_mode)``; back ``("answer", id, completion, requests)``,
 ``("error", id, error type, message, requests)`` for a ``ModelError`` (raised in the parent as
 it was raised there) and ``("trouble", id, text)`` for anything else. ``requests`` counts the
-link's HTTP requests so far. The child ends once its input ends and its requests are answered.
+link's HTTP requests so far; ``("link", label, settings, seconds, seconds left)`` gives the
+deadline's length and what is left of it. At the end of its input the child leaves at once:
+the parent is done, or went away without a word (killed), and nothing more may be sent.
 
 Any trouble with the child (it cannot start, dies, garbles a frame, fails a request in an
-unexpected way) only means the parent sends those requests itself, with its own backend of
-the link: a request whose answer never came is sent again. The child gets the parent's whole
+unexpected way) means it is given up and the parent sends the requests it did not answer
+itself, with its own backend of the link and no more than ``--concurrency`` at once: a
+request in flight there when it failed is sent again. When the run ends the child while
+requests still wait (the run is being abandoned), they fail; none is sent again. The child gets the parent's whole
 environment: it is the part of the run that talks to the endpoint (proxies, certificates).
 """
 from __future__ import annotations
@@ -34,7 +38,7 @@ import sys
 import threading
 
 from aider_hooks import child_process
-from aider_hooks.errors import ModelError
+from aider_hooks.errors import ModelError, ModelUnavailable
 from aider_hooks.model.early_start import ENV_VAR, MIN_FILES, EarlyStart, wanted, will_send
 
 __all__ = ["ENV_VAR", "MIN_FILES", "MODULE", "ChildBackend", "EarlyStart", "SendingChild",
@@ -70,6 +74,13 @@ class ChildGone(Exception):
     """The child cannot answer this request (it never started, died or misbehaved)."""
 
 
+class ChildClosed(ModelUnavailable):
+    """The run ended the child (it is being abandoned) while this request waited."""
+
+    def __init__(self) -> None:
+        super().__init__("the review stopped before the model answered")
+
+
 class _Waiting:
     """A request sent to the child, until its answer (or error) comes."""
 
@@ -99,10 +110,20 @@ class SendingChild:
         self._waiting: dict[int, _Waiting] = {}
         self._last_id = 0
         self._requests: dict[str, int] = {}
+        self._gone = False  # set under _lock once no answer can come any more
+        self._closed = False  # the run ended it: nothing is sent from this process instead
+        # What this process may send itself once the child is gone: --concurrency, as the
+        # child did (the run's pool holds twice as many threads for the child's sake).
+        self._fallback_slots = threading.Semaphore(max(1, concurrency or 1))
 
     def requests(self, label: str) -> int:
         with self._lock:
             return self._requests.get(label, 0)
+
+    @property
+    def fallback_slots(self) -> threading.Semaphore:
+        """Held by each request sent from this process instead of the child."""
+        return self._fallback_slots
 
     def ask(self, label: str, settings: Settings, deadline: Deadline, messages: Messages,
             json_mode: bool | None) -> Completion:
@@ -110,20 +131,27 @@ class SendingChild:
         or ``ChildGone``."""
         waiting = _Waiting(label)
         with self._write_lock:
+            if self._closed:
+                raise ChildClosed()
             if not self._running() or not self._told_concurrency:
                 raise ChildGone
             with self._lock:
+                if self._gone:  # the reader gave up just now: nobody would wake this one
+                    raise ChildGone
                 self._last_id += 1
                 ask_id = self._last_id
                 self._waiting[ask_id] = waiting
             if label not in self._links:
                 self._links.add(label)
-                self._write(("link", label, settings, deadline.remaining()))
+                # The deadline's length too: its error message names it, as in process.
+                self._write(("link", label, settings, deadline.seconds, deadline.remaining()))
             self._write(("ask", ask_id, label, [dict(m) for m in messages], json_mode))
         waiting.event.wait()
         if waiting.error is not None:
             raise waiting.error
         if waiting.completion is None:
+            if self._closed:
+                raise ChildClosed()
             raise ChildGone
         return waiting.completion
 
@@ -137,6 +165,7 @@ class SendingChild:
         """The requests the child may have in flight at once, for a child started without."""
         with self._write_lock:
             self._concurrency = concurrency
+            self._fallback_slots = threading.Semaphore(max(1, concurrency))
             if self._child is not None:
                 self._tell_concurrency()
 
@@ -144,10 +173,12 @@ class SendingChild:
         """End the child. The run calls it once every request has its answer: nothing of
         value is left there, so it is killed rather than waited for (the interpreter's
         exit would add tens of milliseconds to every large run)."""
+        self._closed = True  # a request still waiting fails; none is sent again from here
         with self._write_lock:
             child, self._child = self._child, None
             self._broken = True  # no request after this one goes to a child
         if child is None:
+            self._wake_all()
             return
         child_process.reap(child, kill=True)
         if child.stdin is not None:
@@ -207,22 +238,24 @@ class SendingChild:
         kind = frame[0]
         if kind not in ("answer", "error", "trouble") or not isinstance(frame[1], int):
             return False
+        if kind == "trouble":
+            return False  # a fault of ours there: the child is given up, this process sends
         with self._lock:
-            waiting = self._waiting.pop(frame[1], None)
+            waiting = self._waiting.get(frame[1])
             if waiting is None:
                 return False
             if kind == "answer":
                 waiting.completion = frame[2]  # type: ignore[assignment]
-            elif kind == "error":
+            else:
                 error_type, message = frame[2], frame[3]
                 if not (isinstance(error_type, type) and issubclass(error_type, ModelError)):
-                    return False
+                    return False  # still waiting: woken by the reader's _wake_all
                 waiting.error = error_type(message)
-            if kind != "trouble":
-                count = frame[-1]
-                if isinstance(count, int):
-                    known = self._requests.get(waiting.label, 0)
-                    self._requests[waiting.label] = max(count, known)
+            del self._waiting[frame[1]]
+            count = frame[-1]
+            if isinstance(count, int):
+                known = self._requests.get(waiting.label, 0)
+                self._requests[waiting.label] = max(count, known)
         waiting.event.set()
         return True
 
@@ -238,6 +271,7 @@ class SendingChild:
 
     def _wake_all(self) -> None:
         with self._lock:
+            self._gone = True
             waiting, self._waiting = list(self._waiting.values()), {}
         for item in waiting:
             item.event.set()  # no completion, no error: ChildGone
@@ -265,7 +299,8 @@ class ChildBackend:
             return self._child.ask(self._label, self._settings, self._deadline, messages,
                                    json_mode)
         except ChildGone:
-            return self._local_backend().complete(messages, json_mode=json_mode)
+            with self._child.fallback_slots:
+                return self._local_backend().complete(messages, json_mode=json_mode)
         finally:
             self._count()
 
@@ -286,8 +321,12 @@ class ChildBackend:
             return self._local
 
     def _count(self) -> None:
-        local = self._local
-        self.requests = self._child.requests(self._label) + (local.requests if local else 0)
+        """Both counts only grow: the largest total seen is the latest, whichever thread
+        saw it first."""
+        with self._lock:
+            local = self._local
+            total = self._child.requests(self._label) + (local.requests if local else 0)
+            self.requests = max(self.requests, total)
 
 
 def main() -> int:
@@ -323,17 +362,20 @@ def main() -> int:
         with write_lock:
             child_process.write_frame(sink, reply)
 
-    with ThreadPoolExecutor(max_workers=max(1, header[1]),
-                            thread_name_prefix="aider-review-child") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, header[1]),
+                              thread_name_prefix="aider-review-child")
+    try:
         for frame in incoming:
             if frame[0] == "link":
-                backends[frame[1]] = open_backend(frame[2], Deadline(frame[3]))
+                backends[frame[1]] = open_backend(frame[2], Deadline(frame[3], frame[4]))
             elif frame[0] == "ask":
                 pool.submit(answer, *frame[1:])
-    for backend in backends.values():
-        backend.close()
-    return 0
-
+    finally:
+        # The end of the input: the parent is done with every answer, or went away (killed,
+        # with no cleanup of its own). Either way nothing more is sent: leave at once,
+        # without waiting for the requests in flight or starting the queued ones.
+        os._exit(0)
+    return 0  # not reached
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -52,13 +52,14 @@ class EarlyStart:
 
     _HEADER = b"\ndiff --git "
 
-    def __init__(self) -> None:
+    def __init__(self, *, enabled: bool = True) -> None:
+        self._enabled = enabled  # False: the run's flags already say it sends nothing
         self.child: SendingChild | None = None
         self._files = 0
         self._tail = b"\n"  # the end of what came so far (a diff's first line counts too)
 
     def watch(self, piece: bytes) -> None:
-        if self.child is not None:
+        if self.child is not None or not self._enabled:
             return
         seen = self._tail + piece
         self._files += seen.count(self._HEADER)
